@@ -1,0 +1,180 @@
+//! The access hook s3s calls after verifying a signature and before any
+//! operation: protocol checks s3s does not make (pre-sign lifetime, unsigned
+//! `x-amz-*` headers, SigV2 refusal), then the authorization decision, then
+//! the [`Principal`] handed to the operation.
+
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::path::S3Path;
+use s3s::{S3Result, s3_error};
+use strongroom_store::Store;
+
+use crate::{Identities, Principal};
+
+/// Longest lifetime of a pre-signed URL (7 days), as AWS.
+pub const MAX_PRESIGN_SECS: u64 = 604_800;
+
+/// Protocol settings enforced by the hook.
+#[derive(Clone, Debug)]
+pub struct AccessSettings {
+    /// Accept SigV2 (header and query) signatures.
+    pub allow_sigv2: bool,
+}
+
+/// Authorization for S3 requests.
+pub struct S3AccessHook {
+    identities: Identities,
+    store: Store,
+    settings: AccessSettings,
+}
+
+impl S3AccessHook {
+    pub fn new(identities: Identities, store: Store, settings: AccessSettings) -> S3AccessHook {
+        S3AccessHook {
+            identities,
+            store,
+            settings,
+        }
+    }
+}
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The names of the signed headers, lower-case, if the request is SigV4.
+fn signed_headers(cx: &S3AccessContext<'_>) -> Option<Vec<String>> {
+    if let Some(auth) = cx.headers().get("authorization").and_then(|v| v.to_str().ok())
+        && auth.starts_with("AWS4-HMAC-SHA256")
+    {
+        let list = auth.split("SignedHeaders=").nth(1)?.split(',').next()?;
+        return Some(list.split(';').map(|s| s.trim().to_ascii_lowercase()).collect());
+    }
+    let q = cx.uri().query();
+    let list = query_param(q, "X-Amz-SignedHeaders")?;
+    let decoded = percent_decode(list);
+    Some(decoded.split(';').map(str::to_ascii_lowercase).collect())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1..i + 3)) {
+            (b'%', Some(h)) if h.iter().all(u8::is_ascii_hexdigit) => {
+                let hex = std::str::from_utf8(h).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(v) = hex {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b[i]);
+            }
+            (b'+', _) => out.push(b' '),
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_sigv2(cx: &S3AccessContext<'_>) -> bool {
+    let header_v2 = cx
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "));
+    let query_v2 = query_param(cx.uri().query(), "AWSAccessKeyId").is_some();
+    header_v2 || query_v2
+}
+
+impl S3AccessHook {
+    fn protocol_checks(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
+        if let Some(exp) = query_param(cx.uri().query(), "X-Amz-Expires") {
+            let secs: u64 = exp.parse().map_err(|_| {
+                s3_error!(
+                    AuthorizationQueryParametersError,
+                    "X-Amz-Expires should be a number"
+                )
+            })?;
+            if secs > MAX_PRESIGN_SECS {
+                return Err(s3_error!(
+                    AuthorizationQueryParametersError,
+                    "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+                ));
+            }
+        }
+        if is_sigv2(cx) {
+            if !self.settings.allow_sigv2 {
+                return Err(s3_error!(AccessDenied, "Signature Version 2 is refused by this server"));
+            }
+        } else if let Some(signed) = signed_headers(cx) {
+            for name in cx.headers().keys() {
+                let n = name.as_str();
+                if n.starts_with("x-amz-") && !signed.iter().any(|s| s == n) {
+                    return Err(s3_error!(
+                        AccessDenied,
+                        "There were headers present in the request which were not signed"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn authorize(&self, principal: &Principal, path: &S3Path) -> S3Result<()> {
+        let bucket = match path {
+            S3Path::Root => return Ok(()),
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
+        };
+        let rec = self
+            .store
+            .bucket(bucket)
+            .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?;
+        match rec {
+            // the operation answers NoSuchBucket (or creates it)
+            None => Ok(()),
+            Some(b) if b.owner == principal.account_id => Ok(()),
+            Some(_) => Err(s3_error!(AccessDenied, "Access Denied")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for S3AccessHook {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        self.protocol_checks(cx)?;
+        let Some(creds) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        };
+        let Some(principal) = self.identities.principal(&creds.access_key) else {
+            return Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."));
+        };
+        self.authorize(&principal, cx.s3_path())?;
+        cx.extensions_mut().insert(principal);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_param_finds_exact_names() {
+        let q = Some("X-Amz-Expires=60&X-Amz-ExpiresX=1&a");
+        assert_eq!(query_param(q, "X-Amz-Expires"), Some("60"));
+        assert_eq!(query_param(q, "a"), Some(""));
+        assert_eq!(query_param(q, "b"), None);
+    }
+
+    #[test]
+    fn percent_decode_handles_signed_header_lists() {
+        assert_eq!(percent_decode("host%3Bx-amz-date"), "host;x-amz-date");
+        assert_eq!(percent_decode("bad%zz"), "bad%zz");
+    }
+}

@@ -1,0 +1,157 @@
+//! Accounts and their credentials, persisted as system records
+//! `account/<id>` and cached in memory for signature verification.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::{S3Result, s3_error};
+use strongroom_store::{Account, Store, StoreError};
+
+/// What can go wrong managing identities.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid account: {0}")]
+    Invalid(String),
+}
+
+/// An account to create (e.g. from a bootstrap file).
+pub struct NewAccount {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub canonical_id: Option<String>,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Every account, by access key and by id.
+#[derive(Clone)]
+pub struct Identities {
+    store: Store,
+    by_key: Arc<RwLock<HashMap<String, Account>>>,
+}
+
+impl Identities {
+    /// Loads every account from the store.
+    pub fn load(store: Store) -> Result<Identities, IdentityError> {
+        let mut by_key = HashMap::new();
+        for (_, v) in store.system_scan("account/")? {
+            let a: Account = serde_json::from_slice(&v).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+            by_key.insert(a.access_key.clone(), a);
+        }
+        Ok(Identities {
+            store,
+            by_key: Arc::new(RwLock::new(by_key)),
+        })
+    }
+
+    /// Number of accounts.
+    pub fn count(&self) -> usize {
+        self.by_key.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Creates `new` unless an account with its id exists. Returns true when
+    /// it was created.
+    pub async fn ensure(&self, new: NewAccount) -> Result<bool, IdentityError> {
+        validate(&new)?;
+        let canonical_id = new.canonical_id.clone().unwrap_or_else(|| derive_canonical_id(&new.id));
+        let acct = Account {
+            id: new.id.clone(),
+            name: new.name.clone(),
+            email: new.email.clone(),
+            canonical_id,
+            access_key: new.access_key.clone(),
+            secret_key: new.secret_key.clone(),
+        };
+        if self.lookup(&acct.access_key).is_some_and(|a| a.id != acct.id) {
+            return Err(IdentityError::Invalid(format!("access key of account {} is taken", acct.id)));
+        }
+        let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let name = format!("account/{}", acct.id);
+        let created = self
+            .store
+            .commit(move |txn| -> Result<bool, IdentityError> {
+                if txn.system(&name)?.is_some() {
+                    return Ok(false);
+                }
+                txn.put_system(&name, &rec)?;
+                Ok(true)
+            })
+            .await?;
+        if created && let Ok(mut m) = self.by_key.write() {
+            m.insert(acct.access_key.clone(), acct);
+        }
+        Ok(created)
+    }
+
+    fn lookup(&self, access_key: &str) -> Option<Account> {
+        self.by_key.read().ok().and_then(|m| m.get(access_key).cloned())
+    }
+
+    /// The account with this id.
+    pub fn account(&self, id: &str) -> Option<Account> {
+        self.by_key.read().ok().and_then(|m| m.values().find(|a| a.id == id).cloned())
+    }
+
+    /// The principal for a verified access key.
+    pub(crate) fn principal(&self, access_key: &str) -> Option<crate::Principal> {
+        self.lookup(access_key).map(|a| crate::Principal {
+            account_id: a.id,
+            display_name: a.name,
+            canonical_id: a.canonical_id,
+            access_key: a.access_key,
+            _proof: crate::Proof,
+        })
+    }
+
+    /// The secret of an access key (for signing presigned URLs locally).
+    pub fn secret_of(&self, access_key: &str) -> Option<SecretKey> {
+        self.lookup(access_key).map(|a| SecretKey::from(a.secret_key))
+    }
+}
+
+fn validate(a: &NewAccount) -> Result<(), IdentityError> {
+    if a.id.len() != 12 || !a.id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(IdentityError::Invalid(format!("account id must be 12 digits: {:?}", a.id)));
+    }
+    if a.access_key.len() < 16 || !a.access_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(IdentityError::Invalid("access key must be at least 16 letters or digits".into()));
+    }
+    if a.secret_key.len() < 20 {
+        return Err(IdentityError::Invalid("secret key must be at least 20 characters".into()));
+    }
+    if let Some(c) = &a.canonical_id
+        && (c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(IdentityError::Invalid("canonical_id must be 64 hex digits".into()));
+    }
+    Ok(())
+}
+
+/// Canonical user id derived from the account id when none is given.
+pub fn derive_canonical_id(account_id: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, format!("strongroom-canonical:{account_id}").as_bytes());
+    hex_simd::encode_to_string(d.as_ref(), hex_simd::AsciiCase::Lower)
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Identities {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.lookup(access_key) {
+            Some(a) => Ok(SecretKey::from(a.secret_key)),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}

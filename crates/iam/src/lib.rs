@@ -1,0 +1,51 @@
+//! Identity and access: who is calling (accounts and their credentials) and
+//! whether they may do what they ask.
+//!
+//! Authentication yields a [`Principal`] that only this crate can construct
+//! (it is inserted into the request by the access hook after the signature
+//! was verified by s3s with a secret from [`Identities`]). Domain code takes a
+//! `&Principal`, so a handler that forgot to authenticate does not compile.
+//!
+//! Authorization fails closed: anonymous callers are denied, and an account
+//! may touch only the buckets it owns (bucket policies come later).
+#![forbid(unsafe_code)]
+
+mod access;
+mod identities;
+pub mod sigv4;
+
+pub use access::{AccessSettings, S3AccessHook};
+pub use identities::{Identities, IdentityError, NewAccount};
+
+/// An authenticated caller. Only this crate creates one.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    account_id: String,
+    display_name: String,
+    canonical_id: String,
+    access_key: String,
+    _proof: Proof,
+}
+
+/// Zero-sized token: holding a `Principal` proves the access hook ran.
+#[derive(Clone, Debug)]
+struct Proof;
+
+impl Principal {
+    /// The 12-digit account id.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    /// Display name of the account (Owner.DisplayName).
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+    /// Canonical user id (Owner.ID).
+    pub fn canonical_id(&self) -> &str {
+        &self.canonical_id
+    }
+    /// The access key that signed the request.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+}

@@ -1,0 +1,232 @@
+//! Blob files: `blobs/<first byte hex>/<id hex>`, written once under a fresh
+//! random id and never modified, so a crash can only leave an unreferenced
+//! file (removed by the start-up sweep), never a torn object.
+
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::records::{BlobId, Segment};
+use crate::{INLINE_MAX, StoreError};
+
+pub(crate) fn prepare_dirs(blob_dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(blob_dir)?;
+    for i in 0..=255u8 {
+        let d = blob_dir.join(format!("{i:02x}"));
+        if !d.exists() {
+            std::fs::create_dir(&d)?;
+        }
+    }
+    sync_dir(blob_dir)?;
+    Ok(())
+}
+
+pub(crate) fn blob_path(blob_dir: &Path, id: &BlobId) -> PathBuf {
+    let hex = id.hex();
+    blob_dir.join(&hex[..2]).join(hex)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+pub(crate) fn sweep(blob_dir: &Path, live: &HashSet<BlobId>) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for sub in std::fs::read_dir(blob_dir)? {
+        let sub = sub?;
+        if !sub.file_type()?.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(sub.path())? {
+            let f = f?;
+            let name = f.file_name();
+            let keep = name
+                .to_str()
+                .and_then(|n| hex_simd::decode_to_vec(n).ok())
+                .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok())
+                .is_some_and(|b| live.contains(&BlobId(b)));
+            if !keep {
+                std::fs::remove_file(f.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// A segment written and made durable, waiting for the commit that makes
+/// it visible ([`crate::Txn::add_segment`]).
+#[derive(Debug)]
+pub struct PendingSegment {
+    pub segment: Segment,
+    pub inline_data: Option<Bytes>,
+}
+
+/// Writes one blob: kept in memory while it is at most [`INLINE_MAX`] bytes,
+/// spilled to a file beyond that. File I/O runs on the blocking pool.
+pub struct BlobWriter {
+    blob_dir: PathBuf,
+    buf: BytesMut,
+    file: Option<(BlobId, std::fs::File)>,
+    len: u64,
+}
+
+impl BlobWriter {
+    pub(crate) fn new(blob_dir: PathBuf) -> BlobWriter {
+        BlobWriter {
+            blob_dir,
+            buf: BytesMut::new(),
+            file: None,
+            len: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends bytes.
+    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+        self.len += data.len() as u64;
+        self.buf.extend_from_slice(&data);
+        if self.file.is_none() && self.buf.len() <= INLINE_MAX {
+            return Ok(());
+        }
+        if self.buf.len() >= 256 * 1024 || self.file.is_none() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let chunk = self.buf.split().freeze();
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => {
+                let id = BlobId::random()?;
+                let path = blob_path(&self.blob_dir, &id);
+                let f = tokio::task::spawn_blocking(move || std::fs::File::create_new(path))
+                    .await
+                    .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+                (id, f)
+            }
+        };
+        let (id, mut f) = file;
+        let f = tokio::task::spawn_blocking(move || f.write_all(&chunk).map(|()| f))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        self.file = Some((id, f));
+        Ok(())
+    }
+
+    /// Makes the blob durable (file data and directory entry) and returns it.
+    pub async fn finish(mut self) -> Result<PendingSegment, StoreError> {
+        if self.file.is_none() {
+            let id = BlobId::random()?;
+            return Ok(PendingSegment {
+                segment: Segment {
+                    id,
+                    len: self.len,
+                    inline: true,
+                },
+                inline_data: Some(std::mem::take(&mut self.buf).freeze()),
+            });
+        }
+        if !self.buf.is_empty() {
+            self.flush().await?;
+        }
+        let Some((id, f)) = self.file.take() else {
+            return Err(StoreError::Corrupt("blob writer lost its file".into()));
+        };
+        let dir = blob_path(&self.blob_dir, &id)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            f.sync_data()?;
+            sync_dir(&dir)
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        Ok(PendingSegment {
+            segment: Segment {
+                id,
+                len: self.len,
+                inline: false,
+            },
+            inline_data: None,
+        })
+    }
+
+    /// Abandons the blob, removing its file if one was created.
+    pub fn discard(mut self) {
+        if let Some((id, f)) = self.file.take() {
+            drop(f);
+            let _ = std::fs::remove_file(blob_path(&self.blob_dir, &id));
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        // an unfinished writer (request failed or client went away) leaves no file
+        if let Some((id, _)) = self.file.take() {
+            let _ = std::fs::remove_file(blob_path(&self.blob_dir, &id));
+        }
+    }
+}
+
+/// An open segment for reading.
+pub enum SegmentReader {
+    Inline(Bytes),
+    File(std::fs::File),
+}
+
+impl SegmentReader {
+    /// Reads `len` bytes starting at `offset`, in chunks of `chunk` bytes, on
+    /// the blocking pool: a stream that never holds more than one chunk.
+    pub fn into_stream(
+        self,
+        offset: u64,
+        len: u64,
+        chunk: usize,
+    ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
+        let state = (self, offset, len);
+        futures::stream::try_unfold(state, move |(reader, offset, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let n = remaining.min(chunk as u64);
+            match reader {
+                SegmentReader::Inline(b) => {
+                    let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+                    let end = start + usize::try_from(n).map_err(std::io::Error::other)?;
+                    let slice = b
+                        .get(start..end)
+                        .map(|s| Bytes::copy_from_slice(s))
+                        .ok_or_else(|| std::io::Error::other("inline segment shorter than recorded"))?;
+                    Ok(Some((slice, (SegmentReader::Inline(b), offset + n, remaining - n))))
+                }
+                SegmentReader::File(mut f) => {
+                    let (f, data) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+                        let mut data = vec![0u8; usize::try_from(n).map_err(std::io::Error::other)?];
+                        f.seek(SeekFrom::Start(offset))?;
+                        f.read_exact(&mut data)?;
+                        Ok((f, data))
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                    Ok(Some((Bytes::from(data), (SegmentReader::File(f), offset + n, remaining - n))))
+                }
+            }
+        })
+    }
+}

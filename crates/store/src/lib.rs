@@ -1,0 +1,266 @@
+//! Strongroom's storage layer: an embedded metadata store (redb) with a
+//! group-commit writer, and blob files on the local filesystem.
+//!
+//! This crate owns *where bytes live and how they become durable*. It knows
+//! nothing of S3 rules (naming, preconditions, authorization): callers decide
+//! what to write and this crate makes each decision atomic and durable.
+//!
+//! Durability contract: a [`Store::commit`] returns only after its redb
+//! transaction is fsync'd; blob files referenced by a commit are fsync'd
+//! (file and directory entry) by [`BlobWriter::finish`] before the caller
+//! commits. Blobs that no record references (a crash between writing a blob
+//! and committing its record, or after a record stops referencing one) are
+//! removed by the start-up sweep.
+#![forbid(unsafe_code)]
+
+mod blob;
+mod commit;
+mod error;
+mod records;
+mod tables;
+
+pub use blob::{BlobWriter, PendingSegment, SegmentReader};
+pub use commit::Txn;
+pub use error::StoreError;
+pub use records::{
+    Account, BlobId, BucketRecord, Checksum, ObjectHeaders, ObjectRecord, PartRecord, PartSummary, Segment,
+    UploadRecord,
+};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use crate::tables::{BUCKETS, INLINE, OBJECTS, PARTS, SYSTEM, UPLOADS};
+
+/// Objects (and parts) up to this size live inside the metadata store, so a
+/// small PUT costs one shared group-commit fsync instead of a file create,
+/// two fsyncs and a commit.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// The storage handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    blob_dir: PathBuf,
+    committer: commit::Committer,
+}
+
+impl Store {
+    /// Opens (or creates) a store under `dir`, then sweeps blobs that no
+    /// record references.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let blob_dir = dir.join("blobs");
+        blob::prepare_dirs(&blob_dir)?;
+        let db = Arc::new(Database::create(dir.join("meta.redb"))?);
+        restrict_mode(&dir.join("meta.redb"))?;
+        {
+            let w = db.begin_write()?;
+            for t in [OBJECTS, UPLOADS, PARTS, INLINE] {
+                w.open_table(t)?;
+            }
+            w.open_table(BUCKETS)?;
+            w.open_table(SYSTEM)?;
+            w.commit()?;
+        }
+        let committer = commit::Committer::start(db.clone(), blob_dir.clone());
+        let store = Store {
+            inner: Arc::new(Inner { db, blob_dir, committer }),
+        };
+        let removed = store.sweep_orphans()?;
+        if removed > 0 {
+            tracing::info!(removed, "start-up sweep removed unreferenced blobs");
+        }
+        Ok(store)
+    }
+
+    /// Runs `f` inside the next group commit and returns its result once the
+    /// commit is durable. `f` must validate before it writes: if it returns an
+    /// error after writing, the whole batch is aborted.
+    pub async fn commit<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R, E> + Send + 'static,
+    {
+        self.inner.committer.submit(f).await
+    }
+
+    /// Starts writing a new blob (kept inline if it stays small).
+    pub fn blob_writer(&self) -> BlobWriter {
+        BlobWriter::new(self.inner.blob_dir.clone())
+    }
+
+    /// Opens the bytes of `seg` for reading.
+    pub fn open_segment(&self, seg: &Segment) -> Result<SegmentReader, StoreError> {
+        if seg.inline {
+            let r = self.inner.db.begin_read()?;
+            let t = r.open_table(INLINE)?;
+            let data = t
+                .get(seg.id.0.as_slice())?
+                .map(|v| v.value().to_vec())
+                .ok_or(StoreError::MissingBlob)?;
+            Ok(SegmentReader::Inline(bytes::Bytes::from(data)))
+        } else {
+            let path = blob::blob_path(&self.inner.blob_dir, &seg.id);
+            match std::fs::File::open(path) {
+                Ok(f) => Ok(SegmentReader::File(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::MissingBlob),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads a bucket record.
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(BUCKETS)?;
+        t.get(name)?.map(|v| records::decode(v.value())).transpose()
+    }
+
+    /// All buckets, ordered by name.
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(BUCKETS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (_, v) = item?;
+            out.push(records::decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Reads the current object record of `key`.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(OBJECTS)?;
+        t.get(tables::object_key(bucket, key).as_slice())?
+            .map(|v| records::decode(v.value()))
+            .transpose()
+    }
+
+    /// Objects of `bucket` whose key starts with `prefix` and sorts strictly
+    /// after `after`, in key order, calling `visit` until it returns false.
+    pub fn scan_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        mut visit: impl FnMut(&str, ObjectRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(OBJECTS)?;
+        let start = tables::object_key(bucket, prefix);
+        let from = match after {
+            Some(a) if a > prefix => tables::object_key(bucket, a),
+            _ => start.clone(),
+        };
+        let skip_equal = after.is_some_and(|a| a >= prefix);
+        for item in t.range(from.as_slice()..)? {
+            let (k, v) = item?;
+            let kb = k.value();
+            if !kb.starts_with(&start) {
+                break;
+            }
+            let key = tables::key_of(bucket, kb)?;
+            if skip_equal && after == Some(key) {
+                continue;
+            }
+            if !visit(key, records::decode(v.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one multipart upload.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<UploadRecord>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(UPLOADS)?;
+        t.get(tables::upload_key(bucket, key, upload_id).as_slice())?
+            .map(|v| records::decode(v.value()))
+            .transpose()
+    }
+
+    /// Multipart uploads of `bucket` in (key, upload id) order.
+    pub fn scan_uploads(
+        &self,
+        bucket: &str,
+        mut visit: impl FnMut(UploadRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(UPLOADS)?;
+        let start = tables::bucket_prefix(bucket);
+        for item in t.range(start.as_slice()..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(&start) {
+                break;
+            }
+            if !visit(records::decode(v.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Parts of an upload in part-number order.
+    pub fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(PARTS)?;
+        tables::read_parts(&t, upload_id)
+    }
+
+    /// A system record (accounts, settings), by name.
+    pub fn system(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(SYSTEM)?;
+        Ok(t.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    /// System records whose name starts with `prefix`.
+    pub fn system_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(SYSTEM)?;
+        let mut out = Vec::new();
+        for item in t.range(prefix..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Removes blob files that no object or part references. Runs at start-up,
+    /// before any request is served.
+    fn sweep_orphans(&self) -> Result<usize, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let mut live = std::collections::HashSet::new();
+        for item in r.open_table(OBJECTS)?.iter()? {
+            let (_, v) = item?;
+            let rec: ObjectRecord = records::decode(v.value())?;
+            live.extend(rec.segments.iter().filter(|s| !s.inline).map(|s| s.id));
+        }
+        for item in r.open_table(PARTS)?.iter()? {
+            let (_, v) = item?;
+            let rec: PartRecord = records::decode(v.value())?;
+            if !rec.segment.inline {
+                live.insert(rec.segment.id);
+            }
+        }
+        blob::sweep(&self.inner.blob_dir, &live)
+    }
+}
+
+/// Makes a file readable by its owner only.
+pub fn restrict_mode(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
