@@ -147,6 +147,10 @@ impl S3AccessHook {
 #[async_trait::async_trait]
 impl S3Access for S3AccessHook {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let op = cx.s3_op().name().to_owned();
+        if let Some(slot) = cx.extensions_mut().get::<crate::OperationSlot>() {
+            let _ = slot.0.set(op);
+        }
         self.protocol_checks(cx)?;
         let Some(creds) = cx.credentials() else {
             return Err(s3_error!(AccessDenied, "Access Denied"));

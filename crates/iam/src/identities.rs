@@ -93,6 +93,33 @@ impl Identities {
         Ok(created)
     }
 
+    /// Creates or replaces the account `new.id` (root credentials given by
+    /// the operator win over stored ones).
+    pub async fn upsert(&self, new: NewAccount) -> Result<(), IdentityError> {
+        validate(&new)?;
+        let acct = Account {
+            canonical_id: new.canonical_id.clone().unwrap_or_else(|| derive_canonical_id(&new.id)),
+            id: new.id,
+            name: new.name,
+            email: new.email,
+            access_key: new.access_key,
+            secret_key: new.secret_key,
+        };
+        if self.lookup(&acct.access_key).is_some_and(|a| a.id != acct.id) {
+            return Err(IdentityError::Invalid(format!("access key of account {} is taken", acct.id)));
+        }
+        let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let name = format!("account/{}", acct.id);
+        self.store
+            .commit(move |txn| -> Result<(), IdentityError> { Ok(txn.put_system(&name, &rec)?) })
+            .await?;
+        if let Ok(mut m) = self.by_key.write() {
+            m.retain(|_, a| a.id != acct.id);
+            m.insert(acct.access_key.clone(), acct);
+        }
+        Ok(())
+    }
+
     fn lookup(&self, access_key: &str) -> Option<Account> {
         self.by_key.read().ok().and_then(|m| m.get(access_key).cloned())
     }

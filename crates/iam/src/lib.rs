@@ -14,8 +14,19 @@ mod access;
 mod identities;
 pub mod sigv4;
 
-pub use access::{AccessSettings, S3AccessHook};
-pub use identities::{Identities, IdentityError, NewAccount};
+pub use access::{AccessSettings, MAX_PRESIGN_SECS, S3AccessHook};
+
+/// Longest pre-signed URL lifetime, seconds.
+pub fn access_max_presign() -> u64 {
+    MAX_PRESIGN_SECS
+}
+pub use identities::{Identities, IdentityError, NewAccount, derive_canonical_id};
+
+/// Filled by the access hook with the S3 operation's name, so the front door
+/// can label metrics and logs with it. Insert one into a request's
+/// extensions before handing it to s3s.
+#[derive(Clone, Debug, Default)]
+pub struct OperationSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
 
 /// An authenticated caller. Only this crate creates one.
 #[derive(Clone, Debug)]

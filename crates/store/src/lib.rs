@@ -97,6 +97,13 @@ impl Store {
         BlobWriter::new(self.inner.blob_dir.clone())
     }
 
+    /// Removes a written segment that will not be committed.
+    pub fn discard(&self, pending: PendingSegment) {
+        if !pending.segment.inline {
+            let _ = std::fs::remove_file(blob::blob_path(&self.inner.blob_dir, &pending.segment.id));
+        }
+    }
+
     /// Opens the bytes of `seg` for reading.
     pub fn open_segment(&self, seg: &Segment) -> Result<SegmentReader, StoreError> {
         if seg.inline {

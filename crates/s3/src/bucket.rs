@@ -1,0 +1,153 @@
+//! Bucket lifecycle: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation.
+
+use std::collections::BTreeMap;
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use strongroom_store::BucketRecord;
+
+use crate::error::{Fail, no_such_bucket, store};
+use crate::meta::owner;
+use crate::{Strongroom, now_ms, principal, timestamp};
+
+/// AWS's default and largest page of ListBuckets.
+const MAX_BUCKETS_PAGE: usize = 10_000;
+
+pub(crate) async fn list_buckets(s3: &Strongroom, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    let who = principal(&req)?;
+    let i = req.input;
+    let max = match i.max_buckets {
+        Some(n) if !(1..=10_000).contains(&n) => {
+            return Err(s3_error!(InvalidArgument, "max-buckets must be between 1 and 10000"));
+        }
+        Some(n) => usize::try_from(n).unwrap_or(MAX_BUCKETS_PAGE),
+        None => MAX_BUCKETS_PAGE,
+    };
+    let after = i.continuation_token.clone().unwrap_or_default();
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let mine: Vec<BucketRecord> = store(s3.store.buckets())?
+        .into_iter()
+        .filter(|b| b.owner == who.account_id() && b.name.starts_with(&prefix) && b.name > after)
+        .collect();
+    let truncated = mine.len() > max;
+    let page: Vec<Bucket> = mine
+        .iter()
+        .take(max)
+        .map(|b| Bucket {
+            name: Some(b.name.clone()),
+            creation_date: Some(timestamp(b.created_ms)),
+            bucket_region: Some(b.location.clone().unwrap_or_else(|| s3.settings.region.clone())),
+        })
+        .collect();
+    let next = truncated.then(|| page.last().and_then(|b| b.name.clone())).flatten();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(page),
+        owner: Some(owner(&who)),
+        prefix: i.prefix,
+        continuation_token: next,
+    }))
+}
+
+pub(crate) async fn create_bucket(s3: &Strongroom, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    let who = principal(&req)?;
+    let i = req.input;
+    match i.acl.as_ref().map(BucketCannedACL::as_str) {
+        None | Some("private") => {}
+        Some(_) => {
+            return Err(s3_error!(
+                InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+            ));
+        }
+    }
+    if i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_write.is_some() || i.grant_read_acp.is_some() || i.grant_write_acp.is_some() {
+        return Err(s3_error!(
+            InvalidBucketAclWithObjectOwnership,
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+        ));
+    }
+    if i.object_lock_enabled_for_bucket == Some(true) {
+        return Err(s3_error!(NotImplemented, "Object Lock is not implemented yet"));
+    }
+    let location = i
+        .create_bucket_configuration
+        .and_then(|c| c.location_constraint)
+        .map(|l| l.as_str().to_owned())
+        .filter(|l| !l.is_empty());
+    if let Some(l) = &location
+        && *l != s3.settings.region
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidLocationConstraint,
+            format!("The specified location-constraint is not valid: this endpoint serves {}", s3.settings.region),
+        ));
+    }
+    let rec = BucketRecord {
+        name: i.bucket.clone(),
+        owner: who.account_id().to_owned(),
+        created_ms: now_ms(),
+        location,
+        tags: None,
+        configs: BTreeMap::new(),
+    };
+    let me = who.account_id().to_owned();
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            match txn.bucket(&rec.name)? {
+                Some(b) if b.owner == me => Err(Fail(s3_error!(
+                    BucketAlreadyOwnedByYou,
+                    "Your previous request to create the named bucket succeeded and you already own it."
+                ))),
+                Some(_) => Err(Fail(s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+                ))),
+                None => Ok(txn.put_bucket(&rec)?),
+            }
+        })
+        .await?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", i.bucket)),
+    }))
+}
+
+pub(crate) async fn head_bucket(s3: &Strongroom, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(b.location.unwrap_or_else(|| s3.settings.region.clone())),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_bucket(s3: &Strongroom, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let name = req.input.bucket;
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            if txn.bucket(&name)?.is_none() {
+                return Err(Fail(no_such_bucket()));
+            }
+            if !txn.bucket_is_empty(&name)? {
+                return Err(Fail(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty")));
+            }
+            Ok(txn.delete_bucket(&name)?)
+        })
+        .await?;
+    let mut resp = S3Response::new(DeleteBucketOutput {});
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn get_bucket_location(
+    s3: &Strongroom,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    // us-east-1 buckets report an empty LocationConstraint, as AWS
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint: b
+            .location
+            .filter(|l| l != "us-east-1")
+            .map(BucketLocationConstraint::from),
+    }))
+}

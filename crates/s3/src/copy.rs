@@ -1,0 +1,236 @@
+//! CopyObject and UploadPartCopy: the source is read as a stream and
+//! written as a new blob (or, for a copy onto itself, its blobs are kept and
+//! only the metadata changes).
+
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use strongroom_iam::Principal;
+use strongroom_store::{ObjectRecord, PartRecord, PendingSegment};
+
+use crate::checksum::{Algo, Md5, hex};
+use crate::error::{internal, precondition_failed, store};
+use crate::get::{ReadConditions, check_version, load, open_range};
+use crate::ingest::stored;
+use crate::meta::{ChecksumFields, check_object_acl, etag, headers_from, parse_tagging_header};
+use crate::multipart::{MAX_PART_SIZE, check_part_number, commit_part, load_upload, upload_algo};
+use crate::put::{WriteConditions, commit_object};
+use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal, timestamp};
+
+/// Resolves and authorizes the copy source: the caller must own its bucket
+/// (the access hook only saw the destination).
+fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
+    let CopySource::Bucket { bucket, key, version_id } = src else {
+        return Err(s3_error!(NotImplemented, "Access point copy sources are not implemented yet"));
+    };
+    check_version(version_id.as_deref())?;
+    let b = store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
+    if b.owner != who.account_id() {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
+    let rec = load(s3, bucket, key)?;
+    Ok((bucket.to_string(), key.to_string(), rec))
+}
+
+/// Copies bytes `[start, end)` of `rec` into a new blob, hashing as it goes.
+async fn copy_bytes(s3: &Strongroom, rec: &ObjectRecord, start: u64, end: u64, algo: Option<Algo>) -> S3Result<(PendingSegment, [u8; 16], Option<(Algo, Vec<u8>)>)> {
+    let mut stream = open_range(&s3.store, &rec.segments, start, end).map_err(|e| internal(&e))?;
+    let mut writer = s3.store.blob_writer();
+    let mut md5 = Md5::new();
+    let mut hasher = algo.map(Algo::hasher);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| internal(&strongroom_store::StoreError::Io(e)))?;
+        md5.update(&chunk);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
+        store(writer.write(chunk).await)?;
+    }
+    let pending = store(writer.finish().await)?;
+    Ok((pending, md5.finish(), hasher.map(|h| (h.algo(), h.finish()))))
+}
+
+fn copy_conditions<'a>(
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+) -> ReadConditions<'a> {
+    ReadConditions {
+        if_match,
+        if_none_match,
+        if_modified_since,
+        if_unmodified_since,
+    }
+}
+
+pub(crate) async fn copy_object(s3: &Strongroom, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    let who = principal(&req)?;
+    let i = req.input;
+    check_object_acl(i.acl.as_ref())?;
+    let (sb, sk, src) = source(s3, &who, &i.copy_source)?;
+    copy_conditions(
+        i.copy_source_if_match.as_ref(),
+        i.copy_source_if_none_match.as_ref(),
+        i.copy_source_if_modified_since.as_ref(),
+        i.copy_source_if_unmodified_since.as_ref(),
+    )
+    .check(&src, S3ErrorCode::PreconditionFailed)?;
+    if src.size > MAX_PUT_SIZE {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
+        ));
+    }
+    let replace_meta = match i.metadata_directive.as_ref().map(MetadataDirective::as_str) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+    };
+    let replace_tags = match i.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+    };
+    let same = sb == i.bucket && sk == i.key;
+    let changes_class = i.storage_class.as_ref().is_some_and(|c| Some(c.as_str()) != src.headers.storage_class.as_deref().or(Some("STANDARD")));
+    if same && !replace_meta && !changes_class && i.website_redirect_location.is_none() && i.server_side_encryption.is_none() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let headers = if replace_meta {
+        headers_from(
+            i.content_type,
+            i.content_encoding,
+            i.content_disposition,
+            i.content_language,
+            i.cache_control,
+            i.expires.as_ref(),
+            i.website_redirect_location,
+            i.storage_class.as_ref(),
+            i.metadata,
+        )?
+    } else {
+        let mut h = src.headers.clone();
+        if let Some(sc) = i.storage_class.as_ref() {
+            h.storage_class = Some(sc.as_str().to_owned()).filter(|s| s != "STANDARD");
+        }
+        if i.website_redirect_location.is_some() {
+            h.website_redirect = i.website_redirect_location;
+        }
+        h
+    };
+    let tags = if replace_tags { parse_tagging_header(i.tagging.as_deref())? } else { src.tags.clone() };
+    let algo = match i.checksum_algorithm.as_ref() {
+        Some(a) => Some(Algo::parse(a.as_str())?),
+        None => src.checksum.as_ref().and_then(|c| Algo::parse(&c.algorithm).ok()).or(Some(Algo::Crc64Nvme)),
+    };
+    let (rec, pending) = if same {
+        // metadata-only change: keep the blobs
+        let mut rec = src.clone();
+        rec.headers = headers;
+        rec.tags = tags;
+        rec.last_modified_ms = now_ms();
+        rec.owner = who.account_id().to_owned();
+        (rec, Vec::new())
+    } else {
+        let (pending, md5, sum) = copy_bytes(s3, &src, 0, src.size, algo).await?;
+        let rec = ObjectRecord {
+            size: src.size,
+            etag: hex(&md5),
+            last_modified_ms: now_ms(),
+            owner: who.account_id().to_owned(),
+            version_id: None,
+            headers,
+            tags,
+            checksum: stored(&sum, ChecksumType::FULL_OBJECT),
+            segments: vec![pending.segment.clone()],
+            parts: Vec::new(),
+        };
+        (rec, vec![pending])
+    };
+    let out_etag = rec.etag.clone();
+    let out_ms = rec.last_modified_ms;
+    let out_sum = rec.checksum.clone();
+    commit_object(s3, &i.bucket, &i.key, rec, pending, WriteConditions::default()).await?;
+    let c = ChecksumFields::from(out_sum.as_ref());
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&out_etag)),
+            last_modified: Some(timestamp(out_ms)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_type: c.kind,
+        }),
+        ..Default::default()
+    }))
+}
+
+/// Parses `bytes=first-last` of x-amz-copy-source-range against `size`.
+fn copy_range(r: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(r) = r else { return Ok((0, size)) };
+    let bad = || S3Error::with_message(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
+    let spec = r.strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let first: u64 = a.parse().map_err(|_| bad())?;
+    let last: u64 = b.parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"));
+    }
+    Ok((first, last + 1))
+}
+
+pub(crate) async fn upload_part_copy(s3: &Strongroom, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let who = principal(&req)?;
+    let i = req.input;
+    let n = check_part_number(i.part_number)?;
+    let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
+    let (_, _, src) = source(s3, &who, &i.copy_source)?;
+    copy_conditions(
+        i.copy_source_if_match.as_ref(),
+        i.copy_source_if_none_match.as_ref(),
+        i.copy_source_if_modified_since.as_ref(),
+        i.copy_source_if_unmodified_since.as_ref(),
+    )
+    .check(&src, S3ErrorCode::PreconditionFailed)
+    .map_err(|e| if e.code() == &S3ErrorCode::NotModified { precondition_failed() } else { e })?;
+    let (start, end) = copy_range(i.copy_source_range.as_deref(), src.size)?;
+    if end - start > MAX_PART_SIZE {
+        return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+    }
+    let want = upload_algo(&upload);
+    let (pending, md5, sum) = copy_bytes(s3, &src, start, end, Some(want.unwrap_or(Algo::Crc64Nvme))).await?;
+    let etag_hex = hex(&md5);
+    let now = now_ms();
+    let part = PartRecord {
+        part_number: n,
+        etag: etag_hex.clone(),
+        size: end - start,
+        last_modified_ms: now,
+        segment: pending.segment.clone(),
+        checksum: stored(&sum, ""),
+    };
+    let shown = if want.is_some() { part.checksum.clone() } else { None };
+    commit_part(s3, &upload, part, pending).await?;
+    let c = ChecksumFields::from(shown.as_ref());
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag(&etag_hex)),
+            last_modified: Some(timestamp(now)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+        }),
+        ..Default::default()
+    }))
+}

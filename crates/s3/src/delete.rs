@@ -1,0 +1,90 @@
+//! DeleteObject and DeleteObjects. Deleting a missing key succeeds (204),
+//! as in AWS.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::error::{Fail, no_such_bucket, precondition_failed, store};
+use crate::get::check_version;
+use crate::Strongroom;
+
+/// Most keys one DeleteObjects request may name.
+const MAX_DELETE_KEYS: usize = 1000;
+
+async fn delete_one(s3: &Strongroom, bucket: &str, key: &str, if_match: Option<ETagCondition>) -> S3Result<()> {
+    let (b, k) = (bucket.to_owned(), key.to_owned());
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            if txn.bucket(&b)?.is_none() {
+                return Err(Fail(no_such_bucket()));
+            }
+            if let Some(cond) = &if_match {
+                match txn.object(&b, &k)? {
+                    Some(cur) if cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == cur.etag) => {}
+                    Some(_) => return Err(Fail(precondition_failed())),
+                    None => return Err(Fail(crate::error::no_such_key())),
+                }
+            }
+            txn.delete_object(&b, &k)?;
+            Ok(())
+        })
+        .await
+        .map_err(Into::into)
+}
+
+pub(crate) async fn delete_object(s3: &Strongroom, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let i = req.input;
+    check_version(i.version_id.as_deref())?;
+    delete_one(s3, &i.bucket, &i.key, i.if_match).await?;
+    let mut resp = S3Response::new(DeleteObjectOutput {
+        version_id: i.version_id,
+        ..Default::default()
+    });
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn delete_objects(s3: &Strongroom, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let i = req.input;
+    if store(s3.store.bucket(&i.bucket))?.is_none() {
+        return Err(no_such_bucket());
+    }
+    let objects = i.delete.objects;
+    if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    let quiet = i.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    // each key is its own mutation (outcomes are independent, as AWS
+    // reports them); issued together, they share group commits
+    let results = futures::future::join_all(objects.iter().map(|o| async {
+        check_version(o.version_id.as_deref())?;
+        delete_one(s3, &i.bucket, &o.key, None).await
+    }))
+    .await;
+    for (o, result) in objects.into_iter().zip(results) {
+        match result {
+            Ok(()) if !quiet => deleted.push(DeletedObject {
+                key: Some(o.key),
+                version_id: o.version_id,
+                ..Default::default()
+            }),
+            Ok(()) => {}
+            Err(e) => errors.push(Error {
+                code: Some(e.code().as_str().to_owned()),
+                key: Some(o.key),
+                message: e.message().map(str::to_owned),
+                version_id: o.version_id,
+            }),
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(errors),
+        ..Default::default()
+    }))
+}

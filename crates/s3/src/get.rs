@@ -1,0 +1,358 @@
+//! GetObject, HeadObject and GetObjectAttributes: preconditions in AWS's
+//! order, byte ranges and part numbers, and a body streamed from the blob
+//! segments one chunk at a time.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use strongroom_store::{ObjectRecord, Segment, Store, StoreError};
+
+use crate::error::{internal, no_such_bucket, no_such_key, precondition_failed, store};
+use crate::meta::{ChecksumFields, etag, parse_http_date};
+use crate::{Strongroom, timestamp, timestamp_secs};
+
+/// Bytes read from a blob per stream item.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Reads the current record of a key, or the AWS error for its absence.
+pub(crate) fn load(s3: &Strongroom, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+    if store(s3.store.bucket(bucket))?.is_none() {
+        return Err(no_such_bucket());
+    }
+    store(s3.store.object(bucket, key))?.ok_or_else(no_such_key)
+}
+
+/// Rejects version ids until versioning exists: only `null` names the
+/// current object of an unversioned bucket.
+pub(crate) fn check_version(v: Option<&str>) -> S3Result<()> {
+    match v {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
+}
+
+/// Read preconditions.
+pub(crate) struct ReadConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn etag_matches(cond: &ETagCondition, rec: &ObjectRecord) -> bool {
+    cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == rec.etag)
+}
+
+fn secs(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+impl ReadConditions<'_> {
+    /// AWS (RFC 7232) order: If-Match, then If-Unmodified-Since unless
+    /// If-Match held; If-None-Match, then If-Modified-Since unless
+    /// If-None-Match was present and held.
+    pub(crate) fn check(&self, rec: &ObjectRecord, not_modified: S3ErrorCode) -> S3Result<()> {
+        let modified = rec.last_modified_ms.div_euclid(1000);
+        match self.if_match {
+            Some(c) if !etag_matches(c, rec) => return Err(precondition_failed()),
+            Some(_) => {}
+            None => {
+                if let Some(t) = self.if_unmodified_since
+                    && modified > secs(t)
+                {
+                    return Err(precondition_failed());
+                }
+            }
+        }
+        match self.if_none_match {
+            Some(c) if etag_matches(c, rec) => return Err(not_modified_err(not_modified)),
+            Some(_) => {}
+            None => {
+                if let Some(t) = self.if_modified_since
+                    && modified <= secs(t)
+                {
+                    return Err(not_modified_err(not_modified));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_modified_err(code: S3ErrorCode) -> S3Error {
+    if code == S3ErrorCode::NotModified {
+        S3Error::with_message(S3ErrorCode::NotModified, "Not Modified")
+    } else {
+        precondition_failed()
+    }
+}
+
+/// The bytes a read returns and how to describe them.
+struct Selection {
+    start: u64,
+    end: u64,
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+}
+
+fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<Selection> {
+    if range.is_some() && part_number.is_some() {
+        return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
+    }
+    let parts_count = (!rec.parts.is_empty()).then(|| i32::try_from(rec.parts.len()).unwrap_or(i32::MAX));
+    if let Some(n) = part_number {
+        let count = rec.parts.len().max(1);
+        let idx = usize::try_from(n).ok().filter(|&i| i >= 1 && i <= count).ok_or_else(|| {
+            crate::error::custom("InvalidPartNumber", http::StatusCode::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable")
+        })? - 1;
+        let start: u64 = rec.segments.iter().take(idx).map(|s| s.len).sum();
+        let len = rec.segments.get(idx).map_or(rec.size, |s| s.len);
+        let content_range = (!rec.parts.is_empty() && len > 0)
+            .then(|| format!("bytes {start}-{}/{}", start + len - 1, rec.size));
+        return Ok(Selection {
+            start,
+            end: start + len,
+            content_range,
+            parts_count,
+        });
+    }
+    match range {
+        None => Ok(Selection {
+            start: 0,
+            end: rec.size,
+            content_range: None,
+            parts_count,
+        }),
+        Some(r) => {
+            let span = r.check(rec.size).map_err(|_| {
+                S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable")
+            })?;
+            Ok(Selection {
+                start: span.start,
+                end: span.end,
+                content_range: Some(format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), rec.size)),
+                parts_count,
+            })
+        }
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
+
+/// Opens the segments covering `[start, end)` and chains their streams.
+/// Segments are opened now, so a concurrent overwrite that removes the old
+/// blobs cannot cut this read short.
+pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: u64) -> Result<ByteStream, StoreError> {
+    let mut streams: Vec<ByteStream> = Vec::new();
+    let mut pos = 0u64;
+    for seg in segments {
+        let (s_start, s_end) = (pos, pos + seg.len);
+        pos = s_end;
+        if s_end <= start || s_start >= end || seg.len == 0 {
+            continue;
+        }
+        let from = start.max(s_start) - s_start;
+        let to = end.min(s_end) - s_start;
+        let reader = store_.open_segment(seg)?;
+        streams.push(Box::pin(reader.into_stream(from, to - from, READ_CHUNK)));
+    }
+    Ok(Box::pin(futures::stream::iter(streams).flatten()))
+}
+
+pub(crate) async fn get_object(s3: &Strongroom, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let i = req.input;
+    check_version(i.version_id.as_deref())?;
+    // a concurrent overwrite may remove the blobs between reading the record
+    // and opening them: read again (the new record's blobs are in place)
+    let mut attempt = 0;
+    let (rec, sel, body) = loop {
+        let rec = load(s3, &i.bucket, &i.key)?;
+        ReadConditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        }
+        .check(&rec, S3ErrorCode::NotModified)?;
+        let sel = select(&rec, i.range.as_ref(), i.part_number)?;
+        match open_range(&s3.store, &rec.segments, sel.start, sel.end) {
+            Ok(body) => break (rec, sel, body),
+            Err(StoreError::MissingBlob) if attempt < 3 => attempt += 1,
+            Err(e) => return Err(internal(&e)),
+        }
+    };
+    let checksum_on = i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    // a checksum describes the whole object (or a whole part): not a range
+    let c = if checksum_on && sel.content_range.is_none() || checksum_on && i.part_number.is_some() && rec.parts.is_empty() {
+        ChecksumFields::from(rec.checksum.as_ref())
+    } else {
+        ChecksumFields::none()
+    };
+    let len = sel.end - sel.start;
+    let h = &rec.headers;
+    let out = GetObjectOutput {
+        body: Some(StreamingBlob::wrap(body)),
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+        content_range: sel.content_range.clone(),
+        e_tag: Some(etag(&rec.etag)),
+        last_modified: Some(timestamp_secs(rec.last_modified_ms)),
+        content_type: i.response_content_type.or_else(|| h.content_type.clone()).or(Some("binary/octet-stream".into())),
+        content_encoding: i.response_content_encoding.or_else(|| h.content_encoding.clone()),
+        content_disposition: i.response_content_disposition.or_else(|| h.content_disposition.clone()),
+        content_language: i.response_content_language.or_else(|| h.content_language.clone()),
+        cache_control: i.response_cache_control.or_else(|| h.cache_control.clone()),
+        expires: i.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        metadata: Some(h.user.clone().into_iter().collect()),
+        website_redirect_location: h.website_redirect.clone(),
+        storage_class: h.storage_class.clone().map(StorageClass::from),
+        tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
+        parts_count: sel.parts_count.filter(|_| i.part_number.is_some()),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_type: c.kind,
+        ..Default::default()
+    };
+    let mut resp = S3Response::new(out);
+    if sel.content_range.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn head_object(s3: &Strongroom, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let i = req.input;
+    check_version(i.version_id.as_deref())?;
+    let rec = load(s3, &i.bucket, &i.key)?;
+    ReadConditions {
+        if_match: i.if_match.as_ref(),
+        if_none_match: i.if_none_match.as_ref(),
+        if_modified_since: i.if_modified_since.as_ref(),
+        if_unmodified_since: i.if_unmodified_since.as_ref(),
+    }
+    .check(&rec, S3ErrorCode::NotModified)?;
+    let sel = select(&rec, i.range.as_ref(), i.part_number)?;
+    let checksum_on = i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let c = if checksum_on && sel.content_range.is_none() {
+        ChecksumFields::from(rec.checksum.as_ref())
+    } else {
+        ChecksumFields::none()
+    };
+    let h = &rec.headers;
+    let out = HeadObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
+        content_range: sel.content_range.clone(),
+        e_tag: Some(etag(&rec.etag)),
+        last_modified: Some(timestamp_secs(rec.last_modified_ms)),
+        content_type: i.response_content_type.or_else(|| h.content_type.clone()).or(Some("binary/octet-stream".into())),
+        content_encoding: i.response_content_encoding.or_else(|| h.content_encoding.clone()),
+        content_disposition: i.response_content_disposition.or_else(|| h.content_disposition.clone()),
+        content_language: i.response_content_language.or_else(|| h.content_language.clone()),
+        cache_control: i.response_cache_control.or_else(|| h.cache_control.clone()),
+        expires: i.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        metadata: Some(h.user.clone().into_iter().collect()),
+        website_redirect_location: h.website_redirect.clone(),
+        storage_class: h.storage_class.clone().map(StorageClass::from),
+        parts_count: sel.parts_count.filter(|_| i.part_number.is_some()),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_type: c.kind,
+        ..Default::default()
+    };
+    let mut resp = S3Response::new(out);
+    if sel.content_range.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn get_object_attributes(
+    s3: &Strongroom,
+    req: S3Request<GetObjectAttributesInput>,
+) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let i = req.input;
+    check_version(i.version_id.as_deref())?;
+    let rec = load(s3, &i.bucket, &i.key)?;
+    let want = |name: &str| i.object_attributes.iter().any(|a| a.as_str() == name);
+    let mut out = GetObjectAttributesOutput {
+        last_modified: Some(timestamp(rec.last_modified_ms - rec.last_modified_ms.rem_euclid(1000))),
+        ..Default::default()
+    };
+    if want(ObjectAttributes::ETAG) {
+        out.e_tag = Some(ETag::Strong(rec.etag.clone()));
+    }
+    if want(ObjectAttributes::OBJECT_SIZE) {
+        out.object_size = Some(i64::try_from(rec.size).unwrap_or(i64::MAX));
+    }
+    if want(ObjectAttributes::STORAGE_CLASS) {
+        out.storage_class = Some(StorageClass::from(rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into())));
+    }
+    if want(ObjectAttributes::CHECKSUM)
+        && let Some(c) = rec.checksum.as_ref()
+    {
+        let f = ChecksumFields::from(Some(c));
+        out.checksum = Some(Checksum {
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+        });
+    }
+    if want(ObjectAttributes::OBJECT_PARTS) && !rec.parts.is_empty() {
+        let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
+        let marker = i.part_number_marker.unwrap_or(0).max(0);
+        let algo = rec.checksum.as_ref().map(|c| c.algorithm.clone());
+        let mut parts = Vec::new();
+        let mut last = marker;
+        let mut truncated = false;
+        for (n, p) in (1..).zip(rec.parts.iter()) {
+            if n <= marker {
+                continue;
+            }
+            if parts.len() >= usize::try_from(max).unwrap_or(0) {
+                truncated = true;
+                break;
+            }
+            let mut part = ObjectPart {
+                part_number: Some(n),
+                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                ..Default::default()
+            };
+            if let (Some(a), Some(v)) = (&algo, &p.checksum) {
+                let f = ChecksumFields::from(Some(&strongroom_store::Checksum {
+                    algorithm: a.clone(),
+                    value: v.clone(),
+                    kind: String::new(),
+                }));
+                part.checksum_crc32 = f.crc32;
+                part.checksum_crc32c = f.crc32c;
+                part.checksum_crc64nvme = f.crc64nvme;
+                part.checksum_sha1 = f.sha1;
+                part.checksum_sha256 = f.sha256;
+            }
+            parts.push(part);
+            last = n;
+        }
+        out.object_parts = Some(GetObjectAttributesParts {
+            is_truncated: Some(truncated),
+            max_parts: Some(max),
+            next_part_number_marker: Some(last),
+            part_number_marker: Some(marker),
+            parts: Some(parts),
+            total_parts_count: Some(i32::try_from(rec.parts.len()).unwrap_or(i32::MAX)),
+        });
+    }
+    Ok(S3Response::new(out))
+}

@@ -1,0 +1,245 @@
+//! Streaming a request body into a blob while computing its MD5 (ETag) and
+//! checksum, then verifying everything the client declared: Content-MD5,
+//! x-amz-checksum-* (header or aws-chunked trailer), x-amz-content-sha256
+//! and the length. Nothing is buffered beyond one chunk (or the inline
+//! threshold); a failed verification discards the blob, so a rejected
+//! request changes nothing.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, StatusCode};
+use s3s::dto::{ChecksumAlgorithm, StreamingBlob};
+use s3s::{S3Error, S3ErrorCode, S3Result, TrailingHeaders, s3_error};
+use strongroom_store::{BlobWriter, PendingSegment, Store};
+
+use crate::checksum::{Algo, Hasher, Md5, b64, unb64};
+use crate::error::{custom, store};
+
+/// What the client asked us to check about the body's checksum.
+#[derive(Debug, Default)]
+pub(crate) struct ChecksumRequest {
+    /// Algorithm to compute (and store).
+    pub algo: Option<Algo>,
+    /// Value declared in a header.
+    pub expected: Option<Vec<u8>>,
+    /// The value arrives in an aws-chunked trailer.
+    pub trailer: bool,
+}
+
+/// Reads the checksum declaration of a write request. `given` holds the
+/// five x-amz-checksum-* values as s3s parsed them.
+pub(crate) fn checksum_request(
+    headers: &HeaderMap,
+    algorithm: Option<&ChecksumAlgorithm>,
+    given: [(Algo, Option<&String>); 5],
+) -> S3Result<ChecksumRequest> {
+    let mut req = ChecksumRequest::default();
+    let declared: Vec<(Algo, &String)> = given.into_iter().filter_map(|(a, v)| v.map(|v| (a, v))).collect();
+    if declared.len() > 1 {
+        return Err(invalid_request(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
+    let sdk_algo = headers
+        .get("x-amz-sdk-checksum-algorithm")
+        .and_then(|v| v.to_str().ok())
+        .map(Algo::parse)
+        .transpose()?;
+    let algo = match algorithm {
+        Some(a) => Some(Algo::parse(a.as_str())?),
+        None => sdk_algo,
+    };
+    let trailer = headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| {
+            Algo::ALL
+                .into_iter()
+                .find(|a| a.header().eq_ignore_ascii_case(t.trim()))
+                .ok_or_else(|| invalid_request("The value specified in the x-amz-trailer header is not supported"))
+        })
+        .transpose()?;
+    if let Some((a, v)) = declared.first() {
+        let raw = unb64(v)
+            .filter(|r| r.len() == a.len())
+            .ok_or_else(|| invalid_request(format!("Value for {} header is invalid.", a.header())))?;
+        if algo.is_some_and(|x| x != *a) {
+            return Err(invalid_request(
+                "Value for x-amz-sdk-checksum-algorithm header is invalid.",
+            ));
+        }
+        req.algo = Some(*a);
+        req.expected = Some(raw);
+    } else if let Some(t) = trailer {
+        if algo.is_some_and(|x| x != t) {
+            return Err(invalid_request("Value for x-amz-sdk-checksum-algorithm header is invalid."));
+        }
+        req.algo = Some(t);
+        req.trailer = true;
+    } else {
+        req.algo = algo;
+    }
+    Ok(req)
+}
+
+pub(crate) fn invalid_request(msg: impl Into<String>) -> S3Error {
+    custom("InvalidRequest", StatusCode::BAD_REQUEST, msg)
+}
+
+/// What the body turned out to be.
+pub(crate) struct Ingested {
+    pub pending: PendingSegment,
+    pub md5: [u8; 16],
+    pub size: u64,
+    /// The algorithm and raw digest computed.
+    pub checksum: Option<(Algo, Vec<u8>)>,
+}
+
+/// Declared facts about a body.
+pub(crate) struct BodyClaims<'a> {
+    pub content_length: Option<i64>,
+    pub content_md5: Option<&'a str>,
+    pub checksum: ChecksumRequest,
+    pub headers: &'a HeaderMap,
+    pub trailers: Option<&'a TrailingHeaders>,
+    pub max_size: u64,
+    /// Compute this algorithm even when the client named none (S3 stores a
+    /// CRC64NVME for every new object).
+    pub default_algo: Option<Algo>,
+}
+
+/// Streams `body` into a new blob and verifies it against `claims`.
+pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: BodyClaims<'_>) -> S3Result<Ingested> {
+    let content_md5 = claims
+        .content_md5
+        .map(|m| unb64(m).filter(|r| r.len() == 16).ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")))
+        .transpose()?;
+    if let Some(len) = claims.content_length
+        && u64::try_from(len).is_ok_and(|l| l > claims.max_size)
+    {
+        return Err(too_large());
+    }
+    let payload_sha256 = claims
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase);
+
+    let mut md5 = Md5::new();
+    let algo = claims.checksum.algo.or(claims.default_algo);
+    let mut hasher: Option<Hasher> = algo.map(Algo::hasher);
+    let mut sha256 = payload_sha256.as_ref().map(|_| Algo::Sha256.hasher());
+    let mut writer: BlobWriter = store_.blob_writer();
+    let mut size: u64 = 0;
+
+    if let Some(mut body) = body {
+        while let Some(chunk) = body.next().await {
+            let chunk: Bytes = chunk.map_err(body_error)?;
+            size += chunk.len() as u64;
+            if size > claims.max_size {
+                writer.discard();
+                return Err(too_large());
+            }
+            md5.update(&chunk);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
+            if let Some(h) = sha256.as_mut() {
+                h.update(&chunk);
+            }
+            store(writer.write(chunk).await)?;
+        }
+    }
+
+    if let Some(len) = claims.content_length
+        && u64::try_from(len).ok() != Some(size)
+        && !is_aws_chunked(claims.headers)
+    {
+        writer.discard();
+        return Err(s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header."));
+    }
+    let md5 = md5.finish();
+    if let Some(want) = content_md5
+        && want != md5
+    {
+        writer.discard();
+        return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+    }
+    if let (Some(want), Some(h)) = (payload_sha256, sha256) {
+        if crate::checksum::hex(&h.finish()) != want {
+            writer.discard();
+            return Err(custom(
+                "XAmzContentSHA256Mismatch",
+                StatusCode::BAD_REQUEST,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
+        }
+    }
+    let checksum = hasher.map(|h| (h.algo(), h.finish()));
+    if let Some((a, got)) = &checksum {
+        let expected = if claims.checksum.trailer {
+            let name = a.header();
+            let v = claims
+                .trailers
+                .and_then(|t| t.read(|h| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)))
+                .flatten();
+            match v {
+                Some(v) => Some(unb64(&v).ok_or_else(|| invalid_request(format!("Value for {name} trailing header is invalid.")))?),
+                None => None,
+            }
+        } else {
+            claims.checksum.expected.clone()
+        };
+        if let Some(want) = expected
+            && &want != got
+        {
+            writer.discard();
+            return Err(S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                format!("The {} you specified did not match the calculated checksum.", a.name()),
+            ));
+        }
+    }
+    let pending = store(writer.finish().await)?;
+    Ok(Ingested {
+        pending,
+        md5,
+        size,
+        checksum,
+    })
+}
+
+fn is_aws_chunked(h: &HeaderMap) -> bool {
+    h.get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"))
+}
+
+fn too_large() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::EntityTooLarge,
+        "Your proposed upload exceeds the maximum allowed object size.",
+    )
+}
+
+fn body_error(e: s3s::StdError) -> S3Error {
+    let text = e.to_string();
+    if text.contains("SignatureMismatch") {
+        return S3Error::with_message(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    }
+    tracing::debug!(error = %text, "request body ended abnormally");
+    s3_error!(IncompleteBody, "The request body terminated unexpectedly")
+}
+
+/// Stored form of a computed checksum.
+pub(crate) fn stored(c: &Option<(Algo, Vec<u8>)>, kind: &str) -> Option<strongroom_store::Checksum> {
+    c.as_ref().map(|(a, v)| strongroom_store::Checksum {
+        algorithm: a.name().to_owned(),
+        value: b64(v),
+        kind: kind.to_owned(),
+    })
+}

@@ -1,0 +1,262 @@
+//! ListObjects (v1 and v2) and ListObjectVersions: one range scan in key
+//! order, folding keys into CommonPrefixes at the delimiter.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strongroom_store::ObjectRecord;
+
+use crate::checksum::{b64, unb64};
+use crate::error::{no_such_bucket, store};
+use crate::{Strongroom, timestamp};
+
+/// What a listing asks for.
+struct Query<'a> {
+    prefix: &'a str,
+    delimiter: Option<&'a str>,
+    /// Exclusive start.
+    after: Option<&'a str>,
+    max: usize,
+}
+
+/// One page: objects and common prefixes in key order.
+struct Page {
+    objects: Vec<(String, ObjectRecord)>,
+    prefixes: Vec<String>,
+    truncated: bool,
+    /// The last key or prefix returned (the next page starts after it).
+    last: Option<String>,
+}
+
+fn scan(s3: &Strongroom, bucket: &str, q: &Query<'_>) -> S3Result<Page> {
+    if store(s3.store.bucket(bucket))?.is_none() {
+        return Err(no_such_bucket());
+    }
+    let mut page = Page {
+        objects: Vec::new(),
+        prefixes: Vec::new(),
+        truncated: false,
+        last: None,
+    };
+    if q.max == 0 {
+        return Ok(page);
+    }
+    let mut count = 0usize;
+    store(s3.store.scan_objects(bucket, q.prefix, q.after, |key, rec| {
+        let rest = key.get(q.prefix.len()..).unwrap_or_default();
+        let cp = q
+            .delimiter
+            .filter(|d| !d.is_empty())
+            .and_then(|d| rest.find(d).map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()])));
+        match cp {
+            Some(cp) => {
+                // keys folded into a prefix already returned, or into the
+                // prefix the previous page ended on, are skipped
+                if page.prefixes.last() == Some(&cp) || q.after.is_some_and(|a| cp.as_str() <= a) {
+                    return true;
+                }
+                if count == q.max {
+                    page.truncated = true;
+                    return false;
+                }
+                page.last = Some(cp.clone());
+                page.prefixes.push(cp);
+            }
+            None => {
+                if count == q.max {
+                    page.truncated = true;
+                    return false;
+                }
+                page.last = Some(key.to_owned());
+                page.objects.push((key.to_owned(), rec));
+            }
+        }
+        count += 1;
+        true
+    }))?;
+    Ok(page)
+}
+
+fn max_keys(m: Option<i32>) -> S3Result<usize> {
+    match m {
+        None => Ok(1000),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "Provided max-keys not an integer or within integer range")),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(1000).min(1000)),
+    }
+}
+
+/// `encoding-type=url`: key-like fields are percent-encoded in the answer.
+struct Enc(bool);
+
+impl Enc {
+    fn new(e: Option<&EncodingType>) -> S3Result<Enc> {
+        match e.map(EncodingType::as_str) {
+            None => Ok(Enc(false)),
+            Some("url") => Ok(Enc(true)),
+            Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+        }
+    }
+    fn s(&self, v: &str) -> String {
+        if !self.0 {
+            return v.to_owned();
+        }
+        const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~')
+            .remove(b'/');
+        percent_encoding::utf8_percent_encode(v, SET).to_string()
+    }
+    fn o(&self, v: Option<&String>) -> Option<String> {
+        v.map(|v| self.s(v))
+    }
+}
+
+fn object(s3: &Strongroom, enc: &Enc, key: &str, rec: &ObjectRecord, with_owner: bool) -> Object {
+    Object {
+        key: Some(enc.s(key)),
+        e_tag: Some(ETag::Strong(rec.etag.clone())),
+        last_modified: Some(timestamp(rec.last_modified_ms)),
+        size: Some(i64::try_from(rec.size).unwrap_or(i64::MAX)),
+        storage_class: Some(ObjectStorageClass::from(
+            rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+        )),
+        owner: with_owner.then(|| s3.owner_of(&rec.owner)),
+        checksum_algorithm: rec.checksum.as_ref().map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+        checksum_type: rec.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
+        ..Default::default()
+    }
+}
+
+fn common_prefixes(enc: &Enc, p: &[String]) -> Option<Vec<CommonPrefix>> {
+    Some(p.iter().map(|p| CommonPrefix { prefix: Some(enc.s(p)) }).collect())
+}
+
+pub(crate) async fn list_objects(s3: &Strongroom, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    let i = req.input;
+    let enc = Enc::new(i.encoding_type.as_ref())?;
+    let max = max_keys(i.max_keys)?;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let page = scan(
+        s3,
+        &i.bucket,
+        &Query {
+            prefix: &prefix,
+            delimiter: i.delimiter.as_deref(),
+            after: i.marker.as_deref().filter(|m| !m.is_empty()),
+            max,
+        },
+    )?;
+    // NextMarker is returned only with a delimiter (AWS); without one the
+    // client continues from the last key
+    let next_marker = (page.truncated && i.delimiter.is_some()).then(|| page.last.clone()).flatten();
+    Ok(S3Response::new(ListObjectsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc.s(&prefix)),
+        marker: Some(enc.s(i.marker.as_deref().unwrap_or_default())),
+        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(page.truncated),
+        contents: Some(page.objects.iter().map(|(k, r)| object(s3, &enc, k, r, true)).collect()),
+        common_prefixes: common_prefixes(&enc, &page.prefixes),
+        delimiter: enc.o(i.delimiter.as_ref()),
+        next_marker: enc.o(next_marker.as_ref()),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_objects_v2(s3: &Strongroom, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let i = req.input;
+    let enc = Enc::new(i.encoding_type.as_ref())?;
+    let max = max_keys(i.max_keys)?;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let token_after = match i.continuation_token.as_deref() {
+        Some(t) => Some(
+            unb64(t)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+        ),
+        None => None,
+    };
+    let after = token_after.as_deref().or(i.start_after.as_deref()).filter(|s| !s.is_empty());
+    let page = scan(
+        s3,
+        &i.bucket,
+        &Query {
+            prefix: &prefix,
+            delimiter: i.delimiter.as_deref(),
+            after,
+            max,
+        },
+    )?;
+    let fetch_owner = i.fetch_owner.unwrap_or(false);
+    let key_count = page.objects.len() + page.prefixes.len();
+    Ok(S3Response::new(ListObjectsV2Output {
+        name: Some(i.bucket),
+        prefix: Some(enc.s(&prefix)),
+        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+        key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
+        continuation_token: i.continuation_token,
+        is_truncated: Some(page.truncated),
+        next_continuation_token: page.truncated.then(|| page.last.as_deref().map(|l| b64(l.as_bytes()))).flatten(),
+        contents: Some(page.objects.iter().map(|(k, r)| object(s3, &enc, k, r, fetch_owner)).collect()),
+        common_prefixes: common_prefixes(&enc, &page.prefixes),
+        delimiter: enc.o(i.delimiter.as_ref()),
+        encoding_type: i.encoding_type,
+        start_after: enc.o(i.start_after.as_ref()),
+        ..Default::default()
+    }))
+}
+
+/// Until versioning exists every object is its only version, `null`.
+pub(crate) async fn list_object_versions(
+    s3: &Strongroom,
+    req: S3Request<ListObjectVersionsInput>,
+) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let i = req.input;
+    let enc = Enc::new(i.encoding_type.as_ref())?;
+    let max = max_keys(i.max_keys)?;
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let page = scan(
+        s3,
+        &i.bucket,
+        &Query {
+            prefix: &prefix,
+            delimiter: i.delimiter.as_deref(),
+            after: i.key_marker.as_deref().filter(|m| !m.is_empty()),
+            max,
+        },
+    )?;
+    let versions = page
+        .objects
+        .iter()
+        .map(|(k, r)| ObjectVersion {
+            key: Some(enc.s(k)),
+            version_id: Some("null".into()),
+            is_latest: Some(true),
+            e_tag: Some(ETag::Strong(r.etag.clone())),
+            last_modified: Some(timestamp(r.last_modified_ms)),
+            size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
+            storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
+            owner: Some(s3.owner_of(&r.owner)),
+            checksum_algorithm: r.checksum.as_ref().map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+            checksum_type: r.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc.s(&prefix)),
+        key_marker: Some(enc.s(i.key_marker.as_deref().unwrap_or_default())),
+        version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
+        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(page.truncated),
+        next_key_marker: page.truncated.then(|| enc.o(page.last.as_ref())).flatten(),
+        next_version_id_marker: page.truncated.then(|| "null".to_owned()),
+        versions: Some(versions),
+        common_prefixes: common_prefixes(&enc, &page.prefixes),
+        delimiter: enc.o(i.delimiter.as_ref()),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,539 @@
+//! Multipart uploads. Parts are stored as their own blobs; completing an
+//! upload writes one object record that points at the chosen parts' blobs,
+//! so completion moves no data whatever the object's size.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use strongroom_store::{BlobId, ObjectRecord, PartRecord, PartSummary, UploadRecord};
+
+use crate::checksum::{Algo, Md5, b64, hex, unb64};
+use crate::error::{Fail, no_such_bucket, no_such_upload, store};
+use crate::ingest::{BodyClaims, checksum_request, ingest, invalid_request, stored};
+use crate::meta::{ChecksumFields, check_object_acl, etag, headers_from, parse_tagging_header};
+use crate::put::WriteConditions;
+use crate::{Strongroom, now_ms, principal, timestamp};
+
+/// Smallest part (except the last): 5 MiB.
+pub(crate) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest part: 5 GiB.
+pub(crate) const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Highest part number.
+pub(crate) const MAX_PARTS: i32 = 10_000;
+
+fn new_upload_id() -> S3Result<String> {
+    let id = BlobId::random().map_err(|e| crate::error::internal(&e))?;
+    Ok(id.hex())
+}
+
+pub(crate) fn check_part_number(n: i32) -> S3Result<u32> {
+    if !(1..=MAX_PARTS).contains(&n) {
+        return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+    }
+    u32::try_from(n).map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+}
+
+pub(crate) fn load_upload(s3: &Strongroom, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
+    if store(s3.store.bucket(bucket))?.is_none() {
+        return Err(no_such_bucket());
+    }
+    store(s3.store.upload(bucket, key, upload_id))?.ok_or_else(no_such_upload)
+}
+
+/// The algorithm parts of this upload are checksummed with.
+pub(crate) fn upload_algo(u: &UploadRecord) -> Option<Algo> {
+    u.checksum_algorithm.as_deref().and_then(|a| Algo::parse(a).ok())
+}
+
+pub(crate) async fn create(
+    s3: &Strongroom,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let who = principal(&req)?;
+    let i = req.input;
+    check_object_acl(i.acl.as_ref())?;
+    let headers = headers_from(
+        i.content_type,
+        i.content_encoding,
+        i.content_disposition,
+        i.content_language,
+        i.cache_control,
+        i.expires.as_ref(),
+        i.website_redirect_location,
+        i.storage_class.as_ref(),
+        i.metadata,
+    )?;
+    let tags = parse_tagging_header(i.tagging.as_deref())?;
+    let sdk_algo = req.headers.get("x-amz-checksum-algorithm").and_then(|v| v.to_str().ok()).map(Algo::parse).transpose()?;
+    let algo = match i.checksum_algorithm.as_ref() {
+        Some(a) => Some(Algo::parse(a.as_str())?),
+        None => sdk_algo,
+    };
+    let kind = match (i.checksum_type.as_ref().map(ChecksumType::as_str), algo) {
+        (Some(ChecksumType::FULL_OBJECT), Some(a)) if !a.is_crc() => {
+            return Err(invalid_request("The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm."));
+        }
+        (Some(t), None) => {
+            return Err(invalid_request(format!("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header ({t})")));
+        }
+        (Some(t), Some(_)) => Some(t.to_owned()),
+        (None, Some(Algo::Crc64Nvme)) => Some(ChecksumType::FULL_OBJECT.to_owned()),
+        (None, Some(_)) => Some(ChecksumType::COMPOSITE.to_owned()),
+        (None, None) => None,
+    };
+    let rec = UploadRecord {
+        upload_id: new_upload_id()?,
+        bucket: i.bucket.clone(),
+        key: i.key.clone(),
+        owner: who.account_id().to_owned(),
+        initiated_ms: now_ms(),
+        headers,
+        tags,
+        checksum_algorithm: algo.map(|a| a.name().to_owned()),
+        checksum_type: kind.clone(),
+    };
+    let upload_id = rec.upload_id.clone();
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            if txn.bucket(&rec.bucket)?.is_none() {
+                return Err(Fail(no_such_bucket()));
+            }
+            Ok(txn.put_upload(&rec)?)
+        })
+        .await?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(upload_id),
+        checksum_algorithm: algo.map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
+        checksum_type: kind.map(ChecksumType::from),
+        ..Default::default()
+    }))
+}
+
+/// Stores a written part, provided its upload still exists.
+pub(crate) async fn commit_part(
+    s3: &Strongroom,
+    upload: &UploadRecord,
+    part: PartRecord,
+    pending: strongroom_store::PendingSegment,
+) -> S3Result<()> {
+    let u = upload.clone();
+    let inline = strongroom_store::PendingSegment {
+        segment: pending.segment.clone(),
+        inline_data: pending.inline_data.clone(),
+    };
+    let res = s3
+        .store
+        .commit(move |txn| -> Result<(), Fail> {
+            if txn.upload(&u.bucket, &u.key, &u.upload_id)?.is_none() {
+                return Err(Fail(no_such_upload()));
+            }
+            txn.add_segment(&inline)?;
+            Ok(txn.put_part(&u.upload_id, &part)?)
+        })
+        .await;
+    if res.is_err() {
+        s3.store.discard(pending);
+    }
+    res.map_err(Into::into)
+}
+
+pub(crate) async fn upload_part(s3: &Strongroom, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let i = req.input;
+    let n = check_part_number(i.part_number)?;
+    let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
+    let want = upload_algo(&upload);
+    let checksum = checksum_request(
+        &req.headers,
+        i.checksum_algorithm.as_ref(),
+        [
+            (Algo::Crc32, i.checksum_crc32.as_ref()),
+            (Algo::Crc32c, i.checksum_crc32c.as_ref()),
+            (Algo::Crc64Nvme, i.checksum_crc64nvme.as_ref()),
+            (Algo::Sha1, i.checksum_sha1.as_ref()),
+            (Algo::Sha256, i.checksum_sha256.as_ref()),
+        ],
+    )?;
+    if let (Some(w), Some(got)) = (want, checksum.algo)
+        && w != got
+    {
+        return Err(invalid_request(format!(
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            w.name().to_ascii_lowercase(),
+            got.name().to_ascii_lowercase()
+        )));
+    }
+    let got = ingest(
+        &s3.store,
+        i.body,
+        BodyClaims {
+            content_length: i.content_length,
+            content_md5: i.content_md5.as_deref(),
+            checksum,
+            headers: &req.headers,
+            trailers: req.trailing_headers.as_ref(),
+            max_size: MAX_PART_SIZE,
+            default_algo: Some(want.unwrap_or(Algo::Crc64Nvme)),
+        },
+    )
+    .await?;
+    let etag_hex = hex(&got.md5);
+    let part = PartRecord {
+        part_number: n,
+        etag: etag_hex.clone(),
+        size: got.size,
+        last_modified_ms: now_ms(),
+        segment: got.pending.segment.clone(),
+        checksum: stored(&got.checksum, ""),
+    };
+    let shown = if want.is_some() { part.checksum.clone() } else { None };
+    commit_part(s3, &upload, part, got.pending).await?;
+    let c = ChecksumFields::from(shown.as_ref());
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag(&etag_hex)),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        ..Default::default()
+    }))
+}
+
+fn completed_part_checksum(p: &CompletedPart, a: Algo) -> Option<&String> {
+    match a {
+        Algo::Crc32 => p.checksum_crc32.as_ref(),
+        Algo::Crc32c => p.checksum_crc32c.as_ref(),
+        Algo::Crc64Nvme => p.checksum_crc64nvme.as_ref(),
+        Algo::Sha1 => p.checksum_sha1.as_ref(),
+        Algo::Sha256 => p.checksum_sha256.as_ref(),
+    }
+}
+
+fn invalid_part() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidPart,
+        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag.",
+    )
+}
+
+/// Builds the object record of a completed upload from its stored parts.
+fn assemble(u: &UploadRecord, stored_parts: &[PartRecord], chosen: &[CompletedPart], owner: &str) -> Result<ObjectRecord, S3Error> {
+    if chosen.is_empty() {
+        return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+    }
+    let algo = upload_algo(u);
+    let mut prev = 0;
+    let mut picked: Vec<&PartRecord> = Vec::with_capacity(chosen.len());
+    for c in chosen {
+        let n = c.part_number.unwrap_or(0);
+        if n <= prev {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+            ));
+        }
+        prev = n;
+        let p = stored_parts
+            .iter()
+            .find(|p| i64::from(p.part_number) == i64::from(n))
+            .ok_or_else(invalid_part)?;
+        let given = c.e_tag.as_ref().map(|e| e.value().trim_matches('"').to_owned());
+        if given.as_deref() != Some(p.etag.as_str()) {
+            return Err(invalid_part());
+        }
+        if let Some(a) = algo
+            && let Some(v) = completed_part_checksum(c, a)
+            && p.checksum.as_ref().map(|s| s.value.as_str()) != Some(v.as_str())
+        {
+            return Err(invalid_part());
+        }
+        picked.push(p);
+    }
+    if let Some((_, init)) = picked.split_last()
+        && init.iter().any(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+    }
+    let mut md5s = Md5::new();
+    for p in &picked {
+        md5s.update(&crate::checksum::unhex16(&p.etag));
+    }
+    let etag = format!("{}-{}", hex(&md5s.finish()), picked.len());
+    let size = picked.iter().map(|p| p.size).sum();
+    let raw: Vec<(Vec<u8>, u64)> = picked
+        .iter()
+        .map(|p| (p.checksum.as_ref().and_then(|c| unb64(&c.value)).unwrap_or_default(), p.size))
+        .collect();
+    let part_algo = picked.first().and_then(|p| p.checksum.as_ref()).and_then(|c| Algo::parse(&c.algorithm).ok());
+    let kind = u.checksum_type.clone().unwrap_or_else(|| ChecksumType::FULL_OBJECT.to_owned());
+    let checksum = part_algo.and_then(|a| {
+        if kind == ChecksumType::FULL_OBJECT && a.is_crc() {
+            let mut it = raw.iter();
+            let (first, _) = it.next()?;
+            let mut acc = first.clone();
+            for (c, len) in it {
+                acc = a.combine(&acc, c, *len)?;
+            }
+            Some(strongroom_store::Checksum {
+                algorithm: a.name().to_owned(),
+                value: b64(&acc),
+                kind: ChecksumType::FULL_OBJECT.to_owned(),
+            })
+        } else {
+            let cat: Vec<u8> = raw.iter().flat_map(|(c, _)| c.iter().copied()).collect();
+            Some(strongroom_store::Checksum {
+                algorithm: a.name().to_owned(),
+                value: format!("{}-{}", b64(&a.digest(&cat)), picked.len()),
+                kind: ChecksumType::COMPOSITE.to_owned(),
+            })
+        }
+    });
+    Ok(ObjectRecord {
+        size,
+        etag,
+        last_modified_ms: now_ms(),
+        owner: owner.to_owned(),
+        version_id: None,
+        headers: u.headers.clone(),
+        tags: u.tags.clone(),
+        checksum,
+        segments: picked.iter().map(|p| p.segment.clone()).collect(),
+        parts: picked
+            .iter()
+            .map(|p| PartSummary {
+                size: p.size,
+                etag: p.etag.clone(),
+                checksum: p.checksum.as_ref().map(|c| c.value.clone()),
+            })
+            .collect(),
+    })
+}
+
+pub(crate) async fn complete(
+    s3: &Strongroom,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let who = principal(&req)?;
+    let i = req.input;
+    let chosen = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+    let cond = WriteConditions {
+        if_match: i.if_match,
+        if_none_match: i.if_none_match,
+    };
+    let declared: Vec<(Algo, String)> = [
+        (Algo::Crc32, i.checksum_crc32),
+        (Algo::Crc32c, i.checksum_crc32c),
+        (Algo::Crc64Nvme, i.checksum_crc64nvme),
+        (Algo::Sha1, i.checksum_sha1),
+        (Algo::Sha256, i.checksum_sha256),
+    ]
+    .into_iter()
+    .filter_map(|(a, v)| v.map(|v| (a, v)))
+    .collect();
+    let expected_size = i.mpu_object_size;
+    let (b, k, id) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
+    let owner = who.account_id().to_owned();
+    let rec = s3
+        .store
+        .commit(move |txn| -> Result<ObjectRecord, Fail> {
+            if txn.bucket(&b)?.is_none() {
+                return Err(Fail(no_such_bucket()));
+            }
+            let u = txn.upload(&b, &k, &id)?.ok_or_else(|| Fail(no_such_upload()))?;
+            let parts = txn.parts(&id)?;
+            let rec = assemble(&u, &parts, &chosen, &owner)?;
+            if let Some(n) = expected_size
+                && u64::try_from(n).ok() != Some(rec.size)
+            {
+                return Err(Fail(invalid_request("The provided 'x-amz-mp-object-size' header does not match the object size")));
+            }
+            if let Some((a, v)) = declared.first()
+                && rec.checksum.as_ref().is_some_and(|c| c.algorithm == a.name() && c.value.split('-').next() != v.split('-').next())
+            {
+                return Err(Fail(S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    format!("The {} you specified did not match the calculated checksum.", a.name()),
+                )));
+            }
+            cond.check(txn.object(&b, &k)?.as_ref())?;
+            let keep: Vec<BlobId> = rec.segments.iter().map(|s| s.id).collect();
+            txn.delete_upload(&u, &keep)?;
+            txn.put_object(&b, &k, &rec)?;
+            Ok(rec)
+        })
+        .await?;
+    let c = ChecksumFields::from(rec.checksum.as_ref());
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(i.bucket.clone()),
+        key: Some(i.key.clone()),
+        e_tag: Some(etag(&rec.etag)),
+        location: Some(format!("/{}/{}", i.bucket, i.key)),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_type: c.kind,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn abort(
+    s3: &Strongroom,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let i = req.input;
+    let (b, k, id) = (i.bucket, i.key, i.upload_id);
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            if txn.bucket(&b)?.is_none() {
+                return Err(Fail(no_such_bucket()));
+            }
+            let u = txn.upload(&b, &k, &id)?.ok_or_else(|| Fail(no_such_upload()))?;
+            Ok(txn.delete_upload(&u, &[])?)
+        })
+        .await?;
+    let mut resp = S3Response::new(AbortMultipartUploadOutput::default());
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn list_parts(s3: &Strongroom, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let i = req.input;
+    let u = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
+    let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
+    let marker = i.part_number_marker.unwrap_or(0).max(0);
+    let show_checksum = upload_algo(&u).is_some();
+    let all = store(s3.store.parts(&u.upload_id))?;
+    let after: Vec<&PartRecord> = all.iter().filter(|p| i64::from(p.part_number) > i64::from(marker)).collect();
+    let take = usize::try_from(max).unwrap_or(0);
+    let truncated = after.len() > take;
+    let page: Vec<Part> = after
+        .iter()
+        .take(take)
+        .map(|p| {
+            let c = if show_checksum { ChecksumFields::from(p.checksum.as_ref()) } else { ChecksumFields::none() };
+            Part {
+                part_number: i32::try_from(p.part_number).ok(),
+                e_tag: Some(etag(&p.etag)),
+                size: i64::try_from(p.size).ok(),
+                last_modified: Some(timestamp(p.last_modified_ms)),
+                checksum_crc32: c.crc32,
+                checksum_crc32c: c.crc32c,
+                checksum_crc64nvme: c.crc64nvme,
+                checksum_sha1: c.sha1,
+                checksum_sha256: c.sha256,
+            }
+        })
+        .collect();
+    let next = page.last().and_then(|p| p.part_number);
+    let owner = s3.owner_of(&u.owner);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(u.bucket.clone()),
+        key: Some(u.key.clone()),
+        upload_id: Some(u.upload_id.clone()),
+        max_parts: Some(max),
+        part_number_marker: Some(marker),
+        next_part_number_marker: next,
+        is_truncated: Some(truncated),
+        parts: Some(page),
+        initiator: Some(Initiator {
+            display_name: owner.display_name.clone(),
+            id: owner.id.clone(),
+        }),
+        owner: Some(owner),
+        storage_class: Some(StorageClass::from(u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()))),
+        checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+        checksum_type: u.checksum_type.clone().map(ChecksumType::from),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_uploads(
+    s3: &Strongroom,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let i = req.input;
+    if store(s3.store.bucket(&i.bucket))?.is_none() {
+        return Err(no_such_bucket());
+    }
+    let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let prefix = i.prefix.clone().unwrap_or_default();
+    let key_marker = i.key_marker.clone().unwrap_or_default();
+    let id_marker = i.upload_id_marker.clone().unwrap_or_default();
+    let delim = i.delimiter.clone().filter(|d| !d.is_empty());
+    let mut uploads = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut truncated = false;
+    let mut last: Option<(String, String)> = None;
+    store(s3.store.scan_uploads(&i.bucket, |u| {
+        if !u.key.starts_with(&prefix) {
+            return true;
+        }
+        let past_marker = if id_marker.is_empty() || key_marker.is_empty() {
+            u.key > key_marker
+        } else {
+            u.key > key_marker || (u.key == key_marker && u.upload_id > id_marker)
+        };
+        if !key_marker.is_empty() && !past_marker {
+            return true;
+        }
+        let rest = &u.key[prefix.len()..];
+        if let Some(d) = &delim
+            && let Some(idx) = rest.find(d.as_str())
+        {
+            let cp = format!("{prefix}{}", &rest[..idx + d.len()]);
+            if prefixes.last() == Some(&cp) {
+                return true;
+            }
+            if uploads.len() + prefixes.len() >= max {
+                truncated = true;
+                return false;
+            }
+            prefixes.push(cp);
+            return true;
+        }
+        if uploads.len() + prefixes.len() >= max {
+            truncated = true;
+            return false;
+        }
+        last = Some((u.key.clone(), u.upload_id.clone()));
+        uploads.push(u);
+        true
+    }))?;
+    let list: Vec<MultipartUpload> = uploads
+        .iter()
+        .map(|u| {
+            let owner = s3.owner_of(&u.owner);
+            MultipartUpload {
+                key: Some(u.key.clone()),
+                upload_id: Some(u.upload_id.clone()),
+                initiated: Some(timestamp(u.initiated_ms)),
+                initiator: Some(Initiator {
+                    display_name: owner.display_name.clone(),
+                    id: owner.id.clone(),
+                }),
+                owner: Some(owner),
+                storage_class: Some(StorageClass::from(u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()))),
+                checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+                checksum_type: u.checksum_type.clone().map(ChecksumType::from),
+            }
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket),
+        prefix: i.prefix,
+        delimiter: i.delimiter,
+        key_marker: Some(key_marker),
+        upload_id_marker: Some(id_marker),
+        max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(truncated),
+        next_key_marker: last.as_ref().map(|l| l.0.clone()),
+        next_upload_id_marker: last.map(|l| l.1),
+        uploads: Some(list),
+        common_prefixes: Some(prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,158 @@
+//! PutObject, with conditional writes (If-None-Match: * and If-Match)
+//! decided inside the commit so that two racing writers cannot both win.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+use strongroom_store::{ObjectRecord, PendingSegment};
+
+use crate::checksum::{Algo, hex};
+use crate::error::{Fail, no_such_bucket, no_such_key, precondition_failed};
+use crate::ingest::{BodyClaims, checksum_request, ingest, stored};
+use crate::meta::{ChecksumFields, check_object_acl, etag, headers_from, parse_tagging_header};
+use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal};
+
+/// A write's preconditions on the current object.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteConditions {
+    pub if_match: Option<ETagCondition>,
+    pub if_none_match: Option<ETagCondition>,
+}
+
+impl WriteConditions {
+    /// Checks the conditions against the current record (inside a commit).
+    pub(crate) fn check(&self, current: Option<&ObjectRecord>) -> Result<(), Fail> {
+        if let Some(cond) = &self.if_none_match
+            && let Some(cur) = current
+            && (cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == cur.etag))
+        {
+            return Err(Fail(precondition_failed()));
+        }
+        if let Some(cond) = &self.if_match {
+            let Some(cur) = current else {
+                return Err(Fail(no_such_key()));
+            };
+            if !(cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == cur.etag)) {
+                return Err(Fail(precondition_failed()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commits `rec` under `bucket/key` after checking the bucket still exists
+/// and the conditions hold. The blob is discarded when the commit refuses.
+pub(crate) async fn commit_object(
+    s3: &Strongroom,
+    bucket: &str,
+    key: &str,
+    rec: ObjectRecord,
+    pending: Vec<PendingSegment>,
+    cond: WriteConditions,
+) -> S3Result<()> {
+    let (b, k) = (bucket.to_owned(), key.to_owned());
+    let inline: Vec<PendingSegment> = pending.iter().filter(|p| p.inline_data.is_some()).map(clone_pending).collect();
+    let res = s3
+        .store
+        .commit(move |txn| -> Result<(), Fail> {
+            if txn.bucket(&b)?.is_none() {
+                return Err(Fail(no_such_bucket()));
+            }
+            cond.check(txn.object(&b, &k)?.as_ref())?;
+            for p in &inline {
+                txn.add_segment(p)?;
+            }
+            txn.put_object(&b, &k, &rec)?;
+            Ok(())
+        })
+        .await;
+    if res.is_err() {
+        for p in pending {
+            s3.store.discard(p);
+        }
+    }
+    res.map_err(Into::into)
+}
+
+fn clone_pending(p: &PendingSegment) -> PendingSegment {
+    PendingSegment {
+        segment: p.segment.clone(),
+        inline_data: p.inline_data.clone(),
+    }
+}
+
+pub(crate) async fn put_object(s3: &Strongroom, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    let who = principal(&req)?;
+    let input = req.input;
+    check_object_acl(input.acl.as_ref())?;
+    if s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))?.is_none() {
+        return Err(no_such_bucket());
+    }
+    let headers = headers_from(
+        input.content_type,
+        input.content_encoding,
+        input.content_disposition,
+        input.content_language,
+        input.cache_control,
+        input.expires.as_ref(),
+        input.website_redirect_location,
+        input.storage_class.as_ref(),
+        input.metadata,
+    )?;
+    let tags = parse_tagging_header(input.tagging.as_deref())?;
+    let checksum = checksum_request(
+        &req.headers,
+        input.checksum_algorithm.as_ref(),
+        [
+            (Algo::Crc32, input.checksum_crc32.as_ref()),
+            (Algo::Crc32c, input.checksum_crc32c.as_ref()),
+            (Algo::Crc64Nvme, input.checksum_crc64nvme.as_ref()),
+            (Algo::Sha1, input.checksum_sha1.as_ref()),
+            (Algo::Sha256, input.checksum_sha256.as_ref()),
+        ],
+    )?;
+    let got = ingest(
+        &s3.store,
+        input.body,
+        BodyClaims {
+            content_length: input.content_length,
+            content_md5: input.content_md5.as_deref(),
+            checksum,
+            headers: &req.headers,
+            trailers: req.trailing_headers.as_ref(),
+            max_size: MAX_PUT_SIZE,
+            default_algo: Some(Algo::Crc64Nvme),
+        },
+    )
+    .await?;
+    let etag_hex = hex(&got.md5);
+    let rec = ObjectRecord {
+        size: got.size,
+        etag: etag_hex.clone(),
+        last_modified_ms: now_ms(),
+        owner: who.account_id().to_owned(),
+        version_id: None,
+        headers,
+        tags,
+        checksum: stored(&got.checksum, ChecksumType::FULL_OBJECT),
+        segments: vec![got.pending.segment.clone()],
+        parts: Vec::new(),
+    };
+    let cond = WriteConditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+    };
+    let checksum_out = rec.checksum.clone();
+    commit_object(s3, &input.bucket, &input.key, rec, vec![got.pending], cond).await?;
+    let c = ChecksumFields::from(checksum_out.as_ref());
+    let out = PutObjectOutput {
+        e_tag: Some(etag(&etag_hex)),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_type: c.kind,
+        ..Default::default()
+    };
+    Ok(S3Response::new(out))
+}

@@ -1,0 +1,177 @@
+//! The request envelope shared by every service: a request id, connection
+//! facts for authorization (listener, TLS version), the call into s3s, and
+//! the AWS touches s3s leaves out (x-amz-request-id / x-amz-id-2 on every
+//! response, RequestId and Resource in error bodies, no body on HEAD/304).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use ring::rand::{SecureRandom, SystemRandom};
+use s3s::service::S3Service;
+use strongroom_iam::OperationSlot;
+
+use crate::Metrics;
+
+/// Facts about the connection a request arrived on. Inserted into every
+/// request's extensions for authorization (aws:SecureTransport,
+/// aws:SourceIp, s3:TlsVersion).
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub secure: bool,
+    pub tls_version: Option<String>,
+}
+
+impl ConnInfo {
+    pub(crate) fn plain(peer: SocketAddr) -> ConnInfo {
+        ConnInfo {
+            peer,
+            secure: false,
+            tls_version: None,
+        }
+    }
+
+    pub(crate) fn tls(peer: SocketAddr, conn: &rustls::ServerConnection) -> ConnInfo {
+        let tls_version = conn.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        });
+        ConnInfo {
+            peer,
+            secure: true,
+            tls_version,
+        }
+    }
+}
+
+/// Routes requests to the services and wraps their answers.
+pub struct FrontDoor {
+    s3: S3Service,
+    pub(crate) metrics: Arc<Metrics>,
+    rng: SystemRandom,
+}
+
+impl FrontDoor {
+    pub fn new(s3: S3Service, metrics: Arc<Metrics>) -> FrontDoor {
+        FrontDoor {
+            s3,
+            metrics,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    fn ids(&self) -> (String, String) {
+        let mut b = [0u8; 40];
+        let _ = self.rng.fill(&mut b);
+        let (a, rest) = b.split_at(8);
+        let rid = hex_simd::encode_to_string(a, hex_simd::AsciiCase::Upper);
+        let id2 = base64_id(rest);
+        (rid, id2)
+    }
+
+    pub(crate) async fn handle(&self, req: Request<Incoming>, info: ConnInfo) -> Response<s3s::Body> {
+        let started = Instant::now();
+        self.metrics.start();
+        let (rid, id2) = self.ids();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let len_in = content_length(req.headers());
+        self.metrics.add_in(len_in);
+        let slot = OperationSlot::default();
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(info.clone());
+        parts.extensions.insert(slot.clone());
+        let req = Request::from_parts(parts, s3s::Body::from(body));
+
+        let mut resp = match self.s3.call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = ?e, request_id = %rid, "service failed");
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "We encountered an internal error. Please try again.")
+            }
+        };
+        let status = resp.status();
+        if status.as_u16() >= 400 {
+            add_error_details(&mut resp, &path, &rid);
+        }
+        if method == Method::HEAD && status.as_u16() >= 400 || status == StatusCode::NOT_MODIFIED {
+            *resp.body_mut() = s3s::Body::empty();
+            resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+            resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        }
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            h.insert("x-amz-request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&id2) {
+            h.insert("x-amz-id-2", v);
+        }
+        if method != Method::HEAD {
+            self.metrics.add_out(content_length(resp.headers()));
+        }
+        let op = slot.0.get().map_or("Unknown", String::as_str);
+        let secs = started.elapsed().as_secs_f64();
+        self.metrics.finish(op, status.as_u16(), secs);
+        tracing::info!(
+            request_id = %rid,
+            peer = %info.peer,
+            tls = info.secure,
+            %method,
+            path = %path,
+            operation = op,
+            status = status.as_u16(),
+            ms = (secs * 1000.0) as u64,
+            "request"
+        );
+        resp
+    }
+}
+
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn base64_id(b: &[u8]) -> String {
+    base64_simd::STANDARD.encode_to_string(b)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Adds `<Resource>` and `<RequestId>` to an AWS error body (s3s writes
+/// Code and Message only).
+fn add_error_details(resp: &mut Response<s3s::Body>, path: &str, rid: &str) {
+    let Some(bytes) = resp.body().bytes() else { return };
+    let Ok(text) = std::str::from_utf8(&bytes) else { return };
+    let Some(at) = text.rfind("</Error>") else { return };
+    let mut extra = String::new();
+    if !text.contains("<Resource>") {
+        extra.push_str(&format!("<Resource>{}</Resource>", xml_escape(path)));
+    }
+    if !text.contains("<RequestId>") {
+        extra.push_str(&format!("<RequestId>{rid}</RequestId>"));
+    }
+    let new = format!("{}{}{}", &text[..at], extra, &text[at..]);
+    let len = new.len();
+    *resp.body_mut() = s3s::Body::from(Bytes::from(new));
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+    }
+}
+
+fn error_response(status: StatusCode, code: &str, msg: &str) -> Response<s3s::Body> {
+    let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>");
+    let mut r = Response::new(s3s::Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    r
+}

@@ -1,0 +1,94 @@
+//! TLS set-up: the operator's PEM certificate and key, or a self-signed
+//! certificate for localhost / 127.0.0.1 / ::1 generated once into the data
+//! directory (key file mode 0600).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Where the certificate came from.
+pub struct TlsSetup {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub cert_path: PathBuf,
+    pub generated: bool,
+}
+
+/// Minimum TLS version accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinTls {
+    V12,
+    V13,
+}
+
+/// Loads (or generates) the certificate and builds the acceptor.
+pub fn setup(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, min: MinTls) -> Result<TlsSetup, TlsError> {
+    let (cert_path, key_path, generated) = match (cert, key) {
+        (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf(), false),
+        (None, None) => {
+            let c = data_dir.join("tls").join("cert.pem");
+            let k = data_dir.join("tls").join("key.pem");
+            let generated = if c.exists() && k.exists() {
+                false
+            } else {
+                generate(&c, &k)?;
+                true
+            };
+            (c, k, generated)
+        }
+        _ => return Err(TlsError::new("--tls-cert and --tls-key go together")),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .map_err(|e| TlsError::new(format!("reading {}: {e}", cert_path.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::new(format!("reading {}: {e}", cert_path.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::new(format!("reading {}: {e}", key_path.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match min {
+        MinTls::V12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        MinTls::V13 => &[&rustls::version::TLS13],
+    };
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::new(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::new(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsSetup {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
+        cert_path,
+        generated,
+    })
+}
+
+fn generate(cert: &Path, key: &Path) -> Result<(), TlsError> {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::new(e.to_string()))?;
+    if let Some(dir) = cert.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(key, ck.signing_key.serialize_pem())?;
+    strongroom_store::restrict_mode(key)?;
+    std::fs::write(cert, ck.cert.pem())?;
+    Ok(())
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(String);
+
+impl TlsError {
+    fn new(m: impl Into<String>) -> TlsError {
+        TlsError(m.into())
+    }
+}
+
+impl From<std::io::Error> for TlsError {
+    fn from(e: std::io::Error) -> Self {
+        TlsError(e.to_string())
+    }
+}

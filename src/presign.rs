@@ -1,0 +1,85 @@
+//! `strongroom presign s3://bucket/key`: a SigV4 pre-signed URL, like
+//! `aws s3 presign`, signed with the root credentials (environment, or the
+//! file the server wrote when it generated them).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use strongroom_iam::sigv4::{Presign, presign_url};
+
+/// `strongroom presign` arguments.
+#[derive(clap::Args, Debug)]
+pub struct PresignArgs {
+    /// s3://bucket/key
+    pub url: String,
+    /// Lifetime in seconds (1..=604800).
+    #[arg(long, default_value_t = 3600)]
+    pub expires_in: u64,
+    /// HTTP method the URL is for.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Server endpoint.
+    #[arg(long, env = "STRONGROOM_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+    pub endpoint: String,
+    /// Region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Data directory (for the generated root credentials).
+    #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct CredFile {
+    access_key: String,
+    secret_key: String,
+}
+
+fn credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String)> {
+    for (a, s) in [
+        ("STRONGROOM_ROOT_ACCESS_KEY", "STRONGROOM_ROOT_SECRET_KEY"),
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    ] {
+        if let (Ok(a), Ok(s)) = (std::env::var(a), std::env::var(s)) {
+            return Ok((a, s));
+        }
+    }
+    let p = crate::serve::root_credentials_path(data_dir);
+    let text = std::fs::read_to_string(&p).with_context(|| format!("no credentials in the environment and none in {}", p.display()))?;
+    let c: CredFile = toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+    Ok((c.access_key, c.secret_key))
+}
+
+pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
+    if !(1..=strongroom_iam::access_max_presign()).contains(&a.expires_in) {
+        bail!("--expires-in must be between 1 and 604800 seconds");
+    }
+    let rest = a.url.strip_prefix("s3://").context("expected s3://bucket/key")?;
+    let (bucket, key) = rest.split_once('/').context("expected s3://bucket/key")?;
+    if bucket.is_empty() || key.is_empty() {
+        bail!("expected s3://bucket/key");
+    }
+    let endpoint = a.endpoint.trim_end_matches('/');
+    let host = endpoint.split_once("://").map_or(endpoint, |(_, h)| h);
+    let (ak, sk) = credentials(&a.data_dir)?;
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let amz_date = now.format(fmt)?;
+    let path = format!("/{bucket}/{key}");
+    println!(
+        "{}",
+        presign_url(&Presign {
+            method: &a.method.to_ascii_uppercase(),
+            endpoint,
+            host,
+            path: &path,
+            access_key: &ak,
+            secret_key: &sk,
+            region: &a.region,
+            amz_date: &amz_date,
+            expires_secs: a.expires_in,
+        })
+    );
+    Ok(())
+}

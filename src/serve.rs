@@ -1,0 +1,225 @@
+//! `strongroom serve`: wires the store, identities, the S3 implementation
+//! and the listeners together, prints how to connect, and runs until
+//! SIGTERM/SIGINT, then drains.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use ring::rand::{SecureRandom, SystemRandom};
+use s3s::service::S3ServiceBuilder;
+use strongroom_iam::{AccessSettings, Identities, NewAccount, S3AccessHook};
+use strongroom_s3::{S3Settings, Strongroom};
+use strongroom_server::{FrontDoor, Listeners, Metrics};
+use strongroom_store::Store;
+
+use crate::config::{Bootstrap, ServeArgs, Settings};
+
+/// Request bodies s3s buffers (XML documents): larger ones are refused.
+const XML_MAX: usize = 4 * 1024 * 1024;
+/// POST-object uploads are buffered by s3s, so they are kept small.
+const POST_MAX: u64 = 16 * 1024 * 1024;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,hyper=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let settings = Settings::resolve(args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(serve(settings))
+}
+
+fn random_string(alphabet: &[u8], n: usize) -> anyhow::Result<String> {
+    let rng = SystemRandom::new();
+    let mut out = String::with_capacity(n);
+    let limit = 256 - (256 % alphabet.len());
+    while out.len() < n {
+        let mut b = [0u8; 1];
+        rng.fill(&mut b).map_err(|_| anyhow::anyhow!("random source failed"))?;
+        let v = usize::from(b[0]);
+        if v < limit
+            && let Some(c) = alphabet.get(v % alphabet.len())
+        {
+            out.push(char::from(*c));
+        }
+    }
+    Ok(out)
+}
+
+const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The file holding generated root credentials (mode 0600), read by
+/// `strongroom presign` when no credentials are in the environment.
+pub fn root_credentials_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("root-credentials")
+}
+
+/// Ensures the root account exists; returns (access key, printed-once note).
+async fn ensure_root(store: &Store, ids: &Identities, data_dir: &Path) -> anyhow::Result<(String, Option<String>)> {
+    let env_ak = std::env::var("STRONGROOM_ROOT_ACCESS_KEY").ok();
+    let env_sk = std::env::var("STRONGROOM_ROOT_SECRET_KEY").ok();
+    let existing = store.system("root-account")?.and_then(|v| String::from_utf8(v).ok());
+    let id = match &existing {
+        Some(id) => id.clone(),
+        None => random_string(b"0123456789", 12)?,
+    };
+    match (env_ak, env_sk) {
+        (Some(ak), Some(sk)) => {
+            ids.upsert(NewAccount {
+                id: id.clone(),
+                name: "root".into(),
+                email: "root@localhost".into(),
+                canonical_id: None,
+                access_key: ak.clone(),
+                secret_key: sk,
+            })
+            .await?;
+            mark_root(store, &id).await?;
+            Ok((ak, None))
+        }
+        (None, None) => {
+            if let Some(a) = ids.account(&id) {
+                return Ok((a.access_key, None));
+            }
+            let ak = format!("SR{}", random_string(UPPER_DIGITS, 18)?);
+            let sk = random_string(SECRET_CHARS, 40)?;
+            ids.ensure(NewAccount {
+                id: id.clone(),
+                name: "root".into(),
+                email: "root@localhost".into(),
+                canonical_id: None,
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+            })
+            .await?;
+            mark_root(store, &id).await?;
+            let path = root_credentials_path(data_dir);
+            std::fs::write(&path, format!("access_key = \"{ak}\"\nsecret_key = \"{sk}\"\n"))?;
+            strongroom_store::restrict_mode(&path)?;
+            let note = format!(
+                "Root credentials were generated (shown once; also in {}):\n  AWS_ACCESS_KEY_ID={ak}\n  AWS_SECRET_ACCESS_KEY={sk}",
+                path.display()
+            );
+            Ok((ak, Some(note)))
+        }
+        _ => bail!("set both STRONGROOM_ROOT_ACCESS_KEY and STRONGROOM_ROOT_SECRET_KEY, or neither"),
+    }
+}
+
+async fn mark_root(store: &Store, id: &str) -> anyhow::Result<()> {
+    let id = id.to_owned();
+    store
+        .commit(move |txn| -> Result<(), strongroom_store::StoreError> { txn.put_system("root-account", id.as_bytes()) })
+        .await?;
+    Ok(())
+}
+
+fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+async fn serve(s: Settings) -> anyhow::Result<()> {
+    make_private_dir(&s.data_dir)?;
+    let store = Store::open(&s.data_dir).with_context(|| format!("opening {}", s.data_dir.display()))?;
+    let ids = Identities::load(store.clone())?;
+    let (root_key, note) = ensure_root(&store, &ids, &s.data_dir).await?;
+    if let Some(p) = &s.bootstrap {
+        for a in Bootstrap::load(p)?.account {
+            let created = ids
+                .ensure(NewAccount {
+                    email: a.email.unwrap_or_else(|| format!("{}@localhost", a.name)),
+                    id: a.id,
+                    name: a.name,
+                    canonical_id: a.canonical_id,
+                    access_key: a.access_key,
+                    secret_key: a.secret_key,
+                })
+                .await?;
+            tracing::debug!(created, "bootstrap account");
+        }
+    }
+
+    let s3 = Strongroom::new(store.clone(), ids.clone(), S3Settings { region: s.region.clone() });
+    let mut b = S3ServiceBuilder::new(s3);
+    b.set_auth(ids.clone());
+    b.set_access(S3AccessHook::new(ids.clone(), store.clone(), AccessSettings { allow_sigv2: s.sigv2 }));
+    let mut cfg = s3s::config::S3Config::default();
+    cfg.xml_max_body_size = XML_MAX;
+    cfg.post_object_max_file_size = POST_MAX;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
+    if let Some(d) = &s.domain {
+        b.set_host(s3s::host::SingleDomain::new(d).map_err(|e| anyhow::anyhow!("--domain: {e:?}"))?);
+    }
+    let metrics = Arc::new(Metrics::default());
+    let front = Arc::new(FrontDoor::new(b.build(), metrics));
+
+    let mut listeners = Listeners {
+        http: None,
+        https: None,
+        admin: None,
+    };
+    let mut lines = Vec::new();
+    if let Some(a) = s.http {
+        let l = strongroom_server::bind(a).await.with_context(|| format!("binding {a}"))?;
+        lines.push(format!("  S3 (HTTP):   http://{}", l.local_addr()?));
+        listeners.http = Some(l);
+    }
+    let mut ca = None;
+    if let Some(a) = s.https {
+        let t = strongroom_server::tls::setup(s.tls_cert.as_deref(), s.tls_key.as_deref(), &s.data_dir, s.tls_min)?;
+        let l = strongroom_server::bind(a).await.with_context(|| format!("binding {a}"))?;
+        lines.push(format!("  S3 (HTTPS):  https://{}", l.local_addr()?));
+        lines.push(format!("  certificate: {}{}", t.cert_path.display(), if t.generated { " (generated)" } else { "" }));
+        ca = Some(t.cert_path.clone());
+        listeners.https = Some((l, t.acceptor));
+    }
+    if let Some(a) = s.admin {
+        let l = strongroom_server::bind(a).await.with_context(|| format!("binding {a}"))?;
+        lines.push(format!("  admin:       http://{} (/health, /metrics)", l.local_addr()?));
+        listeners.admin = Some(l);
+    }
+    println!("Strongroom is serving (data in {}, region {})", s.data_dir.display(), s.region);
+    for l in &lines {
+        println!("{l}");
+    }
+    if let Some(n) = note {
+        println!("{n}");
+    } else {
+        println!("  root access key: {root_key} (secret as configured or in {})", root_credentials_path(&s.data_dir).display());
+    }
+    if let Some(a) = s.http {
+        println!("Try:  aws --endpoint-url http://{a} s3 ls");
+    }
+    if let (Some(a), Some(ca)) = (s.https, ca) {
+        println!("      aws --endpoint-url https://{a} --ca-bundle {} s3 ls", ca.display());
+    }
+
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    strongroom_server::serve(listeners, front, rx).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
