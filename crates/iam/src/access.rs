@@ -95,6 +95,9 @@ fn is_sigv2(cx: &S3AccessContext<'_>) -> bool {
 impl S3AccessHook {
     fn protocol_checks(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
         if let Some(exp) = query_param(cx.uri().query(), "X-Amz-Expires") {
+            if exp.starts_with('-') {
+                return Err(s3_error!(AccessDenied, "Request has expired"));
+            }
             let secs: u64 = exp.parse().map_err(|_| {
                 s3_error!(
                     AuthorizationQueryParametersError,
@@ -126,7 +129,11 @@ impl S3AccessHook {
         Ok(())
     }
 
-    fn authorize(&self, principal: &Principal, path: &S3Path) -> S3Result<()> {
+    fn authorize(&self, principal: &Principal, op: &str, path: &S3Path) -> S3Result<()> {
+        // CreateBucket answers for itself (BucketAlreadyExists is 409, not 403)
+        if op == "CreateBucket" {
+            return Ok(());
+        }
         let bucket = match path {
             S3Path::Root => return Ok(()),
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
@@ -149,16 +156,22 @@ impl S3Access for S3AccessHook {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let op = cx.s3_op().name().to_owned();
         if let Some(slot) = cx.extensions_mut().get::<crate::OperationSlot>() {
-            let _ = slot.0.set(op);
+            let _ = slot.0.set(op.clone());
         }
         self.protocol_checks(cx)?;
         let Some(creds) = cx.credentials() else {
+            // a bucket that does not exist is reported as such, to anyone
+            if let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path()
+                && self.store.bucket(bucket).ok().flatten().is_none()
+            {
+                return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+            }
             return Err(s3_error!(AccessDenied, "Access Denied"));
         };
         let Some(principal) = self.identities.principal(&creds.access_key) else {
             return Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."));
         };
-        self.authorize(&principal, cx.s3_path())?;
+        self.authorize(&principal, &op, cx.s3_path())?;
         cx.extensions_mut().insert(principal);
         Ok(())
     }

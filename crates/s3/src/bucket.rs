@@ -92,9 +92,13 @@ pub(crate) async fn create_bucket(s3: &Strongroom, req: S3Request<CreateBucketIn
         configs: BTreeMap::new(),
     };
     let me = who.account_id().to_owned();
+    // us-east-1 answers 200 to an owner re-creating its bucket (a legacy AWS
+    // behaviour; nothing changes); every other region says 409
+    let legacy_ok = s3.settings.region == "us-east-1";
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
             match txn.bucket(&rec.name)? {
+                Some(b) if b.owner == me && legacy_ok => Ok(()),
                 Some(b) if b.owner == me => Err(Fail(s3_error!(
                     BucketAlreadyOwnedByYou,
                     "Your previous request to create the named bucket succeeded and you already own it."

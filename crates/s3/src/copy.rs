@@ -148,6 +148,7 @@ pub(crate) async fn copy_object(s3: &Strongroom, req: S3Request<CopyObjectInput>
             checksum: stored(&sum, ChecksumType::FULL_OBJECT),
             segments: vec![pending.segment.clone()],
             parts: Vec::new(),
+            upload_id: None,
         };
         (rec, vec![pending])
     };

@@ -55,6 +55,26 @@ impl ReadConditions<'_> {
     /// If-Match held; If-None-Match, then If-Modified-Since unless
     /// If-None-Match was present and held.
     pub(crate) fn check(&self, rec: &ObjectRecord, not_modified: S3ErrorCode) -> S3Result<()> {
+        self.check_inner(rec, not_modified).map_err(|mut e| {
+            // a 304 still describes the object (RFC 9110 15.4.5)
+            if e.code() == &S3ErrorCode::NotModified {
+                let mut h = http::HeaderMap::new();
+                if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", rec.etag)) {
+                    h.insert(http::header::ETAG, v);
+                }
+                let mut buf = Vec::new();
+                if timestamp_secs(rec.last_modified_ms).format(TimestampFormat::HttpDate, &mut buf).is_ok()
+                    && let Ok(v) = http::HeaderValue::from_bytes(&buf)
+                {
+                    h.insert(http::header::LAST_MODIFIED, v);
+                }
+                e.set_headers(h);
+            }
+            e
+        })
+    }
+
+    fn check_inner(&self, rec: &ObjectRecord, not_modified: S3ErrorCode) -> S3Result<()> {
         let modified = rec.last_modified_ms.div_euclid(1000);
         match self.if_match {
             Some(c) if !etag_matches(c, rec) => return Err(precondition_failed()),
@@ -106,7 +126,7 @@ fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -
     if let Some(n) = part_number {
         let count = rec.parts.len().max(1);
         let idx = usize::try_from(n).ok().filter(|&i| i >= 1 && i <= count).ok_or_else(|| {
-            crate::error::custom("InvalidPartNumber", http::StatusCode::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable")
+            S3Error::with_message(S3ErrorCode::InvalidPart, "The requested partnumber is not satisfiable")
         })? - 1;
         let start: u64 = rec.segments.iter().take(idx).map(|s| s.len).sum();
         let len = rec.segments.get(idx).map_or(rec.size, |s| s.len);
@@ -137,6 +157,31 @@ fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -
                 parts_count,
             })
         }
+    }
+}
+
+/// Checksum fields of a read: the whole object's with checksum mode on a
+/// full read; a part's own checksum on a partNumber read of a multipart
+/// object (as AWS answers).
+fn read_checksum(rec: &ObjectRecord, sel: &Selection, part_number: Option<i32>, mode: Option<&ChecksumMode>) -> ChecksumFields {
+    let on = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    if let Some(n) = part_number
+        && !rec.parts.is_empty()
+    {
+        let part = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| rec.parts.get(i));
+        return match (rec.checksum.as_ref(), part.and_then(|p| p.checksum.as_ref())) {
+            (Some(c), Some(v)) if c.kind == ChecksumType::COMPOSITE => ChecksumFields::from(Some(&strongroom_store::Checksum {
+                algorithm: c.algorithm.clone(),
+                value: v.clone(),
+                kind: c.kind.clone(),
+            })),
+            _ => ChecksumFields::none(),
+        };
+    }
+    if on && sel.content_range.is_none() {
+        ChecksumFields::from(rec.checksum.as_ref())
+    } else {
+        ChecksumFields::none()
     }
 }
 
@@ -184,13 +229,7 @@ pub(crate) async fn get_object(s3: &Strongroom, req: S3Request<GetObjectInput>) 
             Err(e) => return Err(internal(&e)),
         }
     };
-    let checksum_on = i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-    // a checksum describes the whole object (or a whole part): not a range
-    let c = if checksum_on && sel.content_range.is_none() || checksum_on && i.part_number.is_some() && rec.parts.is_empty() {
-        ChecksumFields::from(rec.checksum.as_ref())
-    } else {
-        ChecksumFields::none()
-    };
+    let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
     let len = sel.end - sel.start;
     let h = &rec.headers;
     let out = GetObjectOutput {
@@ -238,12 +277,7 @@ pub(crate) async fn head_object(s3: &Strongroom, req: S3Request<HeadObjectInput>
     }
     .check(&rec, S3ErrorCode::NotModified)?;
     let sel = select(&rec, i.range.as_ref(), i.part_number)?;
-    let checksum_on = i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-    let c = if checksum_on && sel.content_range.is_none() {
-        ChecksumFields::from(rec.checksum.as_ref())
-    } else {
-        ChecksumFields::none()
-    };
+    let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
     let h = &rec.headers;
     let out = HeadObjectOutput {
         accept_ranges: Some("bytes".into()),
@@ -273,6 +307,9 @@ pub(crate) async fn head_object(s3: &Strongroom, req: S3Request<HeadObjectInput>
     if sel.content_range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }
+    if !rec.tags.is_empty() {
+        resp.headers.insert("x-amz-tagging-count", http::HeaderValue::from(rec.tags.len()));
+    }
     Ok(resp)
 }
 
@@ -283,7 +320,13 @@ pub(crate) async fn get_object_attributes(
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let rec = load(s3, &i.bucket, &i.key)?;
-    let want = |name: &str| i.object_attributes.iter().any(|a| a.as_str() == name);
+    // the header is a comma-separated list, which s3s may hand over whole
+    let want = |name: &str| {
+        i.object_attributes
+            .iter()
+            .flat_map(|a| a.as_str().split(','))
+            .any(|a| a.trim() == name)
+    };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(rec.last_modified_ms - rec.last_modified_ms.rem_euclid(1000))),
         ..Default::default()

@@ -60,9 +60,13 @@ pub(crate) fn checksum_request(
         })
         .transpose()?;
     if let Some((a, v)) = declared.first() {
-        let raw = unb64(v)
-            .filter(|r| r.len() == a.len())
-            .ok_or_else(|| invalid_request(format!("Value for {} header is invalid.", a.header())))?;
+        // a value that cannot be this algorithm's digest cannot match it
+        let raw = unb64(v).filter(|r| r.len() == a.len()).ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                format!("The {} you specified did not match the calculated checksum.", a.name()),
+            )
+        })?;
         if algo.is_some_and(|x| x != *a) {
             return Err(invalid_request(
                 "Value for x-amz-sdk-checksum-algorithm header is invalid.",
@@ -110,8 +114,10 @@ pub(crate) struct BodyClaims<'a> {
 
 /// Streams `body` into a new blob and verifies it against `claims`.
 pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: BodyClaims<'_>) -> S3Result<Ingested> {
-    let content_md5 = claims
-        .content_md5
+    // an empty Content-MD5 header is malformed, not absent
+    let empty_md5 = claims.headers.get("content-md5").is_some_and(|v| v.is_empty());
+    let content_md5 = if empty_md5 { Some("") } else { claims.content_md5 };
+    let content_md5 = content_md5
         .map(|m| unb64(m).filter(|r| r.len() == 16).ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")))
         .transpose()?;
     if let Some(len) = claims.content_length

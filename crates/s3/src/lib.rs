@@ -8,6 +8,7 @@
 //! which answers NotImplemented.
 #![forbid(unsafe_code)]
 
+mod acl;
 mod bucket;
 mod checksum;
 mod copy;
@@ -117,6 +118,10 @@ delegate! {
     put_bucket_tagging => tagging::put_bucket_tagging(PutBucketTaggingInput, PutBucketTaggingOutput);
     get_bucket_tagging => tagging::get_bucket_tagging(GetBucketTaggingInput, GetBucketTaggingOutput);
     delete_bucket_tagging => tagging::delete_bucket_tagging(DeleteBucketTaggingInput, DeleteBucketTaggingOutput);
+    get_bucket_acl => acl::get_bucket_acl(GetBucketAclInput, GetBucketAclOutput);
+    put_bucket_acl => acl::put_bucket_acl(PutBucketAclInput, PutBucketAclOutput);
+    get_object_acl => acl::get_object_acl(GetObjectAclInput, GetObjectAclOutput);
+    put_object_acl => acl::put_object_acl(PutObjectAclInput, PutObjectAclOutput);
     put_object => put::put_object(PutObjectInput, PutObjectOutput);
     get_object => get::get_object(GetObjectInput, GetObjectOutput);
     head_object => get::head_object(HeadObjectInput, HeadObjectOutput);

@@ -152,13 +152,13 @@ pub(crate) async fn list_objects(s3: &Strongroom, req: S3Request<ListObjectsInpu
     let next_marker = (page.truncated && i.delimiter.is_some()).then(|| page.last.clone()).flatten();
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
-        prefix: Some(enc.s(&prefix)),
+        prefix: Some(prefix.clone()),
         marker: Some(enc.s(i.marker.as_deref().unwrap_or_default())),
         max_keys: Some(i32::try_from(max).unwrap_or(1000)),
         is_truncated: Some(page.truncated),
         contents: Some(page.objects.iter().map(|(k, r)| object(s3, &enc, k, r, true)).collect()),
         common_prefixes: common_prefixes(&enc, &page.prefixes),
-        delimiter: enc.o(i.delimiter.as_ref()),
+        delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
         next_marker: enc.o(next_marker.as_ref()),
         encoding_type: i.encoding_type,
         ..Default::default()
@@ -201,7 +201,7 @@ pub(crate) async fn list_objects_v2(s3: &Strongroom, req: S3Request<ListObjectsV
         next_continuation_token: page.truncated.then(|| page.last.as_deref().map(|l| b64(l.as_bytes()))).flatten(),
         contents: Some(page.objects.iter().map(|(k, r)| object(s3, &enc, k, r, fetch_owner)).collect()),
         common_prefixes: common_prefixes(&enc, &page.prefixes),
-        delimiter: enc.o(i.delimiter.as_ref()),
+        delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
         encoding_type: i.encoding_type,
         start_after: enc.o(i.start_after.as_ref()),
         ..Default::default()
@@ -255,7 +255,7 @@ pub(crate) async fn list_object_versions(
         next_version_id_marker: page.truncated.then(|| "null".to_owned()),
         versions: Some(versions),
         common_prefixes: common_prefixes(&enc, &page.prefixes),
-        delimiter: enc.o(i.delimiter.as_ref()),
+        delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
         encoding_type: i.encoding_type,
         ..Default::default()
     }))

@@ -47,6 +47,16 @@ pub(crate) fn headers_from(
             return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
         }
     }
+    // aws-chunked describes the upload framing, not the object (AWS strips it)
+    let content_encoding = content_encoding
+        .map(|e| {
+            e.split(',')
+                .map(str::trim)
+                .filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|e| !e.is_empty());
     Ok(ObjectHeaders {
         content_type,
         content_encoding,
@@ -101,7 +111,7 @@ pub(crate) fn parse_tagging_header(h: Option<&str>) -> S3Result<Vec<(String, Str
 /// at most 256 Unicode characters.
 pub(crate) fn validate_tags(tags: &[(String, String)], max: usize) -> S3Result<()> {
     if tags.len() > max {
-        return Err(crate::error::custom("BadRequest", http::StatusCode::BAD_REQUEST, format!("Object tags cannot be greater than {max}")));
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than {max}"));
     }
     let mut seen = std::collections::HashSet::new();
     for (k, v) in tags {
@@ -129,8 +139,12 @@ pub(crate) fn tags_from(tagging: Tagging) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Tags in key order, as AWS lists them.
 pub(crate) fn tag_set(tags: &[(String, String)]) -> TagSet {
-    tags.iter()
+    let mut sorted: Vec<&(String, String)> = tags.iter().collect();
+    sorted.sort();
+    sorted
+        .into_iter()
         .map(|(k, v)| Tag {
             key: Some(k.clone()),
             value: Some(v.clone()),

@@ -223,6 +223,14 @@ fn assemble(u: &UploadRecord, stored_parts: &[PartRecord], chosen: &[CompletedPa
         return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
     }
     let algo = upload_algo(u);
+    // a part number listed twice (a part re-sent while the first send was
+    // still running) counts once: the last entry names the part
+    let chosen: Vec<&CompletedPart> = chosen
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| chosen.get(i + 1).is_none_or(|next| next.part_number != c.part_number))
+        .map(|(_, c)| c)
+        .collect();
     let mut prev = 0;
     let mut picked: Vec<&PartRecord> = Vec::with_capacity(chosen.len());
     for c in chosen {
@@ -307,6 +315,7 @@ fn assemble(u: &UploadRecord, stored_parts: &[PartRecord], chosen: &[CompletedPa
                 checksum: p.checksum.as_ref().map(|c| c.value.clone()),
             })
             .collect(),
+        upload_id: Some(u.upload_id.clone()),
     })
 }
 
@@ -340,7 +349,13 @@ pub(crate) async fn complete(
             if txn.bucket(&b)?.is_none() {
                 return Err(Fail(no_such_bucket()));
             }
-            let u = txn.upload(&b, &k, &id)?.ok_or_else(|| Fail(no_such_upload()))?;
+            let Some(u) = txn.upload(&b, &k, &id)? else {
+                // completing an upload that already completed answers again
+                return match txn.object(&b, &k)? {
+                    Some(cur) if cur.upload_id.as_deref() == Some(id.as_str()) => Ok(cur),
+                    _ => Err(Fail(no_such_upload())),
+                };
+            };
             let parts = txn.parts(&id)?;
             let rec = assemble(&u, &parts, &chosen, &owner)?;
             if let Some(n) = expected_size

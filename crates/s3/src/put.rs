@@ -136,6 +136,7 @@ pub(crate) async fn put_object(s3: &Strongroom, req: S3Request<PutObjectInput>) 
         checksum: stored(&got.checksum, ChecksumType::FULL_OBJECT),
         segments: vec![got.pending.segment.clone()],
         parts: Vec::new(),
+        upload_id: None,
     };
     let cond = WriteConditions {
         if_match: input.if_match,

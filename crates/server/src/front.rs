@@ -82,8 +82,19 @@ impl FrontDoor {
         let path = req.uri().path().to_owned();
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
+        // a write without a length (and not chunked) is refused as AWS does
+        let needs_length = method == Method::PUT;
+        if needs_length
+            && !req.headers().contains_key(http::header::CONTENT_LENGTH)
+            && !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        {
+            let mut resp = error_response(StatusCode::LENGTH_REQUIRED, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+            add_error_details(&mut resp, &path, &rid);
+            return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
+        }
         let slot = OperationSlot::default();
         let (mut parts, body) = req.into_parts();
+        sigv2_bucket_path(&mut parts);
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
         let req = Request::from_parts(parts, s3s::Body::from(body));
@@ -104,17 +115,36 @@ impl FrontDoor {
             resp.headers_mut().remove(http::header::CONTENT_LENGTH);
             resp.headers_mut().remove(http::header::CONTENT_TYPE);
         }
+        let op = slot.0.get().map_or("Unknown", String::as_str).to_owned();
+        if op == "GetObjectAttributes" && status == StatusCode::OK {
+            unquote_etag(&mut resp);
+        }
+        self.finish(resp, &rid, &id2, &method, &op, &info, &path, started)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        mut resp: Response<s3s::Body>,
+        rid: &str,
+        id2: &str,
+        method: &Method,
+        op: &str,
+        info: &ConnInfo,
+        path: &str,
+        started: Instant,
+    ) -> Response<s3s::Body> {
+        let status = resp.status();
         let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&rid) {
+        if let Ok(v) = HeaderValue::from_str(rid) {
             h.insert("x-amz-request-id", v);
         }
-        if let Ok(v) = HeaderValue::from_str(&id2) {
+        if let Ok(v) = HeaderValue::from_str(id2) {
             h.insert("x-amz-id-2", v);
         }
         if method != Method::HEAD {
             self.metrics.add_out(content_length(resp.headers()));
         }
-        let op = slot.0.get().map_or("Unknown", String::as_str);
         let secs = started.elapsed().as_secs_f64();
         self.metrics.finish(op, status.as_u16(), secs);
         tracing::info!(
@@ -129,6 +159,52 @@ impl FrontDoor {
             "request"
         );
         resp
+    }
+}
+
+/// SigV2 signs a bucket's resource as `/bucket/` even when the request line
+/// says `/bucket` (path style); s3s signs the path as sent, so give it the
+/// form the client signed. SigV4 requests are never touched (their
+/// canonical URI is the path as sent).
+fn sigv2_bucket_path(parts: &mut http::request::Parts) {
+    let v2_header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "));
+    let v2_query = parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("AWSAccessKeyId=")));
+    if !(v2_header || v2_query) {
+        return;
+    }
+    let path = parts.uri.path();
+    if path.len() > 1 && !path[1..].contains('/') {
+        let new = match parts.uri.query() {
+            Some(q) => format!("{path}/?{q}"),
+            None => format!("{path}/"),
+        };
+        if let Ok(pq) = new.parse::<http::uri::PathAndQuery>() {
+            let mut p = parts.uri.clone().into_parts();
+            p.path_and_query = Some(pq);
+            if let Ok(u) = http::Uri::from_parts(p) {
+                parts.uri = u;
+            }
+        }
+    }
+}
+
+/// GetObjectAttributes carries the ETag without quotes (AWS); s3s's XML
+/// writer always quotes it.
+fn unquote_etag(resp: &mut Response<s3s::Body>) {
+    let Some(bytes) = resp.body().bytes() else { return };
+    let Ok(text) = std::str::from_utf8(&bytes) else { return };
+    if !text.contains("<ETag>\"") {
+        return;
+    }
+    let new = text.replace("<ETag>\"", "<ETag>").replace("\"</ETag>", "</ETag>");
+    let len = new.len();
+    *resp.body_mut() = s3s::Body::from(Bytes::from(new));
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
     }
 }
 

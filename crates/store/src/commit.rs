@@ -140,16 +140,34 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Deletes a bucket record; its in-progress multipart uploads are
+    /// aborted with it (as AWS does).
     pub fn delete_bucket(&mut self, name: &str) -> Result<(), StoreError> {
         self.writes += 1;
+        let p = tables::bucket_prefix(name);
+        let mut uploads: Vec<UploadRecord> = Vec::new();
+        {
+            let t = self.w.open_table(UPLOADS)?;
+            for item in t.range(p.as_slice()..)? {
+                let (k, v) = item?;
+                if !k.value().starts_with(&p) {
+                    break;
+                }
+                uploads.push(records::decode(v.value())?);
+            }
+        }
+        for u in &uploads {
+            self.delete_upload(u, &[])?;
+        }
         self.w.open_table(BUCKETS)?.remove(name)?;
         Ok(())
     }
 
-    /// True when the bucket holds no object and no multipart upload.
+    /// True when the bucket holds no object (in-progress multipart uploads
+    /// do not count: deleting the bucket aborts them).
     pub fn bucket_is_empty(&self, name: &str) -> Result<bool, StoreError> {
         let p = tables::bucket_prefix(name);
-        for def in [OBJECTS, UPLOADS] {
+        for def in [OBJECTS] {
             let t = self.w.open_table(def)?;
             if let Some(item) = t.range(p.as_slice()..)?.next() {
                 let (k, _) = item?;

@@ -94,6 +94,10 @@ pub struct ObjectRecord {
     pub segments: Vec<Segment>,
     /// For multipart objects: each part's size, ETag and checksum value.
     pub parts: Vec<PartSummary>,
+    /// The multipart upload this object was completed from (a repeated
+    /// CompleteMultipartUpload of it succeeds again, as in AWS).
+    #[serde(default)]
+    pub upload_id: Option<String>,
 }
 
 /// What an object remembers of each of its parts.

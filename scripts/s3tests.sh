@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the ceph/s3-tests conformance suite (a checkout outside this repo) against
+# a fresh Strongroom started on loopback with the suite's accounts.
+#
+#   S3TESTS_DIR=/path/to/s3-tests S3TESTS_VENV=/path/to/venv scripts/s3tests.sh [FEATURE...]
+#
+# Default features: the core selections of issue 2. Prints run.sh's summary.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+: "${S3TESTS_DIR:?set S3TESTS_DIR to a ceph/s3-tests checkout}"
+: "${S3TESTS_VENV:?set S3TESTS_VENV to its venv}"
+RUNNER="${S3TESTS_RUNNER:-$HERE/../shared/s3tests/run.sh}"
+BIN="${STRONGROOM_BIN:-${CARGO_TARGET_DIR:-$HERE/target}/release/strongroom}"
+[[ -x "$BIN" ]] || { echo "build first: cargo build --release (looked for $BIN)" >&2; exit 2; }
+FEATURES=("$@")
+[[ ${#FEATURES[@]} -gt 0 ]] || FEATURES=(basic_ops listing multipart copy conditional tagging checksum auth_headers presigned)
+DATA="$(mktemp -d /tmp/strongroom-s3t.XXXXXX)"
+PORT="${S3TESTS_PORT:-19000}"
+"$BIN" serve --data-dir "$DATA" --http "127.0.0.1:$PORT" --https "127.0.0.1:$((PORT + 443))" --admin off \
+  --bootstrap "$HERE/tests/s3tests-bootstrap.toml" > "$DATA/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+S3TESTS_DIR="$S3TESTS_DIR" S3TESTS_VENV="$S3TESTS_VENV" "$RUNNER" 127.0.0.1 "$PORT" false "${FEATURES[@]}"
