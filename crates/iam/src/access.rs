@@ -111,6 +111,21 @@ impl S3AccessHook {
                 ));
             }
         }
+        // Features whose headers we must not accept silently until they are
+        // built: storing plaintext while the client asked for encryption, or
+        // a lock we do not enforce, would be a lie.
+        for (name, _) in cx.headers() {
+            let n = name.as_str();
+            if n.starts_with("x-amz-server-side-encryption") || n.starts_with("x-amz-copy-source-server-side-encryption") {
+                return Err(s3_error!(NotImplemented, "Server-side encryption headers are not supported yet"));
+            }
+            if n.starts_with("x-amz-object-lock-") {
+                return Err(s3_error!(NotImplemented, "Object Lock is not supported yet"));
+            }
+            if n.starts_with("x-amz-grant-") && cx.s3_op().name() != "CreateBucket" && !cx.s3_op().name().ends_with("Acl") {
+                return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
+            }
+        }
         if is_sigv2(cx) {
             if !self.settings.allow_sigv2 {
                 return Err(s3_error!(AccessDenied, "Signature Version 2 is refused by this server"));

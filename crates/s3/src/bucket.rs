@@ -155,3 +155,13 @@ pub(crate) async fn get_bucket_location(
             .map(BucketLocationConstraint::from),
     }))
 }
+
+/// Buckets are never versioned yet: AWS answers a never-versioned bucket
+/// with an empty configuration (no Status).
+pub(crate) async fn get_bucket_versioning(
+    s3: &Strongroom,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+}

@@ -115,6 +115,7 @@ delegate! {
     head_bucket => bucket::head_bucket(HeadBucketInput, HeadBucketOutput);
     delete_bucket => bucket::delete_bucket(DeleteBucketInput, DeleteBucketOutput);
     get_bucket_location => bucket::get_bucket_location(GetBucketLocationInput, GetBucketLocationOutput);
+    get_bucket_versioning => bucket::get_bucket_versioning(GetBucketVersioningInput, GetBucketVersioningOutput);
     put_bucket_tagging => tagging::put_bucket_tagging(PutBucketTaggingInput, PutBucketTaggingOutput);
     get_bucket_tagging => tagging::get_bucket_tagging(GetBucketTaggingInput, GetBucketTaggingOutput);
     delete_bucket_tagging => tagging::delete_bucket_tagging(DeleteBucketTaggingInput, DeleteBucketTaggingOutput);

@@ -1,0 +1,147 @@
+"""Fixtures that start the real `strongroom` binary on loopback and hand
+real clients (boto3, the AWS CLI, requests) pointed at it."""
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+BOOTSTRAP = REPO / "tests" / "e2e" / "accounts.toml"
+
+MAIN = ("AKIAE2EMAIN000000001", "E2eMainSecretKey000000000000000000000001")
+ALT = ("AKIAE2EALT0000000001", "E2eAltSecretKey0000000000000000000000001")
+ROOT = ("AKIAE2EROOT000000001", "E2eRootSecretKey000000000000000000000001")
+
+
+def binary() -> str:
+    b = os.environ.get("STRONGROOM_BIN")
+    if not b:
+        target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
+        b = os.path.join(target, "release", "strongroom")
+    assert os.path.exists(b), f"build the server first (cargo build --release): {b}"
+    return b
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One strongroom process with its own data directory and ports."""
+
+    def __init__(self, data_dir: str, extra_args=()):
+        self.data_dir = data_dir
+        self.http_port = free_port()
+        self.https_port = free_port()
+        self.admin_port = free_port()
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = os.path.normpath(data_dir) + ".log"
+
+    @property
+    def http(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def https(self):
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def ca(self):
+        return os.path.join(self.data_dir, "tls", "cert.pem")
+
+    def start(self, env_extra=None):
+        env = dict(os.environ)
+        env["STRONGROOM_ROOT_ACCESS_KEY"], env["STRONGROOM_ROOT_SECRET_KEY"] = ROOT
+        env.setdefault("RUST_LOG", "info,s3s=off")
+        if env_extra:
+            env.update(env_extra)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary(), "serve", "--data-dir", self.data_dir,
+             "--http", f"127.0.0.1:{self.http_port}",
+             "--https", f"127.0.0.1:{self.https_port}",
+             "--admin", f"127.0.0.1:{self.admin_port}",
+             "--bootstrap", str(BOOTSTRAP), *self.extra_args],
+            stdout=self.log, stderr=self.log, env=env)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            assert self.proc.poll() is None, f"server exited early; see {self.log_path}"
+            try:
+                if requests.get(f"http://127.0.0.1:{self.admin_port}/health", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def rss_peak_kib(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return -1
+
+    def client(self, creds=MAIN, secure=False, **cfg):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.https if secure else self.http,
+            aws_access_key_id=creds[0],
+            aws_secret_access_key=creds[1],
+            region_name="us-east-1",
+            verify=self.ca if secure else None,
+            config=Config(retries={"max_attempts": 1}, **cfg),
+        )
+
+
+@pytest.fixture(scope="session")
+def server():
+    with tempfile.TemporaryDirectory(prefix="strongroom-e2e-") as tmp:
+        s = Server(os.path.join(tmp, "data")).start()
+        yield s
+        s.stop()
+
+
+@pytest.fixture()
+def s3(server):
+    return server.client()
+
+
+@pytest.fixture()
+def bucket(s3):
+    name = f"e2e-{uuid.uuid4().hex[:20]}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    # empty and remove
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    s3.delete_bucket(Bucket=name)
+
+
+def error_of(excinfo):
+    """(HTTP status, AWS error code) of a botocore ClientError."""
+    r = excinfo.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
