@@ -157,10 +157,11 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     cfg.post_object_max_file_size = POST_MAX;
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
     if let Some(d) = &s.domain {
-        b.set_host(s3s::host::SingleDomain::new(d).map_err(|e| anyhow::anyhow!("--domain: {e:?}"))?);
+        b.set_host(strongroom_server::BaseDomain::new(d));
     }
     let metrics = Arc::new(Metrics::default());
-    let front = Arc::new(FrontDoor::new(b.build(), metrics));
+    let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
+    let front = Arc::new(FrontDoor::new(b.build(), vhost, metrics));
 
     let mut listeners = Listeners {
         http: None,

@@ -104,6 +104,7 @@ class Server:
         return -1
 
     def client(self, creds=MAIN, secure=False, **cfg):
+        cfg.setdefault("signature_version", "s3v4")
         return boto3.client(
             "s3",
             endpoint_url=self.https if secure else self.http,

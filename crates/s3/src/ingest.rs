@@ -1,7 +1,7 @@
 //! Streaming a request body into a blob while computing its MD5 (ETag) and
 //! checksum, then verifying everything the client declared: Content-MD5,
-//! x-amz-checksum-* (header or aws-chunked trailer), x-amz-content-sha256
-//! and the length. Nothing is buffered beyond one chunk (or the inline
+//! x-amz-checksum-* (header or aws-chunked trailer) and the length
+//! (x-amz-content-sha256 is verified by s3s as the body streams). Nothing is buffered beyond one chunk (or the inline
 //! threshold); a failed verification discards the blob, so a rejected
 //! request changes nothing.
 
@@ -125,17 +125,10 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
     {
         return Err(too_large());
     }
-    let payload_sha256 = claims
-        .headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase);
 
     let mut md5 = Md5::new();
     let algo = claims.checksum.algo.or(claims.default_algo);
     let mut hasher: Option<Hasher> = algo.map(Algo::hasher);
-    let mut sha256 = payload_sha256.as_ref().map(|_| Algo::Sha256.hasher());
     let mut writer: BlobWriter = store_.blob_writer();
     let mut size: u64 = 0;
 
@@ -149,9 +142,6 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
             }
             md5.update(&chunk);
             if let Some(h) = hasher.as_mut() {
-                h.update(&chunk);
-            }
-            if let Some(h) = sha256.as_mut() {
                 h.update(&chunk);
             }
             store(writer.write(chunk).await)?;
@@ -171,16 +161,6 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
     {
         writer.discard();
         return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
-    }
-    if let (Some(want), Some(h)) = (payload_sha256, sha256) {
-        if crate::checksum::hex(&h.finish()) != want {
-            writer.discard();
-            return Err(custom(
-                "XAmzContentSHA256Mismatch",
-                StatusCode::BAD_REQUEST,
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ));
-        }
     }
     let checksum = hasher.map(|h| (h.algo(), h.finish()));
     if let Some((a, got)) = &checksum {
@@ -231,6 +211,14 @@ fn too_large() -> S3Error {
 
 fn body_error(e: s3s::StdError) -> S3Error {
     let text = e.to_string();
+    // s3s verifies x-amz-content-sha256 while the body streams
+    if text.contains("Sha256Mismatch") {
+        return custom(
+            "XAmzContentSHA256Mismatch",
+            StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+    }
     if text.contains("SignatureMismatch") {
         return S3Error::with_message(
             S3ErrorCode::SignatureDoesNotMatch,

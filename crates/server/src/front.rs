@@ -52,14 +52,16 @@ impl ConnInfo {
 /// Routes requests to the services and wraps their answers.
 pub struct FrontDoor {
     s3: S3Service,
+    vhost: Option<crate::BaseDomain>,
     pub(crate) metrics: Arc<Metrics>,
     rng: SystemRandom,
 }
 
 impl FrontDoor {
-    pub fn new(s3: S3Service, metrics: Arc<Metrics>) -> FrontDoor {
+    pub fn new(s3: S3Service, vhost: Option<crate::BaseDomain>, metrics: Arc<Metrics>) -> FrontDoor {
         FrontDoor {
             s3,
+            vhost,
             metrics,
             rng: SystemRandom::new(),
         }
@@ -72,6 +74,12 @@ impl FrontDoor {
         let rid = hex_simd::encode_to_string(a, hex_simd::AsciiCase::Upper);
         let id2 = base64_id(rest);
         (rid, id2)
+    }
+
+    fn is_virtual_hosted(&self, parts: &http::request::Parts) -> bool {
+        let Some(d) = &self.vhost else { return false };
+        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        s3s::host::S3Host::parse_host_header(d, host).is_ok_and(|v| v.bucket().is_some())
     }
 
     pub(crate) async fn handle(&self, req: Request<Incoming>, info: ConnInfo) -> Response<s3s::Body> {
@@ -94,7 +102,9 @@ impl FrontDoor {
         }
         let slot = OperationSlot::default();
         let (mut parts, body) = req.into_parts();
-        sigv2_bucket_path(&mut parts);
+        if !self.is_virtual_hosted(&parts) {
+            sigv2_bucket_path(&mut parts);
+        }
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
         let req = Request::from_parts(parts, s3s::Body::from(body));

@@ -9,6 +9,7 @@
 
 mod admin;
 mod front;
+mod host;
 mod metrics;
 pub mod tls;
 
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use front::{ConnInfo, FrontDoor};
+pub use host::BaseDomain;
 pub use metrics::Metrics;
 
 /// How long in-flight requests get to finish after SIGTERM.

@@ -1,0 +1,151 @@
+"""Authentication: SigV4 (headers, pre-signed, aws-chunked), SigV2, clock
+skew, unsigned headers, anonymous and cross-account callers."""
+import hashlib
+import os
+import time
+import uuid
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import ALT, MAIN, Server, error_of
+from sigv4 import EMPTY, amz_now, chunked_body, sign
+
+
+def test_unknown_key_and_wrong_secret(server, bucket):
+    with pytest.raises(ClientError) as e:
+        server.client(("AKIANOSUCHKEY0000000", "x" * 40)).list_objects_v2(Bucket=bucket)
+    assert error_of(e) == (403, "InvalidAccessKeyId")
+    with pytest.raises(ClientError) as e:
+        server.client((MAIN[0], "wrong" * 8)).list_objects_v2(Bucket=bucket)
+    assert error_of(e) == (403, "SignatureDoesNotMatch")
+
+
+def test_clock_skew_beyond_15_minutes(server, bucket):
+    url = f"{server.http}/{bucket}?list-type=2"
+    ok, *_ = sign("GET", url, MAIN, EMPTY, amz_date=amz_now(-10 * 60))
+    assert requests.get(url, headers=ok).status_code == 200
+    skewed, *_ = sign("GET", url, MAIN, EMPTY, amz_date=amz_now(-20 * 60))
+    r = requests.get(url, headers=skewed)
+    assert r.status_code == 403 and "RequestTimeTooSkewed" in r.text
+
+
+def test_payload_hash_is_verified(server, bucket):
+    url = f"{server.http}/{bucket}/hashed"
+    hs, *_ = sign("PUT", url, MAIN, hashlib.sha256(b"claimed").hexdigest())
+    r = requests.put(url, data=b"actual", headers=hs)
+    assert r.status_code == 400 and "XAmzContentSHA256Mismatch" in r.text
+    hs, *_ = sign("PUT", url, MAIN, hashlib.sha256(b"actual").hexdigest())
+    assert requests.put(url, data=b"actual", headers=hs).status_code == 200
+
+
+def test_aws_chunked_signed_payload(server, s3, bucket):
+    data = os.urandom(200_000)
+    url = f"{server.http}/{bucket}/chunked"
+    date = amz_now()
+    extra = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data))}
+    hs, seed, key, scope = sign("PUT", url, MAIN, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", extra, amz_date=date)
+    bad = chunked_body(data, 65536, seed, key, scope, date, corrupt_chunk=1)
+    r = requests.put(url, data=bad, headers=dict(hs, **{"content-length": str(len(bad))}))
+    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="chunked")
+    good = chunked_body(data, 65536, seed, key, scope, date)
+    r = requests.put(url, data=good, headers=dict(hs, **{"content-length": str(len(good))}))
+    assert r.status_code == 200, r.text
+    got = s3.get_object(Bucket=bucket, Key="chunked")
+    assert got["Body"].read() == data and "ContentEncoding" not in got
+
+
+def test_unsigned_amz_headers_are_refused(server, s3, bucket):
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "p"})
+    r = requests.put(url, data=b"x", headers={"x-amz-meta-sneaky": "1"})
+    assert r.status_code == 403 and "AccessDenied" in r.text
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="p")
+    assert requests.put(url, data=b"x").status_code == 200
+
+
+def test_presigned_lifetime(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    week = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604800)
+    assert requests.get(week).content == b"v"
+    over = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604801)
+    r = requests.get(over)
+    assert r.status_code == 400 and "AuthorizationQueryParametersError" in r.text
+    short = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=1)
+    time.sleep(2.1)
+    r = requests.get(short)
+    assert r.status_code == 403 and "Request has expired" in r.text
+    tampered = week.replace("/k?", "/other?")
+    r = requests.get(tampered)
+    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
+
+
+def test_anonymous_and_cross_account_are_denied(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"s")
+    r = requests.get(f"{server.http}/{bucket}/secret")
+    assert r.status_code == 403 and "AccessDenied" in r.text
+    r = requests.get(f"{server.http}/no-such-bucket-anywhere/x")
+    assert r.status_code == 404 and "NoSuchBucket" in r.text
+    alt = server.client(ALT)
+    with pytest.raises(ClientError) as e:
+        alt.get_object(Bucket=bucket, Key="secret")
+    assert error_of(e) == (403, "AccessDenied")
+    alt_bucket = f"alt-{uuid.uuid4().hex[:12]}"
+    alt.create_bucket(Bucket=alt_bucket)
+    with pytest.raises(ClientError) as e:
+        alt.copy_object(Bucket=alt_bucket, Key="stolen", CopySource={"Bucket": bucket, "Key": "secret"})
+    assert error_of(e) == (403, "AccessDenied")
+    alt.delete_bucket(Bucket=alt_bucket)
+
+
+def test_sigv2_accepted_by_default(server, bucket):
+    v2 = server.client(signature_version="s3")
+    v2.put_object(Bucket=bucket, Key="v2", Body=b"two")
+    assert v2.get_object(Bucket=bucket, Key="v2")["Body"].read() == b"two"
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2"})
+    assert "AWSAccessKeyId=" in url and requests.get(url).content == b"two"
+
+
+def test_sigv2_can_be_refused(tmp_path):
+    s = Server(str(tmp_path / "data"), ["--no-sigv2"]).start()
+    try:
+        v4 = s.client()
+        v4.create_bucket(Bucket="v2-off")
+        with pytest.raises(ClientError) as e:
+            s.client(signature_version="s3").list_objects(Bucket="v2-off")
+        assert error_of(e)[0] == 403
+        v4.delete_bucket(Bucket="v2-off")
+    finally:
+        s.stop()
+
+
+def test_https_listener_and_virtual_hosted_style(tmp_path):
+    s = Server(str(tmp_path / "data"), ["--domain", "localhost"]).start()
+    try:
+        c = s.client(secure=True)
+        c.create_bucket(Bucket="vhost-b")
+        c.put_object(Bucket="vhost-b", Key="k", Body=b"tls")
+        vh = boto3.client("s3", endpoint_url=f"http://localhost:{s.http_port}", aws_access_key_id=MAIN[0],
+                          aws_secret_access_key=MAIN[1], region_name="us-east-1",
+                          config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+        # the SDK sends Host: vhost-b.localhost; resolve it to loopback ourselves
+        url = vh.generate_presigned_url("get_object", Params={"Bucket": "vhost-b", "Key": "k"})
+        assert "//vhost-b.localhost:" in url
+        r = requests.get(url.replace("//vhost-b.localhost:", "//127.0.0.1:"), headers={"Host": f"vhost-b.localhost:{s.http_port}"})
+        assert r.content == b"tls", r.text
+        # SigV2 signs /<bucket>/<key> for virtual-hosted requests
+        vh2 = boto3.client("s3", endpoint_url=f"http://localhost:{s.http_port}", aws_access_key_id=MAIN[0],
+                           aws_secret_access_key=MAIN[1], region_name="us-east-1",
+                           config=Config(signature_version="s3", s3={"addressing_style": "virtual"}))
+        url = vh2.generate_presigned_url("get_object", Params={"Bucket": "vhost-b", "Key": "k"})
+        r = requests.get(url.replace("//vhost-b.localhost:", "//127.0.0.1:"), headers={"Host": f"vhost-b.localhost:{s.http_port}"})
+        assert r.content == b"tls", r.text
+        c.delete_object(Bucket="vhost-b", Key="k")
+        c.delete_bucket(Bucket="vhost-b")
+    finally:
+        s.stop()
