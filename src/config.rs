@@ -86,7 +86,9 @@ fn addr(v: Option<String>, default: &str, what: &str) -> anyhow::Result<Option<S
     if v.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    Ok(Some(v.parse().with_context(|| format!("--{what}: not an address: {v}"))?))
+    Ok(Some(
+        v.parse().with_context(|| format!("--{what}: not an address: {v}"))?,
+    ))
 }
 
 impl Settings {
@@ -104,7 +106,10 @@ impl Settings {
             Some(other) => bail!("--tls-min: expected 1.2 or 1.3, got {other}"),
         };
         Ok(Settings {
-            data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("strongroom-data")),
+            data_dir: a
+                .data_dir
+                .or(f.data_dir)
+                .unwrap_or_else(|| PathBuf::from("strongroom-data")),
             http: addr(a.http.or(f.http), "127.0.0.1:9000", "http")?,
             https: addr(a.https.or(f.https), "127.0.0.1:9443", "https")?,
             admin: addr(a.admin.or(f.admin), "127.0.0.1:9001", "admin")?,

@@ -8,7 +8,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "strongroom", version, about = "An S3-compatible object store whose security model works for real")]
+#[command(
+    name = "strongroom",
+    version,
+    about = "An S3-compatible object store whose security model works for real"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

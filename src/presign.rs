@@ -46,7 +46,8 @@ fn credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String)> {
         }
     }
     let p = crate::serve::root_credentials_path(data_dir);
-    let text = std::fs::read_to_string(&p).with_context(|| format!("no credentials in the environment and none in {}", p.display()))?;
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("no credentials in the environment and none in {}", p.display()))?;
     let c: CredFile = toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
     Ok((c.access_key, c.secret_key))
 }

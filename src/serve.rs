@@ -115,7 +115,9 @@ async fn ensure_root(store: &Store, ids: &Identities, data_dir: &Path) -> anyhow
 async fn mark_root(store: &Store, id: &str) -> anyhow::Result<()> {
     let id = id.to_owned();
     store
-        .commit(move |txn| -> Result<(), strongroom_store::StoreError> { txn.put_system("root-account", id.as_bytes()) })
+        .commit(move |txn| -> Result<(), strongroom_store::StoreError> {
+            txn.put_system("root-account", id.as_bytes())
+        })
         .await?;
     Ok(())
 }
@@ -148,10 +150,20 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         }
     }
 
-    let s3 = Strongroom::new(store.clone(), ids.clone(), S3Settings { region: s.region.clone() });
+    let s3 = Strongroom::new(
+        store.clone(),
+        ids.clone(),
+        S3Settings {
+            region: s.region.clone(),
+        },
+    );
     let mut b = S3ServiceBuilder::new(s3);
     b.set_auth(ids.clone());
-    b.set_access(S3AccessHook::new(ids.clone(), store.clone(), AccessSettings { allow_sigv2: s.sigv2 }));
+    b.set_access(S3AccessHook::new(
+        ids.clone(),
+        store.clone(),
+        AccessSettings { allow_sigv2: s.sigv2 },
+    ));
     let mut cfg = s3s::config::S3Config::default();
     cfg.xml_max_body_size = XML_MAX;
     cfg.post_object_max_file_size = POST_MAX;
@@ -170,38 +182,58 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     };
     let mut lines = Vec::new();
     if let Some(a) = s.http {
-        let l = strongroom_server::bind(a).await.with_context(|| format!("binding {a}"))?;
+        let l = strongroom_server::bind(a)
+            .await
+            .with_context(|| format!("binding {a}"))?;
         lines.push(format!("  S3 (HTTP):   http://{}", l.local_addr()?));
         listeners.http = Some(l);
     }
     let mut ca = None;
     if let Some(a) = s.https {
         let t = strongroom_server::tls::setup(s.tls_cert.as_deref(), s.tls_key.as_deref(), &s.data_dir, s.tls_min)?;
-        let l = strongroom_server::bind(a).await.with_context(|| format!("binding {a}"))?;
+        let l = strongroom_server::bind(a)
+            .await
+            .with_context(|| format!("binding {a}"))?;
         lines.push(format!("  S3 (HTTPS):  https://{}", l.local_addr()?));
-        lines.push(format!("  certificate: {}{}", t.cert_path.display(), if t.generated { " (generated)" } else { "" }));
+        lines.push(format!(
+            "  certificate: {}{}",
+            t.cert_path.display(),
+            if t.generated { " (generated)" } else { "" }
+        ));
         ca = Some(t.cert_path.clone());
         listeners.https = Some((l, t.acceptor));
     }
     if let Some(a) = s.admin {
-        let l = strongroom_server::bind(a).await.with_context(|| format!("binding {a}"))?;
+        let l = strongroom_server::bind(a)
+            .await
+            .with_context(|| format!("binding {a}"))?;
         lines.push(format!("  admin:       http://{} (/health, /metrics)", l.local_addr()?));
         listeners.admin = Some(l);
     }
-    println!("Strongroom is serving (data in {}, region {})", s.data_dir.display(), s.region);
+    println!(
+        "Strongroom is serving (data in {}, region {})",
+        s.data_dir.display(),
+        s.region
+    );
     for l in &lines {
         println!("{l}");
     }
     if let Some(n) = note {
         println!("{n}");
     } else {
-        println!("  root access key: {root_key} (secret as configured or in {})", root_credentials_path(&s.data_dir).display());
+        println!(
+            "  root access key: {root_key} (secret as configured or in {})",
+            root_credentials_path(&s.data_dir).display()
+        );
     }
     if let Some(a) = s.http {
         println!("Try:  aws --endpoint-url http://{a} s3 ls");
     }
     if let (Some(a), Some(ca)) = (s.https, ca) {
-        println!("      aws --endpoint-url https://{a} --ca-bundle {} s3 ls", ca.display());
+        println!(
+            "      aws --endpoint-url https://{a} --ca-bundle {} s3 ls",
+            ca.display()
+        );
     }
 
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -98,12 +98,9 @@ impl S3AccessHook {
             if exp.starts_with('-') {
                 return Err(s3_error!(AccessDenied, "Request has expired"));
             }
-            let secs: u64 = exp.parse().map_err(|_| {
-                s3_error!(
-                    AuthorizationQueryParametersError,
-                    "X-Amz-Expires should be a number"
-                )
-            })?;
+            let secs: u64 = exp
+                .parse()
+                .map_err(|_| s3_error!(AuthorizationQueryParametersError, "X-Amz-Expires should be a number"))?;
             if secs > MAX_PRESIGN_SECS {
                 return Err(s3_error!(
                     AuthorizationQueryParametersError,
@@ -116,14 +113,25 @@ impl S3AccessHook {
         // a lock we do not enforce, would be a lie.
         for (name, _) in cx.headers() {
             let n = name.as_str();
-            if n.starts_with("x-amz-server-side-encryption") || n.starts_with("x-amz-copy-source-server-side-encryption") {
-                return Err(s3_error!(NotImplemented, "Server-side encryption headers are not supported yet"));
+            if n.starts_with("x-amz-server-side-encryption")
+                || n.starts_with("x-amz-copy-source-server-side-encryption")
+            {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Server-side encryption headers are not supported yet"
+                ));
             }
             if n.starts_with("x-amz-object-lock-") {
                 return Err(s3_error!(NotImplemented, "Object Lock is not supported yet"));
             }
-            if n.starts_with("x-amz-grant-") && cx.s3_op().name() != "CreateBucket" && !cx.s3_op().name().ends_with("Acl") {
-                return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
+            if n.starts_with("x-amz-grant-")
+                && cx.s3_op().name() != "CreateBucket"
+                && !cx.s3_op().name().ends_with("Acl")
+            {
+                return Err(s3_error!(
+                    AccessControlListNotSupported,
+                    "The bucket does not allow ACLs"
+                ));
             }
         }
         if is_sigv2(cx) {
@@ -184,7 +192,10 @@ impl S3Access for S3AccessHook {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         };
         let Some(principal) = self.identities.principal(&creds.access_key) else {
-            return Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."));
+            return Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            ));
         };
         self.authorize(&principal, &op, cx.s3_path())?;
         cx.extensions_mut().insert(principal);

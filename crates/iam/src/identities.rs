@@ -29,7 +29,10 @@ pub struct NewAccount {
 
 impl std::fmt::Debug for NewAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewAccount").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("NewAccount")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,7 +76,10 @@ impl Identities {
             secret_key: new.secret_key.clone(),
         };
         if self.lookup(&acct.access_key).is_some_and(|a| a.id != acct.id) {
-            return Err(IdentityError::Invalid(format!("access key of account {} is taken", acct.id)));
+            return Err(IdentityError::Invalid(format!(
+                "access key of account {} is taken",
+                acct.id
+            )));
         }
         let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let name = format!("account/{}", acct.id);
@@ -106,7 +112,10 @@ impl Identities {
             secret_key: new.secret_key,
         };
         if self.lookup(&acct.access_key).is_some_and(|a| a.id != acct.id) {
-            return Err(IdentityError::Invalid(format!("access key of account {} is taken", acct.id)));
+            return Err(IdentityError::Invalid(format!(
+                "access key of account {} is taken",
+                acct.id
+            )));
         }
         let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let name = format!("account/{}", acct.id);
@@ -126,7 +135,10 @@ impl Identities {
 
     /// The account with this id.
     pub fn account(&self, id: &str) -> Option<Account> {
-        self.by_key.read().ok().and_then(|m| m.values().find(|a| a.id == id).cloned())
+        self.by_key
+            .read()
+            .ok()
+            .and_then(|m| m.values().find(|a| a.id == id).cloned())
     }
 
     /// The principal for a verified access key.
@@ -148,13 +160,20 @@ impl Identities {
 
 fn validate(a: &NewAccount) -> Result<(), IdentityError> {
     if a.id.len() != 12 || !a.id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(IdentityError::Invalid(format!("account id must be 12 digits: {:?}", a.id)));
+        return Err(IdentityError::Invalid(format!(
+            "account id must be 12 digits: {:?}",
+            a.id
+        )));
     }
     if a.access_key.len() < 16 || !a.access_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(IdentityError::Invalid("access key must be at least 16 letters or digits".into()));
+        return Err(IdentityError::Invalid(
+            "access key must be at least 16 letters or digits".into(),
+        ));
     }
     if a.secret_key.len() < 20 {
-        return Err(IdentityError::Invalid("secret key must be at least 20 characters".into()));
+        return Err(IdentityError::Invalid(
+            "secret key must be at least 20 characters".into(),
+        ));
     }
     if let Some(c) = &a.canonical_id
         && (c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -166,7 +185,10 @@ fn validate(a: &NewAccount) -> Result<(), IdentityError> {
 
 /// Canonical user id derived from the account id when none is given.
 pub fn derive_canonical_id(account_id: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, format!("strongroom-canonical:{account_id}").as_bytes());
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("strongroom-canonical:{account_id}").as_bytes(),
+    );
     hex_simd::encode_to_string(d.as_ref(), hex_simd::AsciiCase::Lower)
 }
 

@@ -7,9 +7,9 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use crate::Strongroom;
 use crate::error::{no_such_bucket, store};
 use crate::get::{check_version, load};
-use crate::Strongroom;
 
 fn owner_grant(owner: &Owner) -> Grants {
     vec![Grant {
@@ -39,13 +39,18 @@ fn owner_only(canned: Option<&str>, policy: Option<&AccessControlPolicy>, grant_
     match policy.and_then(|p| p.grants.as_ref()) {
         None => true,
         Some(grants) => grants.iter().all(|g| {
-            g.permission.as_ref().is_some_and(|p| p.as_str() == Permission::FULL_CONTROL)
+            g.permission
+                .as_ref()
+                .is_some_and(|p| p.as_str() == Permission::FULL_CONTROL)
                 && g.grantee.as_ref().is_some_and(|e| e.id.is_some() && e.id == owner.id)
         }),
     }
 }
 
-pub(crate) async fn get_bucket_acl(s3: &Strongroom, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+pub(crate) async fn get_bucket_acl(
+    s3: &Strongroom,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
     let owner = s3.owner_of(&b.owner);
     Ok(S3Response::new(GetBucketAclOutput {
@@ -54,18 +59,33 @@ pub(crate) async fn get_bucket_acl(s3: &Strongroom, req: S3Request<GetBucketAclI
     }))
 }
 
-pub(crate) async fn put_bucket_acl(s3: &Strongroom, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
+pub(crate) async fn put_bucket_acl(
+    s3: &Strongroom,
+    req: S3Request<PutBucketAclInput>,
+) -> S3Result<S3Response<PutBucketAclOutput>> {
     let i = req.input;
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let owner = s3.owner_of(&b.owner);
-    let grants = i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_read_acp.is_some() || i.grant_write.is_some() || i.grant_write_acp.is_some();
-    if !owner_only(i.acl.as_ref().map(BucketCannedACL::as_str), i.access_control_policy.as_ref(), grants, &owner) {
+    let grants = i.grant_full_control.is_some()
+        || i.grant_read.is_some()
+        || i.grant_read_acp.is_some()
+        || i.grant_write.is_some()
+        || i.grant_write_acp.is_some();
+    if !owner_only(
+        i.acl.as_ref().map(BucketCannedACL::as_str),
+        i.access_control_policy.as_ref(),
+        grants,
+        &owner,
+    ) {
         return Err(not_supported());
     }
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
 
-pub(crate) async fn get_object_acl(s3: &Strongroom, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+pub(crate) async fn get_object_acl(
+    s3: &Strongroom,
+    req: S3Request<GetObjectAclInput>,
+) -> S3Result<S3Response<GetObjectAclOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
@@ -78,14 +98,26 @@ pub(crate) async fn get_object_acl(s3: &Strongroom, req: S3Request<GetObjectAclI
     }))
 }
 
-pub(crate) async fn put_object_acl(s3: &Strongroom, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+pub(crate) async fn put_object_acl(
+    s3: &Strongroom,
+    req: S3Request<PutObjectAclInput>,
+) -> S3Result<S3Response<PutObjectAclOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     load(s3, &i.bucket, &i.key)?;
     let owner = s3.owner_of(&b.owner);
-    let grants = i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_read_acp.is_some() || i.grant_write.is_some() || i.grant_write_acp.is_some();
-    if !owner_only(i.acl.as_ref().map(ObjectCannedACL::as_str), i.access_control_policy.as_ref(), grants, &owner) {
+    let grants = i.grant_full_control.is_some()
+        || i.grant_read.is_some()
+        || i.grant_read_acp.is_some()
+        || i.grant_write.is_some()
+        || i.grant_write_acp.is_some();
+    if !owner_only(
+        i.acl.as_ref().map(ObjectCannedACL::as_str),
+        i.access_control_policy.as_ref(),
+        grants,
+        &owner,
+    ) {
         return Err(not_supported());
     }
     Ok(S3Response::new(PutObjectAclOutput::default()))

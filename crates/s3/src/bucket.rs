@@ -14,7 +14,10 @@ use crate::{Strongroom, now_ms, principal, timestamp};
 /// AWS's default and largest page of ListBuckets.
 const MAX_BUCKETS_PAGE: usize = 10_000;
 
-pub(crate) async fn list_buckets(s3: &Strongroom, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+pub(crate) async fn list_buckets(
+    s3: &Strongroom,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
     let who = principal(&req)?;
     let i = req.input;
     let max = match i.max_buckets {
@@ -49,7 +52,10 @@ pub(crate) async fn list_buckets(s3: &Strongroom, req: S3Request<ListBucketsInpu
     }))
 }
 
-pub(crate) async fn create_bucket(s3: &Strongroom, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+pub(crate) async fn create_bucket(
+    s3: &Strongroom,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
     let who = principal(&req)?;
     let i = req.input;
     match i.acl.as_ref().map(BucketCannedACL::as_str) {
@@ -61,7 +67,12 @@ pub(crate) async fn create_bucket(s3: &Strongroom, req: S3Request<CreateBucketIn
             ));
         }
     }
-    if i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_write.is_some() || i.grant_read_acp.is_some() || i.grant_write_acp.is_some() {
+    if i.grant_full_control.is_some()
+        || i.grant_read.is_some()
+        || i.grant_write.is_some()
+        || i.grant_read_acp.is_some()
+        || i.grant_write_acp.is_some()
+    {
         return Err(s3_error!(
             InvalidBucketAclWithObjectOwnership,
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
@@ -80,7 +91,10 @@ pub(crate) async fn create_bucket(s3: &Strongroom, req: S3Request<CreateBucketIn
     {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidLocationConstraint,
-            format!("The specified location-constraint is not valid: this endpoint serves {}", s3.settings.region),
+            format!(
+                "The specified location-constraint is not valid: this endpoint serves {}",
+                s3.settings.region
+            ),
         ));
     }
     let rec = BucketRecord {
@@ -116,7 +130,10 @@ pub(crate) async fn create_bucket(s3: &Strongroom, req: S3Request<CreateBucketIn
     }))
 }
 
-pub(crate) async fn head_bucket(s3: &Strongroom, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+pub(crate) async fn head_bucket(
+    s3: &Strongroom,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(b.location.unwrap_or_else(|| s3.settings.region.clone())),
@@ -124,7 +141,10 @@ pub(crate) async fn head_bucket(s3: &Strongroom, req: S3Request<HeadBucketInput>
     }))
 }
 
-pub(crate) async fn delete_bucket(s3: &Strongroom, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+pub(crate) async fn delete_bucket(
+    s3: &Strongroom,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
     let name = req.input.bucket;
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
@@ -132,7 +152,10 @@ pub(crate) async fn delete_bucket(s3: &Strongroom, req: S3Request<DeleteBucketIn
                 return Err(Fail(no_such_bucket()));
             }
             if !txn.bucket_is_empty(&name)? {
-                return Err(Fail(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty")));
+                return Err(Fail(s3_error!(
+                    BucketNotEmpty,
+                    "The bucket you tried to delete is not empty"
+                )));
             }
             Ok(txn.delete_bucket(&name)?)
         })

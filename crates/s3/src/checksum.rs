@@ -80,7 +80,10 @@ impl Algo {
     pub(crate) fn hasher(self) -> Hasher {
         match self.crc() {
             Some(c) => Hasher::Crc(self, Crc::new(c)),
-            None if self == Algo::Sha1 => Hasher::Sha(self, ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY)),
+            None if self == Algo::Sha1 => Hasher::Sha(
+                self,
+                ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+            ),
             None => Hasher::Sha(self, ring::digest::Context::new(&ring::digest::SHA256)),
         }
     }
@@ -186,7 +189,10 @@ mod tests {
         assert_eq!(hex(&Algo::Crc32.digest(check)), "cbf43926");
         assert_eq!(hex(&Algo::Crc32c.digest(check)), "e3069283");
         assert_eq!(hex(&Algo::Crc64Nvme.digest(check)), "ae8b14860a799888");
-        assert_eq!(hex(&Algo::Sha1.digest(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex(&Algo::Sha1.digest(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(
             hex(&Algo::Sha256.digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -214,4 +220,3 @@ mod tests {
         assert!(Algo::parse("md5").is_err());
     }
 }
-

@@ -20,8 +20,16 @@ use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal, timestamp};
 /// Resolves and authorizes the copy source: the caller must own its bucket
 /// (the access hook only saw the destination).
 fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
-    let CopySource::Bucket { bucket, key, version_id } = src else {
-        return Err(s3_error!(NotImplemented, "Access point copy sources are not implemented yet"));
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = src
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "Access point copy sources are not implemented yet"
+        ));
     };
     check_version(version_id.as_deref())?;
     let b = store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
@@ -33,7 +41,13 @@ fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(Strin
 }
 
 /// Copies bytes `[start, end)` of `rec` into a new blob, hashing as it goes.
-async fn copy_bytes(s3: &Strongroom, rec: &ObjectRecord, start: u64, end: u64, algo: Option<Algo>) -> S3Result<(PendingSegment, [u8; 16], Option<(Algo, Vec<u8>)>)> {
+async fn copy_bytes(
+    s3: &Strongroom,
+    rec: &ObjectRecord,
+    start: u64,
+    end: u64,
+    algo: Option<Algo>,
+) -> S3Result<(PendingSegment, [u8; 16], Option<(Algo, Vec<u8>)>)> {
     let mut stream = open_range(&s3.store, &rec.segments, start, end).map_err(|e| internal(&e))?;
     let mut writer = s3.store.blob_writer();
     let mut md5 = Md5::new();
@@ -64,7 +78,10 @@ fn copy_conditions<'a>(
     }
 }
 
-pub(crate) async fn copy_object(s3: &Strongroom, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+pub(crate) async fn copy_object(
+    s3: &Strongroom,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
     let who = principal(&req)?;
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
@@ -93,8 +110,16 @@ pub(crate) async fn copy_object(s3: &Strongroom, req: S3Request<CopyObjectInput>
         Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
     };
     let same = sb == i.bucket && sk == i.key;
-    let changes_class = i.storage_class.as_ref().is_some_and(|c| Some(c.as_str()) != src.headers.storage_class.as_deref().or(Some("STANDARD")));
-    if same && !replace_meta && !changes_class && i.website_redirect_location.is_none() && i.server_side_encryption.is_none() {
+    let changes_class = i
+        .storage_class
+        .as_ref()
+        .is_some_and(|c| Some(c.as_str()) != src.headers.storage_class.as_deref().or(Some("STANDARD")));
+    if same
+        && !replace_meta
+        && !changes_class
+        && i.website_redirect_location.is_none()
+        && i.server_side_encryption.is_none()
+    {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -122,10 +147,18 @@ pub(crate) async fn copy_object(s3: &Strongroom, req: S3Request<CopyObjectInput>
         }
         h
     };
-    let tags = if replace_tags { parse_tagging_header(i.tagging.as_deref())? } else { src.tags.clone() };
+    let tags = if replace_tags {
+        parse_tagging_header(i.tagging.as_deref())?
+    } else {
+        src.tags.clone()
+    };
     let algo = match i.checksum_algorithm.as_ref() {
         Some(a) => Some(Algo::parse(a.as_str())?),
-        None => src.checksum.as_ref().and_then(|c| Algo::parse(&c.algorithm).ok()).or(Some(Algo::Crc64Nvme)),
+        None => src
+            .checksum
+            .as_ref()
+            .and_then(|c| Algo::parse(&c.algorithm).ok())
+            .or(Some(Algo::Crc64Nvme)),
     };
     let (rec, pending) = if same {
         // metadata-only change: keep the blobs
@@ -175,7 +208,12 @@ pub(crate) async fn copy_object(s3: &Strongroom, req: S3Request<CopyObjectInput>
 /// Parses `bytes=first-last` of x-amz-copy-source-range against `size`.
 fn copy_range(r: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     let Some(r) = r else { return Ok((0, size)) };
-    let bad = || S3Error::with_message(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
+    let bad = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
     let spec = r.strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let first: u64 = a.parse().map_err(|_| bad())?;
@@ -184,12 +222,18 @@ fn copy_range(r: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
         return Err(bad());
     }
     if last >= size {
-        return Err(S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"));
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        ));
     }
     Ok((first, last + 1))
 }
 
-pub(crate) async fn upload_part_copy(s3: &Strongroom, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+pub(crate) async fn upload_part_copy(
+    s3: &Strongroom,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let who = principal(&req)?;
     let i = req.input;
     let n = check_part_number(i.part_number)?;
@@ -202,10 +246,19 @@ pub(crate) async fn upload_part_copy(s3: &Strongroom, req: S3Request<UploadPartC
         i.copy_source_if_unmodified_since.as_ref(),
     )
     .check(&src, S3ErrorCode::PreconditionFailed)
-    .map_err(|e| if e.code() == &S3ErrorCode::NotModified { precondition_failed() } else { e })?;
+    .map_err(|e| {
+        if e.code() == &S3ErrorCode::NotModified {
+            precondition_failed()
+        } else {
+            e
+        }
+    })?;
     let (start, end) = copy_range(i.copy_source_range.as_deref(), src.size)?;
     if end - start > MAX_PART_SIZE {
-        return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+        return Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size."
+        ));
     }
     let want = upload_algo(&upload);
     let (pending, md5, sum) = copy_bytes(s3, &src, start, end, Some(want.unwrap_or(Algo::Crc64Nvme))).await?;

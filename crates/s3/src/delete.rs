@@ -4,9 +4,9 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use crate::Strongroom;
 use crate::error::{Fail, no_such_bucket, precondition_failed, store};
 use crate::get::check_version;
-use crate::Strongroom;
 
 /// Most keys one DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -32,7 +32,10 @@ async fn delete_one(s3: &Strongroom, bucket: &str, key: &str, if_match: Option<E
         .map_err(Into::into)
 }
 
-pub(crate) async fn delete_object(s3: &Strongroom, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+pub(crate) async fn delete_object(
+    s3: &Strongroom,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     delete_one(s3, &i.bucket, &i.key, i.if_match).await?;
@@ -44,7 +47,10 @@ pub(crate) async fn delete_object(s3: &Strongroom, req: S3Request<DeleteObjectIn
     Ok(resp)
 }
 
-pub(crate) async fn delete_objects(s3: &Strongroom, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+pub(crate) async fn delete_objects(
+    s3: &Strongroom,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let i = req.input;
     if store(s3.store.bucket(&i.bucket))?.is_none() {
         return Err(no_such_bucket());

@@ -29,7 +29,10 @@ impl From<Fail> for S3Error {
 /// InternalError (no internal detail on the wire).
 pub(crate) fn internal(e: &StoreError) -> S3Error {
     tracing::error!(error = %e, "storage error");
-    S3Error::with_message(S3ErrorCode::InternalError, "We encountered an internal error. Please try again.")
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    )
 }
 
 pub(crate) fn store<T>(r: Result<T, StoreError>) -> Result<T, S3Error> {

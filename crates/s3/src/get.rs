@@ -63,7 +63,9 @@ impl ReadConditions<'_> {
                     h.insert(http::header::ETAG, v);
                 }
                 let mut buf = Vec::new();
-                if timestamp_secs(rec.last_modified_ms).format(TimestampFormat::HttpDate, &mut buf).is_ok()
+                if timestamp_secs(rec.last_modified_ms)
+                    .format(TimestampFormat::HttpDate, &mut buf)
+                    .is_ok()
                     && let Ok(v) = http::HeaderValue::from_bytes(&buf)
                 {
                     h.insert(http::header::LAST_MODIFIED, v);
@@ -120,18 +122,25 @@ struct Selection {
 
 fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<Selection> {
     if range.is_some() && part_number.is_some() {
-        return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
+        return Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        ));
     }
     let parts_count = (!rec.parts.is_empty()).then(|| i32::try_from(rec.parts.len()).unwrap_or(i32::MAX));
     if let Some(n) = part_number {
         let count = rec.parts.len().max(1);
-        let idx = usize::try_from(n).ok().filter(|&i| i >= 1 && i <= count).ok_or_else(|| {
-            S3Error::with_message(S3ErrorCode::InvalidPart, "The requested partnumber is not satisfiable")
-        })? - 1;
+        let idx = usize::try_from(n)
+            .ok()
+            .filter(|&i| i >= 1 && i <= count)
+            .ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::InvalidPart, "The requested partnumber is not satisfiable")
+            })?
+            - 1;
         let start: u64 = rec.segments.iter().take(idx).map(|s| s.len).sum();
         let len = rec.segments.get(idx).map_or(rec.size, |s| s.len);
-        let content_range = (!rec.parts.is_empty() && len > 0)
-            .then(|| format!("bytes {start}-{}/{}", start + len - 1, rec.size));
+        let content_range =
+            (!rec.parts.is_empty() && len > 0).then(|| format!("bytes {start}-{}/{}", start + len - 1, rec.size));
         return Ok(Selection {
             start,
             end: start + len,
@@ -153,7 +162,12 @@ fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -
             Ok(Selection {
                 start: span.start,
                 end: span.end,
-                content_range: Some(format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), rec.size)),
+                content_range: Some(format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    rec.size
+                )),
                 parts_count,
             })
         }
@@ -163,18 +177,28 @@ fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -
 /// Checksum fields of a read: the whole object's with checksum mode on a
 /// full read; a part's own checksum on a partNumber read of a multipart
 /// object (as AWS answers).
-fn read_checksum(rec: &ObjectRecord, sel: &Selection, part_number: Option<i32>, mode: Option<&ChecksumMode>) -> ChecksumFields {
+fn read_checksum(
+    rec: &ObjectRecord,
+    sel: &Selection,
+    part_number: Option<i32>,
+    mode: Option<&ChecksumMode>,
+) -> ChecksumFields {
     let on = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
     if let Some(n) = part_number
         && !rec.parts.is_empty()
     {
-        let part = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| rec.parts.get(i));
+        let part = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| rec.parts.get(i));
         return match (rec.checksum.as_ref(), part.and_then(|p| p.checksum.as_ref())) {
-            (Some(c), Some(v)) if c.kind == ChecksumType::COMPOSITE => ChecksumFields::from(Some(&strongroom_store::Checksum {
-                algorithm: c.algorithm.clone(),
-                value: v.clone(),
-                kind: c.kind.clone(),
-            })),
+            (Some(c), Some(v)) if c.kind == ChecksumType::COMPOSITE => {
+                ChecksumFields::from(Some(&strongroom_store::Checksum {
+                    algorithm: c.algorithm.clone(),
+                    value: v.clone(),
+                    kind: c.kind.clone(),
+                }))
+            }
             _ => ChecksumFields::none(),
         };
     }
@@ -207,7 +231,10 @@ pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: 
     Ok(Box::pin(futures::stream::iter(streams).flatten()))
 }
 
-pub(crate) async fn get_object(s3: &Strongroom, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+pub(crate) async fn get_object(
+    s3: &Strongroom,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     // a concurrent overwrite may remove the blobs between reading the record
@@ -239,12 +266,17 @@ pub(crate) async fn get_object(s3: &Strongroom, req: S3Request<GetObjectInput>) 
         content_range: sel.content_range.clone(),
         e_tag: Some(etag(&rec.etag)),
         last_modified: Some(timestamp_secs(rec.last_modified_ms)),
-        content_type: i.response_content_type.or_else(|| h.content_type.clone()).or(Some("binary/octet-stream".into())),
+        content_type: i
+            .response_content_type
+            .or_else(|| h.content_type.clone())
+            .or(Some("binary/octet-stream".into())),
         content_encoding: i.response_content_encoding.or_else(|| h.content_encoding.clone()),
         content_disposition: i.response_content_disposition.or_else(|| h.content_disposition.clone()),
         content_language: i.response_content_language.or_else(|| h.content_language.clone()),
         cache_control: i.response_cache_control.or_else(|| h.cache_control.clone()),
-        expires: i.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        expires: i
+            .response_expires
+            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
         metadata: Some(h.user.clone().into_iter().collect()),
         website_redirect_location: h.website_redirect.clone(),
         storage_class: h.storage_class.clone().map(StorageClass::from),
@@ -265,7 +297,10 @@ pub(crate) async fn get_object(s3: &Strongroom, req: S3Request<GetObjectInput>) 
     Ok(resp)
 }
 
-pub(crate) async fn head_object(s3: &Strongroom, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+pub(crate) async fn head_object(
+    s3: &Strongroom,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let rec = load(s3, &i.bucket, &i.key)?;
@@ -285,12 +320,17 @@ pub(crate) async fn head_object(s3: &Strongroom, req: S3Request<HeadObjectInput>
         content_range: sel.content_range.clone(),
         e_tag: Some(etag(&rec.etag)),
         last_modified: Some(timestamp_secs(rec.last_modified_ms)),
-        content_type: i.response_content_type.or_else(|| h.content_type.clone()).or(Some("binary/octet-stream".into())),
+        content_type: i
+            .response_content_type
+            .or_else(|| h.content_type.clone())
+            .or(Some("binary/octet-stream".into())),
         content_encoding: i.response_content_encoding.or_else(|| h.content_encoding.clone()),
         content_disposition: i.response_content_disposition.or_else(|| h.content_disposition.clone()),
         content_language: i.response_content_language.or_else(|| h.content_language.clone()),
         cache_control: i.response_cache_control.or_else(|| h.cache_control.clone()),
-        expires: i.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        expires: i
+            .response_expires
+            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
         metadata: Some(h.user.clone().into_iter().collect()),
         website_redirect_location: h.website_redirect.clone(),
         storage_class: h.storage_class.clone().map(StorageClass::from),
@@ -308,7 +348,8 @@ pub(crate) async fn head_object(s3: &Strongroom, req: S3Request<HeadObjectInput>
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }
     if !rec.tags.is_empty() {
-        resp.headers.insert("x-amz-tagging-count", http::HeaderValue::from(rec.tags.len()));
+        resp.headers
+            .insert("x-amz-tagging-count", http::HeaderValue::from(rec.tags.len()));
     }
     Ok(resp)
 }
@@ -338,7 +379,9 @@ pub(crate) async fn get_object_attributes(
         out.object_size = Some(i64::try_from(rec.size).unwrap_or(i64::MAX));
     }
     if want(ObjectAttributes::STORAGE_CLASS) {
-        out.storage_class = Some(StorageClass::from(rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into())));
+        out.storage_class = Some(StorageClass::from(
+            rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+        ));
     }
     if want(ObjectAttributes::CHECKSUM)
         && let Some(c) = rec.checksum.as_ref()

@@ -76,7 +76,9 @@ pub(crate) fn checksum_request(
         req.expected = Some(raw);
     } else if let Some(t) = trailer {
         if algo.is_some_and(|x| x != t) {
-            return Err(invalid_request("Value for x-amz-sdk-checksum-algorithm header is invalid."));
+            return Err(invalid_request(
+                "Value for x-amz-sdk-checksum-algorithm header is invalid.",
+            ));
         }
         req.algo = Some(t);
         req.trailer = true;
@@ -118,7 +120,11 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
     let empty_md5 = claims.headers.get("content-md5").is_some_and(|v| v.is_empty());
     let content_md5 = if empty_md5 { Some("") } else { claims.content_md5 };
     let content_md5 = content_md5
-        .map(|m| unb64(m).filter(|r| r.len() == 16).ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")))
+        .map(|m| {
+            unb64(m)
+                .filter(|r| r.len() == 16)
+                .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))
+        })
         .transpose()?;
     if let Some(len) = claims.content_length
         && u64::try_from(len).is_ok_and(|l| l > claims.max_size)
@@ -153,14 +159,20 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
         && !is_aws_chunked(claims.headers)
     {
         writer.discard();
-        return Err(s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header."));
+        return Err(s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        ));
     }
     let md5 = md5.finish();
     if let Some(want) = content_md5
         && want != md5
     {
         writer.discard();
-        return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
     }
     let checksum = hasher.map(|h| (h.algo(), h.finish()));
     if let Some((a, got)) = &checksum {
@@ -171,7 +183,10 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
                 .and_then(|t| t.read(|h| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)))
                 .flatten();
             match v {
-                Some(v) => Some(unb64(&v).ok_or_else(|| invalid_request(format!("Value for {name} trailing header is invalid.")))?),
+                Some(v) => Some(
+                    unb64(&v)
+                        .ok_or_else(|| invalid_request(format!("Value for {name} trailing header is invalid.")))?,
+                ),
                 None => None,
             }
         } else {

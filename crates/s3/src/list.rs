@@ -79,7 +79,10 @@ fn scan(s3: &Strongroom, bucket: &str, q: &Query<'_>) -> S3Result<Page> {
 fn max_keys(m: Option<i32>) -> S3Result<usize> {
     match m {
         None => Ok(1000),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "Provided max-keys not an integer or within integer range")),
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "Provided max-keys not an integer or within integer range"
+        )),
         Some(n) => Ok(usize::try_from(n).unwrap_or(1000).min(1000)),
     }
 }
@@ -92,7 +95,10 @@ impl Enc {
         match e.map(EncodingType::as_str) {
             None => Ok(Enc(false)),
             Some("url") => Ok(Enc(true)),
-            Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+            Some(_) => Err(s3_error!(
+                InvalidArgument,
+                "Invalid Encoding Method specified in Request"
+            )),
         }
     }
     fn s(&self, v: &str) -> String {
@@ -122,7 +128,10 @@ fn object(s3: &Strongroom, enc: &Enc, key: &str, rec: &ObjectRecord, with_owner:
             rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
         )),
         owner: with_owner.then(|| s3.owner_of(&rec.owner)),
-        checksum_algorithm: rec.checksum.as_ref().map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+        checksum_algorithm: rec
+            .checksum
+            .as_ref()
+            .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
         checksum_type: rec.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
         ..Default::default()
     }
@@ -132,7 +141,10 @@ fn common_prefixes(enc: &Enc, p: &[String]) -> Option<Vec<CommonPrefix>> {
     Some(p.iter().map(|p| CommonPrefix { prefix: Some(enc.s(p)) }).collect())
 }
 
-pub(crate) async fn list_objects(s3: &Strongroom, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+pub(crate) async fn list_objects(
+    s3: &Strongroom,
+    req: S3Request<ListObjectsInput>,
+) -> S3Result<S3Response<ListObjectsOutput>> {
     let i = req.input;
     let enc = Enc::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
@@ -149,7 +161,9 @@ pub(crate) async fn list_objects(s3: &Strongroom, req: S3Request<ListObjectsInpu
     )?;
     // NextMarker is returned only with a delimiter (AWS); without one the
     // client continues from the last key
-    let next_marker = (page.truncated && i.delimiter.is_some()).then(|| page.last.clone()).flatten();
+    let next_marker = (page.truncated && i.delimiter.is_some())
+        .then(|| page.last.clone())
+        .flatten();
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
         prefix: Some(prefix.clone()),
@@ -165,7 +179,10 @@ pub(crate) async fn list_objects(s3: &Strongroom, req: S3Request<ListObjectsInpu
     }))
 }
 
-pub(crate) async fn list_objects_v2(s3: &Strongroom, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+pub(crate) async fn list_objects_v2(
+    s3: &Strongroom,
+    req: S3Request<ListObjectsV2Input>,
+) -> S3Result<S3Response<ListObjectsV2Output>> {
     let i = req.input;
     let enc = Enc::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
@@ -178,7 +195,10 @@ pub(crate) async fn list_objects_v2(s3: &Strongroom, req: S3Request<ListObjectsV
         ),
         None => None,
     };
-    let after = token_after.as_deref().or(i.start_after.as_deref()).filter(|s| !s.is_empty());
+    let after = token_after
+        .as_deref()
+        .or(i.start_after.as_deref())
+        .filter(|s| !s.is_empty());
     let page = scan(
         s3,
         &i.bucket,
@@ -198,8 +218,16 @@ pub(crate) async fn list_objects_v2(s3: &Strongroom, req: S3Request<ListObjectsV
         key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
         continuation_token: i.continuation_token,
         is_truncated: Some(page.truncated),
-        next_continuation_token: page.truncated.then(|| page.last.as_deref().map(|l| b64(l.as_bytes()))).flatten(),
-        contents: Some(page.objects.iter().map(|(k, r)| object(s3, &enc, k, r, fetch_owner)).collect()),
+        next_continuation_token: page
+            .truncated
+            .then(|| page.last.as_deref().map(|l| b64(l.as_bytes())))
+            .flatten(),
+        contents: Some(
+            page.objects
+                .iter()
+                .map(|(k, r)| object(s3, &enc, k, r, fetch_owner))
+                .collect(),
+        ),
         common_prefixes: common_prefixes(&enc, &page.prefixes),
         delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
         encoding_type: i.encoding_type,
@@ -239,7 +267,10 @@ pub(crate) async fn list_object_versions(
             size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
             storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
             owner: Some(s3.owner_of(&r.owner)),
-            checksum_algorithm: r.checksum.as_ref().map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+            checksum_algorithm: r
+                .checksum
+                .as_ref()
+                .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
             checksum_type: r.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
             ..Default::default()
         })

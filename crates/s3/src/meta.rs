@@ -44,7 +44,10 @@ pub(crate) fn headers_from(
             "STANDARD" | "REDUCED_REDUNDANCY" | "STANDARD_IA" | "ONEZONE_IA" | "INTELLIGENT_TIERING" | "GLACIER_IR"
         );
         if !ok {
-            return Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"));
+            return Err(s3_error!(
+                InvalidStorageClass,
+                "The storage class you specified is not valid"
+            ));
         }
     }
     // aws-chunked describes the upload framing, not the object (AWS strips it)
@@ -85,7 +88,10 @@ pub(crate) fn parse_http_date(s: &str) -> Option<Timestamp> {
 pub(crate) fn check_object_acl(acl: Option<&ObjectCannedACL>) -> S3Result<()> {
     match acl.map(ObjectCannedACL::as_str) {
         None | Some("private" | "bucket-owner-full-control") => Ok(()),
-        Some(_) => Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs")),
+        Some(_) => Err(s3_error!(
+            AccessControlListNotSupported,
+            "The bucket does not allow ACLs"
+        )),
     }
 }
 

@@ -27,9 +27,17 @@ fn new_upload_id() -> S3Result<String> {
 
 pub(crate) fn check_part_number(n: i32) -> S3Result<u32> {
     if !(1..=MAX_PARTS).contains(&n) {
-        return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
     }
-    u32::try_from(n).map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+    u32::try_from(n).map_err(|_| {
+        s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        )
+    })
 }
 
 pub(crate) fn load_upload(s3: &Strongroom, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
@@ -63,17 +71,26 @@ pub(crate) async fn create(
         i.metadata,
     )?;
     let tags = parse_tagging_header(i.tagging.as_deref())?;
-    let sdk_algo = req.headers.get("x-amz-checksum-algorithm").and_then(|v| v.to_str().ok()).map(Algo::parse).transpose()?;
+    let sdk_algo = req
+        .headers
+        .get("x-amz-checksum-algorithm")
+        .and_then(|v| v.to_str().ok())
+        .map(Algo::parse)
+        .transpose()?;
     let algo = match i.checksum_algorithm.as_ref() {
         Some(a) => Some(Algo::parse(a.as_str())?),
         None => sdk_algo,
     };
     let kind = match (i.checksum_type.as_ref().map(ChecksumType::as_str), algo) {
         (Some(ChecksumType::FULL_OBJECT), Some(a)) if !a.is_crc() => {
-            return Err(invalid_request("The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm."));
+            return Err(invalid_request(
+                "The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm.",
+            ));
         }
         (Some(t), None) => {
-            return Err(invalid_request(format!("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header ({t})")));
+            return Err(invalid_request(format!(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header ({t})"
+            )));
         }
         (Some(t), Some(_)) => Some(t.to_owned()),
         (None, Some(Algo::Crc64Nvme)) => Some(ChecksumType::FULL_OBJECT.to_owned()),
@@ -138,7 +155,10 @@ pub(crate) async fn commit_part(
     res.map_err(Into::into)
 }
 
-pub(crate) async fn upload_part(s3: &Strongroom, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+pub(crate) async fn upload_part(
+    s3: &Strongroom,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
     let i = req.input;
     let n = check_part_number(i.part_number)?;
     let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
@@ -218,9 +238,17 @@ fn invalid_part() -> S3Error {
 }
 
 /// Builds the object record of a completed upload from its stored parts.
-fn assemble(u: &UploadRecord, stored_parts: &[PartRecord], chosen: &[CompletedPart], owner: &str) -> Result<ObjectRecord, S3Error> {
+fn assemble(
+    u: &UploadRecord,
+    stored_parts: &[PartRecord],
+    chosen: &[CompletedPart],
+    owner: &str,
+) -> Result<ObjectRecord, S3Error> {
     if chosen.is_empty() {
-        return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
     }
     let algo = upload_algo(u);
     // a part number listed twice (a part re-sent while the first send was
@@ -261,7 +289,10 @@ fn assemble(u: &UploadRecord, stored_parts: &[PartRecord], chosen: &[CompletedPa
     if let Some((_, init)) = picked.split_last()
         && init.iter().any(|p| p.size < MIN_PART_SIZE)
     {
-        return Err(s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size."));
+        return Err(s3_error!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size."
+        ));
     }
     let mut md5s = Md5::new();
     for p in &picked {
@@ -271,10 +302,21 @@ fn assemble(u: &UploadRecord, stored_parts: &[PartRecord], chosen: &[CompletedPa
     let size = picked.iter().map(|p| p.size).sum();
     let raw: Vec<(Vec<u8>, u64)> = picked
         .iter()
-        .map(|p| (p.checksum.as_ref().and_then(|c| unb64(&c.value)).unwrap_or_default(), p.size))
+        .map(|p| {
+            (
+                p.checksum.as_ref().and_then(|c| unb64(&c.value)).unwrap_or_default(),
+                p.size,
+            )
+        })
         .collect();
-    let part_algo = picked.first().and_then(|p| p.checksum.as_ref()).and_then(|c| Algo::parse(&c.algorithm).ok());
-    let kind = u.checksum_type.clone().unwrap_or_else(|| ChecksumType::FULL_OBJECT.to_owned());
+    let part_algo = picked
+        .first()
+        .and_then(|p| p.checksum.as_ref())
+        .and_then(|c| Algo::parse(&c.algorithm).ok());
+    let kind = u
+        .checksum_type
+        .clone()
+        .unwrap_or_else(|| ChecksumType::FULL_OBJECT.to_owned());
     let checksum = part_algo.and_then(|a| {
         if kind == ChecksumType::FULL_OBJECT && a.is_crc() {
             let mut it = raw.iter();
@@ -361,10 +403,15 @@ pub(crate) async fn complete(
             if let Some(n) = expected_size
                 && u64::try_from(n).ok() != Some(rec.size)
             {
-                return Err(Fail(invalid_request("The provided 'x-amz-mp-object-size' header does not match the object size")));
+                return Err(Fail(invalid_request(
+                    "The provided 'x-amz-mp-object-size' header does not match the object size",
+                )));
             }
             if let Some((a, v)) = declared.first()
-                && rec.checksum.as_ref().is_some_and(|c| c.algorithm == a.name() && c.value.split('-').next() != v.split('-').next())
+                && rec
+                    .checksum
+                    .as_ref()
+                    .is_some_and(|c| c.algorithm == a.name() && c.value.split('-').next() != v.split('-').next())
             {
                 return Err(Fail(S3Error::with_message(
                     S3ErrorCode::BadDigest,
@@ -414,21 +461,31 @@ pub(crate) async fn abort(
     Ok(resp)
 }
 
-pub(crate) async fn list_parts(s3: &Strongroom, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+pub(crate) async fn list_parts(
+    s3: &Strongroom,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
     let i = req.input;
     let u = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
     let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
     let marker = i.part_number_marker.unwrap_or(0).max(0);
     let show_checksum = upload_algo(&u).is_some();
     let all = store(s3.store.parts(&u.upload_id))?;
-    let after: Vec<&PartRecord> = all.iter().filter(|p| i64::from(p.part_number) > i64::from(marker)).collect();
+    let after: Vec<&PartRecord> = all
+        .iter()
+        .filter(|p| i64::from(p.part_number) > i64::from(marker))
+        .collect();
     let take = usize::try_from(max).unwrap_or(0);
     let truncated = after.len() > take;
     let page: Vec<Part> = after
         .iter()
         .take(take)
         .map(|p| {
-            let c = if show_checksum { ChecksumFields::from(p.checksum.as_ref()) } else { ChecksumFields::none() };
+            let c = if show_checksum {
+                ChecksumFields::from(p.checksum.as_ref())
+            } else {
+                ChecksumFields::none()
+            };
             Part {
                 part_number: i32::try_from(p.part_number).ok(),
                 e_tag: Some(etag(&p.etag)),
@@ -458,7 +515,9 @@ pub(crate) async fn list_parts(s3: &Strongroom, req: S3Request<ListPartsInput>) 
             id: owner.id.clone(),
         }),
         owner: Some(owner),
-        storage_class: Some(StorageClass::from(u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()))),
+        storage_class: Some(StorageClass::from(
+            u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+        )),
         checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
         checksum_type: u.checksum_type.clone().map(ChecksumType::from),
         ..Default::default()
@@ -530,7 +589,9 @@ pub(crate) async fn list_uploads(
                     id: owner.id.clone(),
                 }),
                 owner: Some(owner),
-                storage_class: Some(StorageClass::from(u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()))),
+                storage_class: Some(StorageClass::from(
+                    u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+                )),
                 checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
                 checksum_type: u.checksum_type.clone().map(ChecksumType::from),
             }

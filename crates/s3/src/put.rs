@@ -50,7 +50,11 @@ pub(crate) async fn commit_object(
     cond: WriteConditions,
 ) -> S3Result<()> {
     let (b, k) = (bucket.to_owned(), key.to_owned());
-    let inline: Vec<PendingSegment> = pending.iter().filter(|p| p.inline_data.is_some()).map(clone_pending).collect();
+    let inline: Vec<PendingSegment> = pending
+        .iter()
+        .filter(|p| p.inline_data.is_some())
+        .map(clone_pending)
+        .collect();
     let res = s3
         .store
         .commit(move |txn| -> Result<(), Fail> {
@@ -80,11 +84,19 @@ fn clone_pending(p: &PendingSegment) -> PendingSegment {
     }
 }
 
-pub(crate) async fn put_object(s3: &Strongroom, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+pub(crate) async fn put_object(
+    s3: &Strongroom,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
     let who = principal(&req)?;
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
-    if s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))?.is_none() {
+    if s3
+        .store
+        .bucket(&input.bucket)
+        .map_err(|e| crate::error::internal(&e))?
+        .is_none()
+    {
         return Err(no_such_bucket());
     }
     let headers = headers_from(

@@ -3,10 +3,10 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use crate::Strongroom;
 use crate::error::{Fail, no_such_bucket, no_such_key};
 use crate::get::{check_version, load};
 use crate::meta::{tag_set, tags_from, validate_tags};
-use crate::Strongroom;
 
 /// Most tags on a bucket.
 const MAX_BUCKET_TAGS: usize = 50;
@@ -26,16 +26,24 @@ async fn set_object_tags(s3: &Strongroom, bucket: &str, key: &str, tags: Vec<(St
         .map_err(Into::into)
 }
 
-pub(crate) async fn put_object_tagging(s3: &Strongroom, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+pub(crate) async fn put_object_tagging(
+    s3: &Strongroom,
+    req: S3Request<PutObjectTaggingInput>,
+) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let tags = tags_from(i.tagging);
     validate_tags(&tags, 10)?;
     set_object_tags(s3, &i.bucket, &i.key, tags).await?;
-    Ok(S3Response::new(PutObjectTaggingOutput { version_id: i.version_id }))
+    Ok(S3Response::new(PutObjectTaggingOutput {
+        version_id: i.version_id,
+    }))
 }
 
-pub(crate) async fn get_object_tagging(s3: &Strongroom, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+pub(crate) async fn get_object_tagging(
+    s3: &Strongroom,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let rec = load(s3, &i.bucket, &i.key)?;
@@ -52,7 +60,9 @@ pub(crate) async fn delete_object_tagging(
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     set_object_tags(s3, &i.bucket, &i.key, Vec::new()).await?;
-    let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id: i.version_id });
+    let mut resp = S3Response::new(DeleteObjectTaggingOutput {
+        version_id: i.version_id,
+    });
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
 }
@@ -69,7 +79,10 @@ async fn set_bucket_tags(s3: &Strongroom, bucket: &str, tags: Option<Vec<(String
         .map_err(Into::into)
 }
 
-pub(crate) async fn put_bucket_tagging(s3: &Strongroom, req: S3Request<PutBucketTaggingInput>) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+pub(crate) async fn put_bucket_tagging(
+    s3: &Strongroom,
+    req: S3Request<PutBucketTaggingInput>,
+) -> S3Result<S3Response<PutBucketTaggingOutput>> {
     let i = req.input;
     let tags = tags_from(i.tagging);
     validate_tags(&tags, MAX_BUCKET_TAGS)?;
@@ -79,7 +92,10 @@ pub(crate) async fn put_bucket_tagging(s3: &Strongroom, req: S3Request<PutBucket
     Ok(resp)
 }
 
-pub(crate) async fn get_bucket_tagging(s3: &Strongroom, req: S3Request<GetBucketTaggingInput>) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+pub(crate) async fn get_bucket_tagging(
+    s3: &Strongroom,
+    req: S3Request<GetBucketTaggingInput>,
+) -> S3Result<S3Response<GetBucketTaggingOutput>> {
     let b = crate::error::store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
     match b.tags {
         Some(t) => Ok(S3Response::new(GetBucketTaggingOutput { tag_set: tag_set(&t) })),

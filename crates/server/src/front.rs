@@ -78,7 +78,11 @@ impl FrontDoor {
 
     fn is_virtual_hosted(&self, parts: &http::request::Parts) -> bool {
         let Some(d) = &self.vhost else { return false };
-        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
         s3s::host::S3Host::parse_host_header(d, host).is_ok_and(|v| v.bucket().is_some())
     }
 
@@ -96,7 +100,11 @@ impl FrontDoor {
             && !req.headers().contains_key(http::header::CONTENT_LENGTH)
             && !req.headers().contains_key(http::header::TRANSFER_ENCODING)
         {
-            let mut resp = error_response(StatusCode::LENGTH_REQUIRED, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+            let mut resp = error_response(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.",
+            );
             add_error_details(&mut resp, &path, &rid);
             return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
         }
@@ -113,7 +121,11 @@ impl FrontDoor {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = ?e, request_id = %rid, "service failed");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "We encountered an internal error. Please try again.")
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
             }
         };
         let status = resp.status();
@@ -182,7 +194,10 @@ fn sigv2_bucket_path(parts: &mut http::request::Parts) {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.starts_with("AWS "));
-    let v2_query = parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("AWSAccessKeyId=")));
+    let v2_query = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("AWSAccessKeyId=")));
     if !(v2_header || v2_query) {
         return;
     }
@@ -230,7 +245,10 @@ fn base64_id(b: &[u8]) -> String {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Adds `<Resource>` and `<RequestId>` to an AWS error body (s3s writes
@@ -255,9 +273,11 @@ fn add_error_details(resp: &mut Response<s3s::Body>, path: &str, rid: &str) {
 }
 
 fn error_response(status: StatusCode, code: &str, msg: &str) -> Response<s3s::Body> {
-    let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>");
+    let body =
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>");
     let mut r = Response::new(s3s::Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     r
 }

@@ -36,7 +36,10 @@ impl S3Host for BaseDomain {
         let bucket = name
             .len()
             .checked_sub(self.domain.len() + 1)
-            .filter(|&cut| name.get(cut + 1..).is_some_and(|d| d.eq_ignore_ascii_case(&self.domain)))
+            .filter(|&cut| {
+                name.get(cut + 1..)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&self.domain))
+            })
             .filter(|&cut| name.as_bytes().get(cut) == Some(&b'.'))
             .and_then(|cut| name.get(..cut));
         let vh = VirtualHost::new(self.domain.as_str());
@@ -54,10 +57,30 @@ mod tests {
     #[test]
     fn buckets_come_only_from_subdomains_of_the_base() {
         let d = BaseDomain::new("s3.local");
-        assert_eq!(d.parse_host_header("photos.s3.local:9000").ok().and_then(|v| v.bucket().map(str::to_owned)), Some("photos".into()));
-        assert_eq!(d.parse_host_header("a.b.s3.local").ok().and_then(|v| v.bucket().map(str::to_owned)), Some("a.b".into()));
-        for host in ["s3.local:9000", "s3.local", "other.example:9000", "xs3.local", "127.0.0.1:9000", "[::1]:9000"] {
-            assert!(d.parse_host_header(host).ok().is_some_and(|v| v.bucket().is_none()), "{host}");
+        assert_eq!(
+            d.parse_host_header("photos.s3.local:9000")
+                .ok()
+                .and_then(|v| v.bucket().map(str::to_owned)),
+            Some("photos".into())
+        );
+        assert_eq!(
+            d.parse_host_header("a.b.s3.local")
+                .ok()
+                .and_then(|v| v.bucket().map(str::to_owned)),
+            Some("a.b".into())
+        );
+        for host in [
+            "s3.local:9000",
+            "s3.local",
+            "other.example:9000",
+            "xs3.local",
+            "127.0.0.1:9000",
+            "[::1]:9000",
+        ] {
+            assert!(
+                d.parse_host_header(host).ok().is_some_and(|v| v.bucket().is_none()),
+                "{host}"
+            );
         }
     }
 }

@@ -38,17 +38,42 @@ pub struct Listeners {
 }
 
 /// Serves until `shutdown` flips to true, then drains.
-pub async fn serve(listeners: Listeners, front: Arc<FrontDoor>, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+pub async fn serve(
+    listeners: Listeners,
+    front: Arc<FrontDoor>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let graceful = Arc::new(GracefulShutdown::new());
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(l) = listeners.http {
-        tasks.spawn(accept_loop(l, None, front.clone(), graceful.clone(), shutdown.clone(), false));
+        tasks.spawn(accept_loop(
+            l,
+            None,
+            front.clone(),
+            graceful.clone(),
+            shutdown.clone(),
+            false,
+        ));
     }
     if let Some((l, acc)) = listeners.https {
-        tasks.spawn(accept_loop(l, Some(acc), front.clone(), graceful.clone(), shutdown.clone(), false));
+        tasks.spawn(accept_loop(
+            l,
+            Some(acc),
+            front.clone(),
+            graceful.clone(),
+            shutdown.clone(),
+            false,
+        ));
     }
     if let Some(l) = listeners.admin {
-        tasks.spawn(accept_loop(l, None, front.clone(), graceful.clone(), shutdown.clone(), true));
+        tasks.spawn(accept_loop(
+            l,
+            None,
+            front.clone(),
+            graceful.clone(),
+            shutdown.clone(),
+            true,
+        ));
     }
     let _ = shutdown.wait_for(|s| *s).await;
     while tasks.join_next().await.is_some() {}

@@ -63,18 +63,37 @@ impl Metrics {
         out.push_str("# HELP strongroom_requests_total Requests by operation and HTTP status.\n# TYPE strongroom_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((op, status), n) in m.iter() {
-                let _ = writeln!(out, "strongroom_requests_total{{operation=\"{op}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "strongroom_requests_total{{operation=\"{op}\",status=\"{status}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP strongroom_request_duration_seconds Request latency by operation.\n# TYPE strongroom_request_duration_seconds histogram\n");
         if let Ok(m) = self.latency.lock() {
             for (op, h) in m.iter() {
                 for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "strongroom_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{b}\"}} {}", h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "strongroom_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{b}\"}} {}",
+                        h.counts[i]
+                    );
                 }
-                let _ = writeln!(out, "strongroom_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "strongroom_request_duration_seconds_sum{{operation=\"{op}\"}} {}", h.sum);
-                let _ = writeln!(out, "strongroom_request_duration_seconds_count{{operation=\"{op}\"}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "strongroom_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "strongroom_request_duration_seconds_sum{{operation=\"{op}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "strongroom_request_duration_seconds_count{{operation=\"{op}\"}} {}",
+                    h.count
+                );
             }
         }
         let _ = writeln!(

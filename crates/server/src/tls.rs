@@ -44,7 +44,8 @@ pub fn setup(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, min: MinT
         .map_err(|e| TlsError::new(format!("reading {}: {e}", cert_path.display())))?
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::new(format!("reading {}: {e}", cert_path.display())))?;
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::new(format!("reading {}: {e}", key_path.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|e| TlsError::new(format!("reading {}: {e}", key_path.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match min {
         MinTls::V12 => &[&rustls::version::TLS13, &rustls::version::TLS12],

@@ -211,7 +211,7 @@ impl SegmentReader {
                     let end = start + usize::try_from(n).map_err(std::io::Error::other)?;
                     let slice = b
                         .get(start..end)
-                        .map(|s| Bytes::copy_from_slice(s))
+                        .map(Bytes::copy_from_slice)
                         .ok_or_else(|| std::io::Error::other("inline segment shorter than recorded"))?;
                     Ok(Some((slice, (SegmentReader::Inline(b), offset + n, remaining - n))))
                 }
@@ -224,7 +224,10 @@ impl SegmentReader {
                     })
                     .await
                     .map_err(std::io::Error::other)??;
-                    Ok(Some((Bytes::from(data), (SegmentReader::File(f), offset + n, remaining - n))))
+                    Ok(Some((
+                        Bytes::from(data),
+                        (SegmentReader::File(f), offset + n, remaining - n),
+                    )))
                 }
             }
         })

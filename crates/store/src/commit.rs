@@ -167,13 +167,11 @@ impl Txn<'_> {
     /// do not count: deleting the bucket aborts them).
     pub fn bucket_is_empty(&self, name: &str) -> Result<bool, StoreError> {
         let p = tables::bucket_prefix(name);
-        for def in [OBJECTS] {
-            let t = self.w.open_table(def)?;
-            if let Some(item) = t.range(p.as_slice()..)?.next() {
-                let (k, _) = item?;
-                if k.value().starts_with(&p) {
-                    return Ok(false);
-                }
+        let t = self.w.open_table(OBJECTS)?;
+        if let Some(item) = t.range(p.as_slice()..)?.next() {
+            let (k, _) = item?;
+            if k.value().starts_with(&p) {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -226,7 +224,9 @@ impl Txn<'_> {
     pub fn add_segment(&mut self, seg: &PendingSegment) -> Result<(), StoreError> {
         if let Some(data) = &seg.inline_data {
             self.writes += 1;
-            self.w.open_table(INLINE)?.insert(seg.segment.id.0.as_slice(), data.as_ref())?;
+            self.w
+                .open_table(INLINE)?
+                .insert(seg.segment.id.0.as_slice(), data.as_ref())?;
         }
         Ok(())
     }

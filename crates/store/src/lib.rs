@@ -71,7 +71,11 @@ impl Store {
         }
         let committer = commit::Committer::start(db.clone(), blob_dir.clone());
         let store = Store {
-            inner: Arc::new(Inner { db, blob_dir, committer }),
+            inner: Arc::new(Inner {
+                db,
+                blob_dir,
+                committer,
+            }),
         };
         let removed = store.sweep_orphans()?;
         if removed > 0 {
@@ -196,11 +200,7 @@ impl Store {
     }
 
     /// Multipart uploads of `bucket` in (key, upload id) order.
-    pub fn scan_uploads(
-        &self,
-        bucket: &str,
-        mut visit: impl FnMut(UploadRecord) -> bool,
-    ) -> Result<(), StoreError> {
+    pub fn scan_uploads(&self, bucket: &str, mut visit: impl FnMut(UploadRecord) -> bool) -> Result<(), StoreError> {
         let r = self.inner.db.begin_read()?;
         let t = r.open_table(UPLOADS)?;
         let start = tables::bucket_prefix(bucket);

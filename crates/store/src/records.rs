@@ -169,5 +169,3 @@ impl std::fmt::Debug for Account {
             .finish_non_exhaustive()
     }
 }
-
-

@@ -7,8 +7,8 @@
 
 use redb::{ReadableTable, TableDefinition};
 
-use crate::records::{self, PartRecord};
 use crate::StoreError;
+use crate::records::{self, PartRecord};
 
 pub(crate) const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 pub(crate) const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -49,7 +49,10 @@ pub(crate) fn part_key(upload_id: &str, part: u32) -> Vec<u8> {
     k
 }
 
-pub(crate) fn read_parts(t: &impl ReadableTable<&'static [u8], &'static [u8]>, upload_id: &str) -> Result<Vec<PartRecord>, StoreError> {
+pub(crate) fn read_parts(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    upload_id: &str,
+) -> Result<Vec<PartRecord>, StoreError> {
     let lo = part_key(upload_id, 0);
     let hi = part_key(upload_id, u32::MAX);
     let mut out = Vec::new();

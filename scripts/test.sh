@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, every layer, as CI runs it:
+#   1. installs the real clients the tests drive (pinned, idempotent)
+#   2. cargo fmt --check and clippy -D warnings
+#   3. unit tests (SigV4 / checksum known-answer vectors, store, parsers)
+#   4. builds the release binary once and runs the end-to-end suite against it
+#      (AWS CLI, boto3, curl, kill -9 crash rounds, 2 GiB flat-memory check)
+#   5. ceph/s3-tests, when S3TESTS_DIR and S3TESTS_VENV point at a checkout and venv
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# one build cache outside the clone, reused across CI runs; works when empty
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/strongroom-target}"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "test dependencies"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "unit tests"
+cargo test --release --locked --workspace
+
+step "release build"
+cargo build --release --locked
+export STRONGROOM_BIN="$CARGO_TARGET_DIR/release/strongroom"
+
+step "end-to-end tests"
+python3 -m pytest tests/e2e -q -p no:cacheprovider
+
+if [[ -n "${S3TESTS_DIR:-}" && -n "${S3TESTS_VENV:-}" ]]; then
+  step "ceph/s3-tests"
+  scripts/s3tests.sh || true   # conformance is measured and reported, not gated
+fi
