@@ -20,13 +20,25 @@ type Finisher = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (Finisher, bool) + Send>;
 
 pub(crate) struct Committer {
-    tx: mpsc::UnboundedSender<Job>,
+    tx: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Committer {
+    /// Closes the queue and waits for the writer thread, so the database is
+    /// closed when the last store handle is gone.
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Committer {
     pub(crate) fn start(db: Arc<Database>, blob_dir: PathBuf) -> Committer {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("strongroom-commit".into())
             .spawn(move || {
                 while let Some(first) = rx.blocking_recv() {
@@ -40,9 +52,9 @@ impl Committer {
                     run_batch(&db, &blob_dir, jobs);
                 }
             })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the commit thread"));
-        Committer { tx }
+            .map_err(|e| tracing::error!(error = %e, "cannot start the commit thread"))
+            .ok();
+        Committer { tx: Some(tx), thread }
     }
 
     pub(crate) async fn submit<R, E, F>(&self, f: F) -> Result<R, E>
@@ -65,7 +77,8 @@ impl Committer {
             });
             (finish, poisoned)
         });
-        self.tx.send(job).map_err(|_| E::from(StoreError::Closed))?;
+        let tx = self.tx.as_ref().ok_or_else(|| E::from(StoreError::Closed))?;
+        tx.send(job).map_err(|_| E::from(StoreError::Closed))?;
         done_rx.await.map_err(|_| E::from(StoreError::Closed))?
     }
 }
