@@ -108,6 +108,13 @@ impl FrontDoor {
             add_error_details(&mut resp, &path, &rid);
             return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
         }
+        if let Err((status, code, msg)) =
+            strongroom_iam::precheck::precheck(req.headers(), req.uri().query(), time::OffsetDateTime::now_utc())
+        {
+            let mut resp = error_response(status, code, msg);
+            add_error_details(&mut resp, &path, &rid);
+            return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
+        }
         let slot = OperationSlot::default();
         let (mut parts, body) = req.into_parts();
         if !self.is_virtual_hosted(&parts) {
