@@ -47,6 +47,13 @@ pub fn precheck(headers: &HeaderMap, query: Option<&str>, now: time::OffsetDateT
             "AccessDenied",
             "AWS authentication requires a valid Date or x-amz-date header",
         ))?;
+    if date.year() < 1970 {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "AWS authentication requires a valid Date or x-amz-date header",
+        ));
+    }
     if (now - date).whole_seconds().abs() > MAX_SKEW_SECS {
         return Err((
             StatusCode::FORBIDDEN,

@@ -192,7 +192,7 @@ fn read_checksum(
             .and_then(|n| n.checked_sub(1))
             .and_then(|i| rec.parts.get(i));
         return match (rec.checksum.as_ref(), part.and_then(|p| p.checksum.as_ref())) {
-            (Some(c), Some(v)) if c.kind == ChecksumType::COMPOSITE => {
+            (Some(c), Some(v)) => {
                 ChecksumFields::from(Some(&strongroom_store::Checksum {
                     algorithm: c.algorithm.clone(),
                     value: v.clone(),
