@@ -1,5 +1,6 @@
 """Fixtures that start the real `strongroom` binary on loopback and hand
 real clients (boto3, the AWS CLI, requests) pointed at it."""
+import json
 import os
 import socket
 import subprocess
@@ -24,8 +25,13 @@ ROOT = ("AKIAE2EROOT000000001", "E2eRootSecretKey000000000000000000000001")
 def binary() -> str:
     b = os.environ.get("STRONGROOM_BIN")
     if not b:
-        target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
+        target = os.environ.get("CARGO_TARGET_DIR")
+        if not target:
+            meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=REPO,
+                                  capture_output=True, text=True, check=True).stdout
+            target = json.loads(meta)["target_directory"]
         b = os.path.join(target, "release", "strongroom")
+        os.environ["STRONGROOM_BIN"] = b
     assert os.path.exists(b), f"build the server first (cargo build --release): {b}"
     return b
 

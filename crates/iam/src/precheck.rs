@@ -70,9 +70,15 @@ mod tests {
 
     fn v2(date: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(http::header::AUTHORIZATION, http::HeaderValue::from_static("AWS AKIA:sig"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("AWS AKIA:sig"),
+        );
         if let Some(d) = date {
-            h.insert(http::header::DATE, http::HeaderValue::from_str(d).unwrap_or(http::HeaderValue::from_static("x")));
+            h.insert(
+                http::header::DATE,
+                http::HeaderValue::from_str(d).unwrap_or(http::HeaderValue::from_static("x")),
+            );
         }
         h
     }
@@ -81,10 +87,23 @@ mod tests {
     fn sigv2_dates() {
         let now = time::macros::datetime!(2026-11-27 12:00:00 UTC);
         assert!(precheck(&v2(Some("Fri, 27 Nov 2026 12:10:00 GMT")), None, now).is_ok());
-        assert_eq!(precheck(&v2(Some("Fri, 27 Nov 2026 12:20:00 GMT")), None, now).err().map(|r| r.1), Some("RequestTimeTooSkewed"));
-        assert_eq!(precheck(&v2(Some("garbage")), None, now).err().map(|r| r.1), Some("AccessDenied"));
+        assert_eq!(
+            precheck(&v2(Some("Fri, 27 Nov 2026 12:20:00 GMT")), None, now)
+                .err()
+                .map(|r| r.1),
+            Some("RequestTimeTooSkewed")
+        );
+        assert_eq!(
+            precheck(&v2(Some("garbage")), None, now).err().map(|r| r.1),
+            Some("AccessDenied")
+        );
         assert_eq!(precheck(&v2(None), None, now).err().map(|r| r.1), Some("AccessDenied"));
         assert!(precheck(&HeaderMap::new(), Some("X-Amz-Expires=60"), now).is_ok());
-        assert_eq!(precheck(&HeaderMap::new(), Some("a=1&X-Amz-Expires=-5"), now).err().map(|r| r.1), Some("AccessDenied"));
+        assert_eq!(
+            precheck(&HeaderMap::new(), Some("a=1&X-Amz-Expires=-5"), now)
+                .err()
+                .map(|r| r.1),
+            Some("AccessDenied")
+        );
     }
 }

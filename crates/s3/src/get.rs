@@ -192,13 +192,11 @@ fn read_checksum(
             .and_then(|n| n.checked_sub(1))
             .and_then(|i| rec.parts.get(i));
         return match (rec.checksum.as_ref(), part.and_then(|p| p.checksum.as_ref())) {
-            (Some(c), Some(v)) => {
-                ChecksumFields::from(Some(&strongroom_store::Checksum {
-                    algorithm: c.algorithm.clone(),
-                    value: v.clone(),
-                    kind: c.kind.clone(),
-                }))
-            }
+            (Some(c), Some(v)) => ChecksumFields::from(Some(&strongroom_store::Checksum {
+                algorithm: c.algorithm.clone(),
+                value: v.clone(),
+                kind: c.kind.clone(),
+            })),
             _ => ChecksumFields::none(),
         };
     }

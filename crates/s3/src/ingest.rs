@@ -88,6 +88,19 @@ pub(crate) fn checksum_request(
     Ok(req)
 }
 
+/// PutObject and UploadPart need a length (or chunked framing): 411
+/// MissingContentLength otherwise, as AWS answers.
+pub(crate) fn require_length(headers: &HeaderMap) -> S3Result<()> {
+    if headers.contains_key(http::header::CONTENT_LENGTH) || headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return Ok(());
+    }
+    Err(custom(
+        "MissingContentLength",
+        StatusCode::LENGTH_REQUIRED,
+        "You must provide the Content-Length HTTP header.",
+    ))
+}
+
 pub(crate) fn invalid_request(msg: impl Into<String>) -> S3Error {
     custom("InvalidRequest", StatusCode::BAD_REQUEST, msg)
 }

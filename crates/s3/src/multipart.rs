@@ -159,6 +159,7 @@ pub(crate) async fn upload_part(
     s3: &Strongroom,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
+    crate::ingest::require_length(&req.headers)?;
     let i = req.input;
     let n = check_part_number(i.part_number)?;
     let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;

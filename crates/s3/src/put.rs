@@ -89,6 +89,7 @@ pub(crate) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = principal(&req)?;
+    crate::ingest::require_length(&req.headers)?;
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
     if s3

@@ -94,20 +94,6 @@ impl FrontDoor {
         let path = req.uri().path().to_owned();
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
-        // a write without a length (and not chunked) is refused as AWS does
-        let needs_length = method == Method::PUT;
-        if needs_length
-            && !req.headers().contains_key(http::header::CONTENT_LENGTH)
-            && !req.headers().contains_key(http::header::TRANSFER_ENCODING)
-        {
-            let mut resp = error_response(
-                StatusCode::LENGTH_REQUIRED,
-                "MissingContentLength",
-                "You must provide the Content-Length HTTP header.",
-            );
-            add_error_details(&mut resp, &path, &rid);
-            return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
-        }
         if let Err((status, code, msg)) =
             strongroom_iam::precheck::precheck(req.headers(), req.uri().query(), time::OffsetDateTime::now_utc())
         {
