@@ -149,3 +149,15 @@ def test_https_listener_and_virtual_hosted_style(tmp_path):
         c.delete_bucket(Bucket="vhost-b")
     finally:
         s.stop()
+
+
+def test_expected_bucket_owner_is_enforced(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner="210000000001")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner="999999999999")
+    assert error_of(e) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"},
+                       ExpectedSourceBucketOwner="999999999999")
+    assert error_of(e) == (403, "AccessDenied")

@@ -121,6 +121,16 @@ impl S3AccessHook {
                     "Server-side encryption headers are not supported yet"
                 ));
             }
+            // S3 Express One Zone only: refused on general purpose buckets
+            if matches!(
+                n,
+                "x-amz-write-offset-bytes" | "x-amz-if-match-last-modified-time" | "x-amz-if-match-size"
+            ) {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "This header is not supported by general purpose buckets"
+                ));
+            }
             if n.starts_with("x-amz-object-lock-") {
                 return Err(s3_error!(NotImplemented, "Object Lock is not supported yet"));
             }
@@ -172,6 +182,38 @@ impl S3AccessHook {
             Some(_) => Err(s3_error!(AccessDenied, "Access Denied")),
         }
     }
+
+    /// `x-amz-expected-bucket-owner` (and the copy source's counterpart):
+    /// the request fails with 403 unless the bucket belongs to that account.
+    fn expected_owner(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
+        let check = |header: &str, bucket: Option<&str>| -> S3Result<()> {
+            let Some(want) = cx.headers().get(header).and_then(|v| v.to_str().ok()) else {
+                return Ok(());
+            };
+            let Some(bucket) = bucket else { return Ok(()) };
+            let owner = self
+                .store
+                .bucket(bucket)
+                .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?
+                .map(|b| b.owner);
+            match owner {
+                Some(o) if o != want => Err(s3_error!(AccessDenied, "Access Denied")),
+                _ => Ok(()),
+            }
+        };
+        let dest = match cx.s3_path() {
+            S3Path::Root => None,
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.as_ref()),
+        };
+        check("x-amz-expected-bucket-owner", dest)?;
+        let source = cx
+            .headers()
+            .get("x-amz-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim_start_matches('/'))
+            .and_then(|v| v.split('/').next());
+        check("x-amz-source-expected-bucket-owner", source)
+    }
 }
 
 #[async_trait::async_trait]
@@ -198,6 +240,7 @@ impl S3Access for S3AccessHook {
             ));
         };
         self.authorize(&principal, &op, cx.s3_path())?;
+        self.expected_owner(cx)?;
         cx.extensions_mut().insert(principal);
         Ok(())
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -77,10 +77,21 @@ pub async fn serve(
     }
     let _ = shutdown.wait_for(|s| *s).await;
     while tasks.join_next().await.is_some() {}
-    tracing::info!("draining in-flight requests");
-    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        tracing::warn!("some requests did not finish within the drain timeout");
+    tracing::info!(connections = graceful.count(), "draining in-flight requests");
+    // the accept loops are gone, so this is the last handle; connections
+    // hold only watchers
+    match Arc::try_unwrap(graceful) {
+        Ok(g) => {
+            if tokio::time::timeout(DRAIN_TIMEOUT, g.shutdown()).await.is_err() {
+                tracing::warn!("some requests did not finish within the drain timeout");
+            }
+        }
+        Err(g) => {
+            let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+            while g.count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
     Ok(())
 }
@@ -108,18 +119,18 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let front = front.clone();
-        let graceful = graceful.clone();
+        let graceful = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
                 None => {
                     let info = ConnInfo::plain(peer);
-                    serve_conn(TokioIo::new(stream), info, front, &graceful, admin).await;
+                    serve_conn(TokioIo::new(stream), info, front, graceful, admin).await;
                 }
                 Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
                     Ok(Ok(s)) => {
                         let info = ConnInfo::tls(peer, s.get_ref().1);
-                        serve_conn(TokioIo::new(s), info, front, &graceful, admin).await;
+                        serve_conn(TokioIo::new(s), info, front, graceful, admin).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -129,7 +140,7 @@ async fn accept_loop(
     }
 }
 
-async fn serve_conn<I>(io: TokioIo<I>, info: ConnInfo, front: Arc<FrontDoor>, graceful: &GracefulShutdown, admin: bool)
+async fn serve_conn<I>(io: TokioIo<I>, info: ConnInfo, front: Arc<FrontDoor>, graceful: Watcher, admin: bool)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
