@@ -17,6 +17,15 @@ pub enum IdentityError {
     Invalid(String),
 }
 
+/// What may be known of an account without its secret.
+#[derive(Clone, Debug)]
+pub struct AccountInfo {
+    pub id: String,
+    pub name: String,
+    pub canonical_id: String,
+    pub access_key: String,
+}
+
 /// An account to create (e.g. from a bootstrap file).
 pub struct NewAccount {
     pub id: String,
@@ -75,7 +84,10 @@ impl Identities {
             access_key: new.access_key.clone(),
             secret_key: new.secret_key.clone(),
         };
-        if self.lookup(&acct.access_key).is_some_and(|a| a.id != acct.id) {
+        if self
+            .with_account(&acct.access_key, |a| a.id != acct.id)
+            .unwrap_or(false)
+        {
             return Err(IdentityError::Invalid(format!(
                 "access key of account {} is taken",
                 acct.id
@@ -111,7 +123,10 @@ impl Identities {
             access_key: new.access_key,
             secret_key: new.secret_key,
         };
-        if self.lookup(&acct.access_key).is_some_and(|a| a.id != acct.id) {
+        if self
+            .with_account(&acct.access_key, |a| a.id != acct.id)
+            .unwrap_or(false)
+        {
             return Err(IdentityError::Invalid(format!(
                 "access key of account {} is taken",
                 acct.id
@@ -129,32 +144,32 @@ impl Identities {
         Ok(())
     }
 
-    fn lookup(&self, access_key: &str) -> Option<Account> {
-        self.by_key.read().ok().and_then(|m| m.get(access_key).cloned())
+    /// Runs `f` on the account of an access key, without copying its secret.
+    fn with_account<R>(&self, access_key: &str, f: impl FnOnce(&Account) -> R) -> Option<R> {
+        self.by_key.read().ok().and_then(|m| m.get(access_key).map(f))
     }
 
-    /// The account with this id.
-    pub fn account(&self, id: &str) -> Option<Account> {
-        self.by_key
-            .read()
-            .ok()
-            .and_then(|m| m.values().find(|a| a.id == id).cloned())
+    /// Public facts of the account with this id (no secret).
+    pub fn account(&self, id: &str) -> Option<AccountInfo> {
+        self.by_key.read().ok().and_then(|m| {
+            m.values().find(|a| a.id == id).map(|a| AccountInfo {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                canonical_id: a.canonical_id.clone(),
+                access_key: a.access_key.clone(),
+            })
+        })
     }
 
     /// The principal for a verified access key.
     pub(crate) fn principal(&self, access_key: &str) -> Option<crate::Principal> {
-        self.lookup(access_key).map(|a| crate::Principal {
-            account_id: a.id,
-            display_name: a.name,
-            canonical_id: a.canonical_id,
-            access_key: a.access_key,
+        self.with_account(access_key, |a| crate::Principal {
+            account_id: a.id.clone(),
+            display_name: a.name.clone(),
+            canonical_id: a.canonical_id.clone(),
+            access_key: a.access_key.clone(),
             _proof: crate::Proof,
         })
-    }
-
-    /// The secret of an access key (for signing presigned URLs locally).
-    pub fn secret_of(&self, access_key: &str) -> Option<SecretKey> {
-        self.lookup(access_key).map(|a| SecretKey::from(a.secret_key))
     }
 }
 
@@ -195,8 +210,8 @@ pub fn derive_canonical_id(account_id: &str) -> String {
 #[async_trait::async_trait]
 impl S3Auth for Identities {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.lookup(access_key) {
-            Some(a) => Ok(SecretKey::from(a.secret_key)),
+        match self.with_account(access_key, |a| SecretKey::from(a.secret_key.as_str())) {
+            Some(secret) => Ok(secret),
             None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."

@@ -21,7 +21,7 @@ pub use access::{AccessSettings, MAX_PRESIGN_SECS, S3AccessHook};
 pub fn access_max_presign() -> u64 {
     MAX_PRESIGN_SECS
 }
-pub use identities::{Identities, IdentityError, NewAccount, derive_canonical_id};
+pub use identities::{AccountInfo, Identities, IdentityError, NewAccount, derive_canonical_id};
 
 /// Filled by the access hook with the S3 operation's name, so the front door
 /// can label metrics and logs with it. Insert one into a request's

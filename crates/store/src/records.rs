@@ -160,6 +160,13 @@ pub struct Account {
     pub secret_key: String,
 }
 
+impl Drop for Account {
+    /// Secret keys do not outlive the record that carries them.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret_key);
+    }
+}
+
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Account")
