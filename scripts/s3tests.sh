@@ -10,7 +10,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${S3TESTS_DIR:?set S3TESTS_DIR to a ceph/s3-tests checkout}"
 : "${S3TESTS_VENV:?set S3TESTS_VENV to its venv}"
 RUNNER="${S3TESTS_RUNNER:-$HERE/../shared/s3tests/run.sh}"
-BIN="${STRONGROOM_BIN:-${CARGO_TARGET_DIR:-$HERE/target}/release/strongroom}"
+if [[ -z "${STRONGROOM_BIN:-}" ]]; then
+  TARGET="${CARGO_TARGET_DIR:-$(cd "$HERE" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')}"
+  STRONGROOM_BIN="$TARGET/release/strongroom"
+fi
+BIN="$STRONGROOM_BIN"
 [[ -x "$BIN" ]] || { echo "build first: cargo build --release (looked for $BIN)" >&2; exit 2; }
 FEATURES=("$@")
 [[ ${#FEATURES[@]} -gt 0 ]] || FEATURES=(basic_ops listing multipart copy conditional tagging checksum auth_headers presigned)

@@ -207,6 +207,55 @@ fn read_checksum(
     }
 }
 
+/// The read preconditions of a GetObject or HeadObject input.
+macro_rules! read_conditions {
+    ($i:expr) => {
+        ReadConditions {
+            if_match: $i.if_match.as_ref(),
+            if_none_match: $i.if_none_match.as_ref(),
+            if_modified_since: $i.if_modified_since.as_ref(),
+            if_unmodified_since: $i.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
+/// What GetObject and HeadObject both say of an object (the two outputs
+/// are distinct types with the same fields): stored headers, response-*
+/// overrides, the selection and the checksum, plus `extra` fields.
+macro_rules! describe {
+    ($ty:ident, $i:ident, $rec:ident, $sel:ident, $c:ident, { $($extra:ident : $val:expr),* $(,)? }) => {{
+        let h = &$rec.headers;
+        $ty {
+            $($extra: $val,)*
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(i64::try_from($sel.end - $sel.start).unwrap_or(i64::MAX)),
+            content_range: $sel.content_range.clone(),
+            e_tag: Some(etag(&$rec.etag)),
+            last_modified: Some(timestamp_secs($rec.last_modified_ms)),
+            content_type: $i
+                .response_content_type
+                .or_else(|| h.content_type.clone())
+                .or(Some("binary/octet-stream".into())),
+            content_encoding: $i.response_content_encoding.or_else(|| h.content_encoding.clone()),
+            content_disposition: $i.response_content_disposition.or_else(|| h.content_disposition.clone()),
+            content_language: $i.response_content_language.or_else(|| h.content_language.clone()),
+            cache_control: $i.response_cache_control.or_else(|| h.cache_control.clone()),
+            expires: $i.response_expires.or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+            metadata: Some(h.user.clone().into_iter().collect()),
+            website_redirect_location: h.website_redirect.clone(),
+            storage_class: h.storage_class.clone().map(StorageClass::from),
+            parts_count: $sel.parts_count.filter(|_| $i.part_number.is_some()),
+            checksum_crc32: $c.crc32,
+            checksum_crc32c: $c.crc32c,
+            checksum_crc64nvme: $c.crc64nvme,
+            checksum_sha1: $c.sha1,
+            checksum_sha256: $c.sha256,
+            checksum_type: $c.kind,
+            ..Default::default()
+        }
+    }};
+}
+
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
 /// Opens the segments covering `[start, end)` and chains their streams.
@@ -240,13 +289,7 @@ pub(crate) async fn get_object(
     let mut attempt = 0;
     let (rec, sel, body) = loop {
         let rec = load(s3, &i.bucket, &i.key)?;
-        ReadConditions {
-            if_match: i.if_match.as_ref(),
-            if_none_match: i.if_none_match.as_ref(),
-            if_modified_since: i.if_modified_since.as_ref(),
-            if_unmodified_since: i.if_unmodified_since.as_ref(),
-        }
-        .check(&rec, S3ErrorCode::NotModified)?;
+        read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
         let sel = select(&rec, i.range.as_ref(), i.part_number)?;
         match open_range(&s3.store, &rec.segments, sel.start, sel.end) {
             Ok(body) => break (rec, sel, body),
@@ -255,39 +298,10 @@ pub(crate) async fn get_object(
         }
     };
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
-    let len = sel.end - sel.start;
-    let h = &rec.headers;
-    let out = GetObjectOutput {
+    let out = describe!(GetObjectOutput, i, rec, sel, c, {
         body: Some(StreamingBlob::wrap(body)),
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
-        content_range: sel.content_range.clone(),
-        e_tag: Some(etag(&rec.etag)),
-        last_modified: Some(timestamp_secs(rec.last_modified_ms)),
-        content_type: i
-            .response_content_type
-            .or_else(|| h.content_type.clone())
-            .or(Some("binary/octet-stream".into())),
-        content_encoding: i.response_content_encoding.or_else(|| h.content_encoding.clone()),
-        content_disposition: i.response_content_disposition.or_else(|| h.content_disposition.clone()),
-        content_language: i.response_content_language.or_else(|| h.content_language.clone()),
-        cache_control: i.response_cache_control.or_else(|| h.cache_control.clone()),
-        expires: i
-            .response_expires
-            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
-        metadata: Some(h.user.clone().into_iter().collect()),
-        website_redirect_location: h.website_redirect.clone(),
-        storage_class: h.storage_class.clone().map(StorageClass::from),
         tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
-        parts_count: sel.parts_count.filter(|_| i.part_number.is_some()),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_crc64nvme: c.crc64nvme,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        checksum_type: c.kind,
-        ..Default::default()
-    };
+    });
     let mut resp = S3Response::new(out);
     if sel.content_range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -302,45 +316,10 @@ pub(crate) async fn head_object(
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let rec = load(s3, &i.bucket, &i.key)?;
-    ReadConditions {
-        if_match: i.if_match.as_ref(),
-        if_none_match: i.if_none_match.as_ref(),
-        if_modified_since: i.if_modified_since.as_ref(),
-        if_unmodified_since: i.if_unmodified_since.as_ref(),
-    }
-    .check(&rec, S3ErrorCode::NotModified)?;
+    read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
     let sel = select(&rec, i.range.as_ref(), i.part_number)?;
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
-    let h = &rec.headers;
-    let out = HeadObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(i64::try_from(sel.end - sel.start).unwrap_or(i64::MAX)),
-        content_range: sel.content_range.clone(),
-        e_tag: Some(etag(&rec.etag)),
-        last_modified: Some(timestamp_secs(rec.last_modified_ms)),
-        content_type: i
-            .response_content_type
-            .or_else(|| h.content_type.clone())
-            .or(Some("binary/octet-stream".into())),
-        content_encoding: i.response_content_encoding.or_else(|| h.content_encoding.clone()),
-        content_disposition: i.response_content_disposition.or_else(|| h.content_disposition.clone()),
-        content_language: i.response_content_language.or_else(|| h.content_language.clone()),
-        cache_control: i.response_cache_control.or_else(|| h.cache_control.clone()),
-        expires: i
-            .response_expires
-            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
-        metadata: Some(h.user.clone().into_iter().collect()),
-        website_redirect_location: h.website_redirect.clone(),
-        storage_class: h.storage_class.clone().map(StorageClass::from),
-        parts_count: sel.parts_count.filter(|_| i.part_number.is_some()),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_crc64nvme: c.crc64nvme,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        checksum_type: c.kind,
-        ..Default::default()
-    };
+    let out = describe!(HeadObjectOutput, i, rec, sel, c, {});
     let mut resp = S3Response::new(out);
     if sel.content_range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
