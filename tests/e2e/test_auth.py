@@ -161,3 +161,29 @@ def test_expected_bucket_owner_is_enforced(server, s3, bucket):
         s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"},
                        ExpectedSourceBucketOwner="999999999999")
     assert error_of(e) == (403, "AccessDenied")
+
+
+def test_tls_minimum_version_is_enforced(tmp_path):
+    import subprocess
+    s = Server(str(tmp_path / "data"), ["--tls-min", "1.3"]).start()
+    try:
+        base = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", s.ca, f"{s.https}/"]
+        assert subprocess.run(base + ["--tlsv1.3"], capture_output=True, text=True).stdout == "403"
+        old = subprocess.run(base + ["--tlsv1.2", "--tls-max", "1.2"], capture_output=True, text=True)
+        assert old.returncode != 0, "a TLS 1.2-only client is refused"
+    finally:
+        s.stop()
+
+
+def test_errors_carry_code_message_resource_and_request_id(server):
+    r = requests.get(f"{server.http}/Bad_Bucket_Name/k")
+    assert r.status_code == 400
+    for part in ("<Code>InvalidBucketName</Code>", "<Message>", "<Resource>/Bad_Bucket_Name/k</Resource>", "<RequestId>"):
+        assert part in r.text, r.text
+    assert r.headers["x-amz-request-id"] in r.text
+
+
+def test_acl_enabled_ownership_is_refused_until_acls_exist(s3):
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=f"own-{uuid.uuid4().hex[:10]}", ObjectOwnership="ObjectWriter")
+    assert error_of(e) == (501, "NotImplemented")

@@ -78,6 +78,16 @@ pub(crate) async fn create_bucket(
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
         ));
     }
+    // ACL-enabled ownership modes come with ACL support (a later issue);
+    // accepting them now would promise ACLs that are not enforced
+    if let Some(o) = i.object_ownership.as_ref()
+        && o.as_str() != ObjectOwnership::BUCKET_OWNER_ENFORCED
+    {
+        return Err(s3_error!(
+            NotImplemented,
+            "Only the BucketOwnerEnforced object ownership is supported yet"
+        ));
+    }
     if i.object_lock_enabled_for_bucket == Some(true) {
         return Err(s3_error!(NotImplemented, "Object Lock is not implemented yet"));
     }

@@ -251,6 +251,15 @@ fn add_error_details(resp: &mut Response<s3s::Body>, path: &str, rid: &str) {
     let Ok(text) = std::str::from_utf8(&bytes) else { return };
     let Some(at) = text.rfind("</Error>") else { return };
     let mut extra = String::new();
+    if !text.contains("<Message>")
+        && let Some(msg) = text
+            .split("<Code>")
+            .nth(1)
+            .and_then(|r| r.split("</Code>").next())
+            .and_then(default_message)
+    {
+        extra.push_str(&format!("<Message>{msg}</Message>"));
+    }
     if !text.contains("<Resource>") {
         extra.push_str(&format!("<Resource>{}</Resource>", xml_escape(path)));
     }
@@ -263,6 +272,31 @@ fn add_error_details(resp: &mut Response<s3s::Body>, path: &str, rid: &str) {
     if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
         resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
     }
+}
+
+/// AWS's messages for errors s3s reports with a code only.
+fn default_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "AccessDenied" => "Access Denied",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "KeyTooLongError" => "Your key is too long",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRequest" => "Invalid Request",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "InternalError" => "We encountered an internal error. Please try again.",
+        _ => return None,
+    })
 }
 
 fn error_response(status: StatusCode, code: &str, msg: &str) -> Response<s3s::Body> {
