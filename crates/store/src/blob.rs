@@ -65,12 +65,23 @@ pub struct PendingSegment {
 }
 
 /// Writes one blob: kept in memory while it is at most [`INLINE_MAX`] bytes,
-/// spilled to a file beyond that. File I/O runs on the blocking pool.
+/// spilled to a file beyond that. File I/O runs on the blocking pool, one
+/// write in flight at a time, so the caller hashes the next chunk while the
+/// previous one is being written.
 pub struct BlobWriter {
     blob_dir: PathBuf,
     buf: BytesMut,
-    file: Option<(BlobId, std::fs::File)>,
+    id: Option<BlobId>,
+    file: Option<std::fs::File>,
+    inflight: Option<tokio::task::JoinHandle<std::io::Result<std::fs::File>>>,
     len: u64,
+}
+
+/// Bytes gathered before a write is issued.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+fn join_err(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Io(std::io::Error::other(e))
 }
 
 impl BlobWriter {
@@ -78,7 +89,9 @@ impl BlobWriter {
         BlobWriter {
             blob_dir,
             buf: BytesMut::new(),
+            id: None,
             file: None,
+            inflight: None,
             len: 0,
         }
     }
@@ -97,39 +110,46 @@ impl BlobWriter {
     pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.len += data.len() as u64;
         self.buf.extend_from_slice(&data);
-        if self.file.is_none() && self.buf.len() <= INLINE_MAX {
+        if self.id.is_none() && self.buf.len() <= INLINE_MAX {
             return Ok(());
         }
-        if self.buf.len() >= 256 * 1024 || self.file.is_none() {
+        if self.buf.len() >= WRITE_CHUNK || self.id.is_none() {
             self.flush().await?;
         }
         Ok(())
     }
 
+    /// Waits for the write in flight and takes the file back.
+    async fn settle(&mut self) -> Result<(), StoreError> {
+        if let Some(h) = self.inflight.take() {
+            self.file = Some(h.await.map_err(join_err)??);
+        }
+        Ok(())
+    }
+
+    /// Issues a write of the buffered bytes without waiting for it.
     async fn flush(&mut self) -> Result<(), StoreError> {
+        self.settle().await?;
         let chunk = self.buf.split().freeze();
-        let file = match self.file.take() {
+        let mut f = match self.file.take() {
             Some(f) => f,
             None => {
                 let id = BlobId::random()?;
                 let path = blob_path(&self.blob_dir, &id);
                 let f = tokio::task::spawn_blocking(move || std::fs::File::create_new(path))
                     .await
-                    .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-                (id, f)
+                    .map_err(join_err)??;
+                self.id = Some(id);
+                f
             }
         };
-        let (id, mut f) = file;
-        let f = tokio::task::spawn_blocking(move || f.write_all(&chunk).map(|()| f))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        self.file = Some((id, f));
+        self.inflight = Some(tokio::task::spawn_blocking(move || f.write_all(&chunk).map(|()| f)));
         Ok(())
     }
 
     /// Makes the blob durable (file data and directory entry) and returns it.
     pub async fn finish(mut self) -> Result<PendingSegment, StoreError> {
-        if self.file.is_none() {
+        let Some(id) = self.id else {
             let id = BlobId::random()?;
             return Ok(PendingSegment {
                 segment: Segment {
@@ -139,11 +159,12 @@ impl BlobWriter {
                 },
                 inline_data: Some(std::mem::take(&mut self.buf).freeze()),
             });
-        }
+        };
         if !self.buf.is_empty() {
             self.flush().await?;
         }
-        let Some((id, f)) = self.file.take() else {
+        self.settle().await?;
+        let Some(f) = self.file.take() else {
             return Err(StoreError::Corrupt("blob writer lost its file".into()));
         };
         let dir = blob_path(&self.blob_dir, &id)
@@ -155,7 +176,9 @@ impl BlobWriter {
             sync_dir(&dir)
         })
         .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        .map_err(join_err)??;
+        // finished: the file now belongs to the caller's commit
+        self.id = None;
         Ok(PendingSegment {
             segment: Segment {
                 id,
@@ -167,18 +190,16 @@ impl BlobWriter {
     }
 
     /// Abandons the blob, removing its file if one was created.
-    pub fn discard(mut self) {
-        if let Some((id, f)) = self.file.take() {
-            drop(f);
-            let _ = std::fs::remove_file(blob_path(&self.blob_dir, &id));
-        }
+    pub fn discard(self) {
+        drop(self);
     }
 }
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        // an unfinished writer (request failed or client went away) leaves no file
-        if let Some((id, _)) = self.file.take() {
+        // an unfinished writer (request failed or client went away) leaves
+        // no file; a write still in flight lands in the unlinked inode
+        if let Some(id) = self.id.take() {
             let _ = std::fs::remove_file(blob_path(&self.blob_dir, &id));
         }
     }
