@@ -3,7 +3,7 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
-use strongroom_store::ObjectRecord;
+use strongroom_store::{ObjectRecord, Visit};
 
 use crate::checksum::{b64, unb64};
 use crate::error::{no_such_bucket, store};
@@ -49,29 +49,31 @@ fn scan(s3: &Strongroom, bucket: &str, q: &Query<'_>) -> S3Result<Page> {
             .and_then(|d| rest.find(d).map(|i| format!("{}{}", q.prefix, &rest[..i + d.len()])));
         match cp {
             Some(cp) => {
-                // keys folded into a prefix already returned, or into the
-                // prefix the previous page ended on, are skipped
-                if page.prefixes.last() == Some(&cp) || q.after.is_some_and(|a| cp.as_str() <= a) {
-                    return true;
+                // a prefix the previous page ended on (or before) is not
+                // repeated; either way its keys are skipped, not read
+                if q.after.is_some_and(|a| cp.as_str() <= a) {
+                    return Visit::SkipPrefix(cp);
                 }
                 if count == q.max {
                     page.truncated = true;
-                    return false;
+                    return Visit::Stop;
                 }
                 page.last = Some(cp.clone());
-                page.prefixes.push(cp);
+                page.prefixes.push(cp.clone());
+                count += 1;
+                Visit::SkipPrefix(cp)
             }
             None => {
                 if count == q.max {
                     page.truncated = true;
-                    return false;
+                    return Visit::Stop;
                 }
                 page.last = Some(key.to_owned());
                 page.objects.push((key.to_owned(), rec));
+                count += 1;
+                Visit::Continue
             }
         }
-        count += 1;
-        true
     }))?;
     Ok(page)
 }

@@ -39,6 +39,15 @@ use crate::tables::{BUCKETS, INLINE, OBJECTS, PARTS, SYSTEM, UPLOADS};
 /// two fsyncs and a commit.
 pub const INLINE_MAX: usize = 64 * 1024;
 
+/// What a scan does after visiting a key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Visit {
+    Continue,
+    Stop,
+    /// Jump past every key starting with this string.
+    SkipPrefix(String),
+}
+
 /// The storage handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -157,37 +166,57 @@ impl Store {
     }
 
     /// Objects of `bucket` whose key starts with `prefix` and sorts strictly
-    /// after `after`, in key order, calling `visit` until it returns false.
+    /// after `after`, in key order, calling `visit` until it says stop.
+    /// `Visit::SkipPrefix(p)` jumps past every key that starts with `p`
+    /// (a listing's common prefix) without reading them.
     pub fn scan_objects(
         &self,
         bucket: &str,
         prefix: &str,
         after: Option<&str>,
-        mut visit: impl FnMut(&str, ObjectRecord) -> bool,
+        mut visit: impl FnMut(&str, ObjectRecord) -> Visit,
     ) -> Result<(), StoreError> {
         let r = self.inner.db.begin_read()?;
         let t = r.open_table(OBJECTS)?;
         let start = tables::object_key(bucket, prefix);
-        let from = match after {
+        let mut from = match after {
             Some(a) if a > prefix => tables::object_key(bucket, a),
             _ => start.clone(),
         };
-        let skip_equal = after.is_some_and(|a| a >= prefix);
-        for item in t.range(from.as_slice()..)? {
-            let (k, v) = item?;
-            let kb = k.value();
-            if !kb.starts_with(&start) {
-                break;
+        let mut skip_equal = after.is_some_and(|a| a >= prefix);
+        loop {
+            let mut restart = None;
+            for item in t.range(from.as_slice()..)? {
+                let (k, v) = item?;
+                let kb = k.value();
+                if !kb.starts_with(&start) {
+                    return Ok(());
+                }
+                let key = tables::key_of(bucket, kb)?;
+                if skip_equal && after == Some(key) {
+                    continue;
+                }
+                match visit(key, records::decode(v.value())?) {
+                    Visit::Continue => {}
+                    Visit::Stop => return Ok(()),
+                    Visit::SkipPrefix(p) => {
+                        // 0xFF never occurs in UTF-8: this sorts after every
+                        // key that starts with p and before any other
+                        let mut next = tables::object_key(bucket, &p);
+                        next.push(0xFF);
+                        restart = Some(next);
+                        break;
+                    }
+                }
             }
-            let key = tables::key_of(bucket, kb)?;
-            if skip_equal && after == Some(key) {
-                continue;
-            }
-            if !visit(key, records::decode(v.value())?) {
-                break;
+            match restart {
+                Some(next) => {
+                    from = next;
+                    skip_equal = false;
+                }
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 
     /// Reads one multipart upload.

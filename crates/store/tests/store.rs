@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use strongroom_store::{BucketRecord, INLINE_MAX, ObjectHeaders, ObjectRecord, Store, StoreError};
+use strongroom_store::{BucketRecord, INLINE_MAX, ObjectHeaders, ObjectRecord, Store, StoreError, Visit};
 
 fn bucket(name: &str) -> BucketRecord {
     BucketRecord {
@@ -165,7 +165,7 @@ async fn scans_are_in_key_order_within_one_bucket() {
     store
         .scan_objects("a", "x/", None, |k, _| {
             seen.push(k.to_owned());
-            true
+            Visit::Continue
         })
         .unwrap();
     assert_eq!(seen, ["x/1", "x/2"]);
@@ -173,8 +173,21 @@ async fn scans_are_in_key_order_within_one_bucket() {
     store
         .scan_objects("a", "", Some("x/1"), |k, _| {
             seen.push(k.to_owned());
-            true
+            Visit::Continue
         })
         .unwrap();
     assert_eq!(seen, ["x/2", "y", "é"]);
+    // skipping a prefix jumps over its keys without visiting them
+    seen.clear();
+    store
+        .scan_objects("a", "", None, |k, _| {
+            seen.push(k.to_owned());
+            if k.starts_with("x/") {
+                Visit::SkipPrefix("x/".into())
+            } else {
+                Visit::Continue
+            }
+        })
+        .unwrap();
+    assert_eq!(seen, ["x/1", "y", "é"]);
 }
