@@ -173,7 +173,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     let metrics = Arc::new(Metrics::default());
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
-    let front = Arc::new(FrontDoor::new(b.build(), vhost, metrics));
+    let front = Arc::new(FrontDoor::new(b.build(), ids.clone(), vhost, metrics));
 
     let mut listeners = Listeners {
         http: None,

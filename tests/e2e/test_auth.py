@@ -109,6 +109,13 @@ def test_sigv2_accepted_by_default(server, bucket):
     assert v2.get_object(Bucket=bucket, Key="v2")["Body"].read() == b"two"
     url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2"})
     assert "AWSAccessKeyId=" in url and requests.get(url).content == b"two"
+    # a wrong SigV2 signature (header and query) is refused
+    with pytest.raises(ClientError) as e:
+        server.client((MAIN[0], "wrong" * 8), signature_version="s3").get_object(Bucket=bucket, Key="v2")
+    assert error_of(e) == (403, "SignatureDoesNotMatch")
+    bad = url.replace("Signature=", "Signature=AAAA")
+    r = requests.get(bad)
+    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
 
 
 def test_sigv2_can_be_refused(tmp_path):

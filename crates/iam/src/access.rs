@@ -59,7 +59,7 @@ fn signed_headers(cx: &S3AccessContext<'_>) -> Option<Vec<String>> {
     Some(decoded.split(';').map(str::to_ascii_lowercase).collect())
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

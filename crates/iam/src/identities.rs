@@ -149,6 +149,12 @@ impl Identities {
         self.by_key.read().ok().and_then(|m| m.get(access_key).map(f))
     }
 
+    /// Runs `f` on the secret of an access key (for verifiers that sign
+    /// themselves); the secret is never copied out.
+    pub(crate) fn with_secret<R>(&self, access_key: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
+        self.with_account(access_key, |a| f(&a.secret_key))
+    }
+
     /// Public facts of the account with this id (no secret).
     pub fn account(&self, id: &str) -> Option<AccountInfo> {
         self.by_key.read().ok().and_then(|m| {

@@ -13,6 +13,7 @@
 mod access;
 mod identities;
 pub mod precheck;
+pub mod sigv2;
 pub mod sigv4;
 
 pub use access::{AccessSettings, MAX_PRESIGN_SECS, S3AccessHook};

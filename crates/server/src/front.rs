@@ -52,15 +52,22 @@ impl ConnInfo {
 /// Routes requests to the services and wraps their answers.
 pub struct FrontDoor {
     s3: S3Service,
+    identities: strongroom_iam::Identities,
     vhost: Option<crate::BaseDomain>,
     pub(crate) metrics: Arc<Metrics>,
     rng: SystemRandom,
 }
 
 impl FrontDoor {
-    pub fn new(s3: S3Service, vhost: Option<crate::BaseDomain>, metrics: Arc<Metrics>) -> FrontDoor {
+    pub fn new(
+        s3: S3Service,
+        identities: strongroom_iam::Identities,
+        vhost: Option<crate::BaseDomain>,
+        metrics: Arc<Metrics>,
+    ) -> FrontDoor {
         FrontDoor {
             s3,
+            identities,
             vhost,
             metrics,
             rng: SystemRandom::new(),
@@ -76,14 +83,12 @@ impl FrontDoor {
         (rid, id2)
     }
 
-    fn is_virtual_hosted(&self, parts: &http::request::Parts) -> bool {
-        let Some(d) = &self.vhost else { return false };
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        s3s::host::S3Host::parse_host_header(d, host).is_ok_and(|v| v.bucket().is_some())
+    /// The bucket a virtual-hosted-style Host header names.
+    fn vhost_bucket(&self, parts: &http::request::Parts) -> Option<String> {
+        let d = self.vhost.as_ref()?;
+        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok())?;
+        let vh = s3s::host::S3Host::parse_host_header(d, host).ok()?;
+        vh.bucket().map(str::to_owned)
     }
 
     pub(crate) async fn handle(&self, req: Request<Incoming>, info: ConnInfo) -> Response<s3s::Body> {
@@ -103,8 +108,28 @@ impl FrontDoor {
         }
         let slot = OperationSlot::default();
         let (mut parts, body) = req.into_parts();
-        if !self.is_virtual_hosted(&parts) {
+        let vhost_bucket = self.vhost_bucket(&parts);
+        if vhost_bucket.is_none() {
             sigv2_bucket_path(&mut parts);
+        }
+        let v2 = strongroom_iam::sigv2::check(
+            &strongroom_iam::sigv2::V2Request {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                vhost_bucket: vhost_bucket.as_deref(),
+            },
+            &self.identities,
+        );
+        if v2 == strongroom_iam::sigv2::V2Check::Invalid {
+            let mut resp = error_response(
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            );
+            add_error_details(&mut resp, &path, &rid);
+            return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
         }
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
