@@ -19,6 +19,7 @@ mod ingest;
 mod list;
 mod meta;
 mod multipart;
+mod multipart_list;
 mod put;
 mod tagging;
 
@@ -138,8 +139,8 @@ delegate! {
     upload_part_copy => copy::upload_part_copy(UploadPartCopyInput, UploadPartCopyOutput);
     complete_multipart_upload => multipart::complete(CompleteMultipartUploadInput, CompleteMultipartUploadOutput);
     abort_multipart_upload => multipart::abort(AbortMultipartUploadInput, AbortMultipartUploadOutput);
-    list_parts => multipart::list_parts(ListPartsInput, ListPartsOutput);
-    list_multipart_uploads => multipart::list_uploads(ListMultipartUploadsInput, ListMultipartUploadsOutput);
+    list_parts => multipart_list::list_parts(ListPartsInput, ListPartsOutput);
+    list_multipart_uploads => multipart_list::list_uploads(ListMultipartUploadsInput, ListMultipartUploadsOutput);
     put_object_tagging => tagging::put_object_tagging(PutObjectTaggingInput, PutObjectTaggingOutput);
     get_object_tagging => tagging::get_object_tagging(GetObjectTaggingInput, GetObjectTaggingOutput);
     delete_object_tagging => tagging::delete_object_tagging(DeleteObjectTaggingInput, DeleteObjectTaggingOutput);
