@@ -74,46 +74,16 @@ impl Identities {
     /// Creates `new` unless an account with its id exists. Returns true when
     /// it was created.
     pub async fn ensure(&self, new: NewAccount) -> Result<bool, IdentityError> {
-        validate(&new)?;
-        let canonical_id = new.canonical_id.clone().unwrap_or_else(|| derive_canonical_id(&new.id));
-        let acct = Account {
-            id: new.id.clone(),
-            name: new.name.clone(),
-            email: new.email.clone(),
-            canonical_id,
-            access_key: new.access_key.clone(),
-            secret_key: new.secret_key.clone(),
-        };
-        if self
-            .with_account(&acct.access_key, |a| a.id != acct.id)
-            .unwrap_or(false)
-        {
-            return Err(IdentityError::Invalid(format!(
-                "access key of account {} is taken",
-                acct.id
-            )));
-        }
-        let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
-        let name = format!("account/{}", acct.id);
-        let created = self
-            .store
-            .commit(move |txn| -> Result<bool, IdentityError> {
-                if txn.system(&name)?.is_some() {
-                    return Ok(false);
-                }
-                txn.put_system(&name, &rec)?;
-                Ok(true)
-            })
-            .await?;
-        if created && let Ok(mut m) = self.by_key.write() {
-            m.insert(acct.access_key.clone(), acct);
-        }
-        Ok(created)
+        self.save(new, false).await
     }
 
     /// Creates or replaces the account `new.id` (root credentials given by
     /// the operator win over stored ones).
     pub async fn upsert(&self, new: NewAccount) -> Result<(), IdentityError> {
+        self.save(new, true).await.map(|_| ())
+    }
+
+    async fn save(&self, new: NewAccount, replace: bool) -> Result<bool, IdentityError> {
         validate(&new)?;
         let acct = Account {
             canonical_id: new.canonical_id.clone().unwrap_or_else(|| derive_canonical_id(&new.id)),
@@ -134,14 +104,21 @@ impl Identities {
         }
         let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let name = format!("account/{}", acct.id);
-        self.store
-            .commit(move |txn| -> Result<(), IdentityError> { Ok(txn.put_system(&name, &rec)?) })
+        let written = self
+            .store
+            .commit(move |txn| -> Result<bool, IdentityError> {
+                if !replace && txn.system(&name)?.is_some() {
+                    return Ok(false);
+                }
+                txn.put_system(&name, &rec)?;
+                Ok(true)
+            })
             .await?;
-        if let Ok(mut m) = self.by_key.write() {
+        if written && let Ok(mut m) = self.by_key.write() {
             m.retain(|_, a| a.id != acct.id);
             m.insert(acct.access_key.clone(), acct);
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Runs `f` on the account of an access key, without copying its secret.

@@ -12,7 +12,7 @@ use crate::checksum::{Algo, Md5, hex};
 use crate::error::{internal, precondition_failed, store};
 use crate::get::{ReadConditions, check_version, load, open_range};
 use crate::ingest::stored;
-use crate::meta::{ChecksumFields, check_object_acl, etag, headers_from, parse_tagging_header};
+use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::multipart::{MAX_PART_SIZE, check_part_number, commit_part, load_upload, upload_algo};
 use crate::put::{WriteConditions, commit_object};
 use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal, timestamp};
@@ -126,17 +126,7 @@ pub(crate) async fn copy_object(
         ));
     }
     let headers = if replace_meta {
-        headers_from(
-            i.content_type,
-            i.content_encoding,
-            i.content_disposition,
-            i.content_language,
-            i.cache_control,
-            i.expires.as_ref(),
-            i.website_redirect_location,
-            i.storage_class.as_ref(),
-            i.metadata,
-        )?
+        object_headers!(i)?
     } else {
         let mut h = src.headers.clone();
         if let Some(sc) = i.storage_class.as_ref() {

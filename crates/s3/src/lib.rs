@@ -8,6 +8,37 @@
 //! which answers NotImplemented.
 #![forbid(unsafe_code)]
 
+/// Representation headers and user metadata of a write input (PutObject,
+/// CreateMultipartUpload, CopyObject with REPLACE): the DTOs share names.
+macro_rules! object_headers {
+    ($i:ident) => {
+        crate::meta::headers_from(
+            $i.content_type,
+            $i.content_encoding,
+            $i.content_disposition,
+            $i.content_language,
+            $i.cache_control,
+            $i.expires.as_ref(),
+            $i.website_redirect_location,
+            $i.storage_class.as_ref(),
+            $i.metadata,
+        )
+    };
+}
+
+/// The five x-amz-checksum-* values of an input, by algorithm.
+macro_rules! given_checksums {
+    ($i:ident) => {
+        [
+            (crate::checksum::Algo::Crc32, $i.checksum_crc32.as_ref()),
+            (crate::checksum::Algo::Crc32c, $i.checksum_crc32c.as_ref()),
+            (crate::checksum::Algo::Crc64Nvme, $i.checksum_crc64nvme.as_ref()),
+            (crate::checksum::Algo::Sha1, $i.checksum_sha1.as_ref()),
+            (crate::checksum::Algo::Sha256, $i.checksum_sha256.as_ref()),
+        ]
+    };
+}
+
 mod acl;
 mod bucket;
 mod checksum;

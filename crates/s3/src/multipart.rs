@@ -10,7 +10,7 @@ use strongroom_store::{BlobId, ObjectRecord, PartRecord, PartSummary, UploadReco
 use crate::checksum::{Algo, Md5, b64, hex, unb64};
 use crate::error::{Fail, no_such_bucket, no_such_upload, store};
 use crate::ingest::{BodyClaims, checksum_request, ingest, invalid_request, stored};
-use crate::meta::{ChecksumFields, check_object_acl, etag, headers_from, parse_tagging_header};
+use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::put::WriteConditions;
 use crate::{Strongroom, now_ms, principal};
 
@@ -60,17 +60,7 @@ pub(crate) async fn create(
     let who = principal(&req)?;
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
-    let headers = headers_from(
-        i.content_type,
-        i.content_encoding,
-        i.content_disposition,
-        i.content_language,
-        i.cache_control,
-        i.expires.as_ref(),
-        i.website_redirect_location,
-        i.storage_class.as_ref(),
-        i.metadata,
-    )?;
+    let headers = object_headers!(i)?;
     let tags = parse_tagging_header(i.tagging.as_deref())?;
     let sdk_algo = req
         .headers
@@ -165,17 +155,7 @@ pub(crate) async fn upload_part(
     let n = check_part_number(i.part_number)?;
     let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
     let want = upload_algo(&upload);
-    let checksum = checksum_request(
-        &req.headers,
-        i.checksum_algorithm.as_ref(),
-        [
-            (Algo::Crc32, i.checksum_crc32.as_ref()),
-            (Algo::Crc32c, i.checksum_crc32c.as_ref()),
-            (Algo::Crc64Nvme, i.checksum_crc64nvme.as_ref()),
-            (Algo::Sha1, i.checksum_sha1.as_ref()),
-            (Algo::Sha256, i.checksum_sha256.as_ref()),
-        ],
-    )?;
+    let checksum = checksum_request(&req.headers, i.checksum_algorithm.as_ref(), given_checksums!(i))?;
     if let (Some(w), Some(got)) = (want, checksum.algo)
         && w != got
     {

@@ -8,7 +8,7 @@ use strongroom_store::{ObjectRecord, PendingSegment};
 use crate::checksum::{Algo, hex};
 use crate::error::{Fail, no_such_bucket, no_such_key, precondition_failed};
 use crate::ingest::{BodyClaims, checksum_request, ingest, stored};
-use crate::meta::{ChecksumFields, check_object_acl, etag, headers_from, parse_tagging_header};
+use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal};
 
 /// A write's preconditions on the current object.
@@ -100,29 +100,9 @@ pub(crate) async fn put_object(
     {
         return Err(no_such_bucket());
     }
-    let headers = headers_from(
-        input.content_type,
-        input.content_encoding,
-        input.content_disposition,
-        input.content_language,
-        input.cache_control,
-        input.expires.as_ref(),
-        input.website_redirect_location,
-        input.storage_class.as_ref(),
-        input.metadata,
-    )?;
+    let headers = object_headers!(input)?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
-    let checksum = checksum_request(
-        &req.headers,
-        input.checksum_algorithm.as_ref(),
-        [
-            (Algo::Crc32, input.checksum_crc32.as_ref()),
-            (Algo::Crc32c, input.checksum_crc32c.as_ref()),
-            (Algo::Crc64Nvme, input.checksum_crc64nvme.as_ref()),
-            (Algo::Sha1, input.checksum_sha1.as_ref()),
-            (Algo::Sha256, input.checksum_sha256.as_ref()),
-        ],
-    )?;
+    let checksum = checksum_request(&req.headers, input.checksum_algorithm.as_ref(), given_checksums!(input))?;
     let got = ingest(
         &s3.store,
         input.body,
