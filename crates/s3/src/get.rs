@@ -258,17 +258,19 @@ macro_rules! describe {
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
-/// Segments opened before a read answers; the rest open as the stream
-/// reaches them, so a 10,000-part object does not hold 10,000 descriptors.
+/// Segments opened before a read answers (to find out now whether the
+/// record's blobs are still there); the rest open as the stream reaches
+/// them, so a 10,000-part object does not hold 10,000 descriptors.
 const EAGER_SEGMENTS: usize = 64;
 
 /// Opens the segments covering `[start, end)` and chains their streams.
-/// The first [`EAGER_SEGMENTS`] are opened now, so a concurrent overwrite
-/// that removes the old blobs cannot cut the read short (an open file stays
-/// readable after unlink). Beyond that, a segment removed mid-read ends the
-/// stream with an error: the client sees a short body against the declared
-/// Content-Length, never bytes of another object.
+/// The blobs are leased first: an overwrite or delete that commits while
+/// the stream runs leaves them in place until the stream is dropped, so the
+/// reader always gets the whole object it started with. A blob already
+/// removed before the lease shows as `MissingBlob` on the first segments
+/// (a record's blobs are removed in order), and the caller reads again.
 pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: u64) -> Result<ByteStream, StoreError> {
+    let lease = store_.lease(segments);
     let mut streams: Vec<ByteStream> = Vec::new();
     let mut pos = 0u64;
     for seg in segments {
@@ -293,7 +295,11 @@ pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: 
             streams.push(Box::pin(lazy));
         }
     }
-    Ok(Box::pin(futures::stream::iter(streams).flatten()))
+    // the lease lives as long as the stream
+    Ok(Box::pin(futures::stream::iter(streams).flatten().map(move |item| {
+        let _held = &lease;
+        item
+    })))
 }
 
 pub(crate) async fn get_object(

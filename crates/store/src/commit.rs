@@ -3,12 +3,12 @@
 //! turns the disk's few hundred fsyncs a second into as many batches, each
 //! holding as many writes as arrived meanwhile.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lease::Leases;
 use crate::records::{self, BlobId, BucketRecord, ObjectRecord, PartRecord, Segment, UploadRecord};
 use crate::tables::{self, BUCKETS, INLINE, OBJECTS, PARTS, SYSTEM, UPLOADS};
 use crate::{PendingSegment, StoreError};
@@ -36,7 +36,7 @@ impl Drop for Committer {
 }
 
 impl Committer {
-    pub(crate) fn start(db: Arc<Database>, blob_dir: PathBuf) -> Committer {
+    pub(crate) fn start(db: Arc<Database>, leases: Leases) -> Committer {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("strongroom-commit".into())
@@ -49,7 +49,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&db, &blob_dir, jobs);
+                    run_batch(&db, &leases, jobs);
                 }
             })
             .map_err(|e| tracing::error!(error = %e, "cannot start the commit thread"))
@@ -90,7 +90,7 @@ fn clone_err(e: &StoreError) -> StoreError {
     }
 }
 
-fn run_batch(db: &Database, blob_dir: &std::path::Path, jobs: Vec<Job>) {
+fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
     let wtx = match db.begin_write() {
         Ok(w) => w,
         Err(e) => {
@@ -128,7 +128,7 @@ fn run_batch(db: &Database, blob_dir: &std::path::Path, jobs: Vec<Job>) {
     }
     if outcome.is_ok() {
         for id in garbage {
-            let _ = std::fs::remove_file(crate::blob::blob_path(blob_dir, &id));
+            leases.remove(id);
         }
     }
 }

@@ -16,12 +16,14 @@
 mod blob;
 mod commit;
 mod error;
+mod lease;
 mod records;
 mod tables;
 
 pub use blob::{BlobWriter, PendingSegment, SegmentReader};
 pub use commit::Txn;
 pub use error::StoreError;
+pub use lease::Lease;
 pub use records::{
     Account, BlobId, BucketRecord, Checksum, ObjectHeaders, ObjectRecord, PartRecord, PartSummary, Segment,
     UploadRecord,
@@ -57,6 +59,7 @@ pub struct Store {
 struct Inner {
     db: Arc<Database>,
     blob_dir: PathBuf,
+    leases: lease::Leases,
     committer: commit::Committer,
 }
 
@@ -78,11 +81,13 @@ impl Store {
             w.open_table(SYSTEM)?;
             w.commit()?;
         }
-        let committer = commit::Committer::start(db.clone(), blob_dir.clone());
+        let leases = lease::Leases::new(blob_dir.clone());
+        let committer = commit::Committer::start(db.clone(), leases.clone());
         let store = Store {
             inner: Arc::new(Inner {
                 db,
                 blob_dir,
+                leases,
                 committer,
             }),
         };
@@ -108,6 +113,12 @@ impl Store {
     /// Starts writing a new blob (kept inline if it stays small).
     pub fn blob_writer(&self) -> BlobWriter {
         BlobWriter::new(self.inner.blob_dir.clone())
+    }
+
+    /// Leases the blobs of a record for a read (see [`Lease`]). Take it
+    /// right after reading the record and before opening its segments.
+    pub fn lease(&self, segments: &[Segment]) -> Lease {
+        self.inner.leases.take(segments)
     }
 
     /// Removes a written segment that will not be committed.

@@ -191,3 +191,26 @@ async fn scans_are_in_key_order_within_one_bucket() {
         .unwrap();
     assert_eq!(seen, ["x/1", "y", "é"]);
 }
+
+#[tokio::test]
+async fn a_leased_blob_outlives_the_commit_that_releases_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.commit(|t| t.put_bucket(&bucket("b"))).await.unwrap();
+    let p = write(&store, &vec![3u8; INLINE_MAX * 2]).await;
+    let rec = object(p.segment.clone());
+    store
+        .commit(move |t| -> Result<(), StoreError> {
+            t.add_segment(&p)?;
+            t.put_object("b", "k", &rec)
+        })
+        .await
+        .unwrap();
+    let rec = store.object("b", "k").unwrap().unwrap();
+    let lease = store.lease(&rec.segments);
+    store.commit(|t| t.delete_object("b", "k").map(|_| ())).await.unwrap();
+    assert_eq!(blob_files(dir.path()), 1, "still leased");
+    assert_eq!(read_all(&store, &rec).await, vec![3u8; INLINE_MAX * 2]);
+    drop(lease);
+    assert_eq!(blob_files(dir.path()), 0, "removed with the last lease");
+}
