@@ -30,6 +30,16 @@ pub use identities::{AccountInfo, Identities, IdentityError, NewAccount, derive_
 #[derive(Clone, Debug, Default)]
 pub struct OperationSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
 
+/// Facts about the connection a request arrived on, inserted by the front
+/// door into every request's extensions for authorization
+/// (aws:SecureTransport, aws:SourceIp, s3:TlsVersion).
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub peer: std::net::SocketAddr,
+    pub secure: bool,
+    pub tls_version: Option<String>,
+}
+
 /// An authenticated caller. Only this crate creates one.
 #[derive(Clone, Debug)]
 pub struct Principal {

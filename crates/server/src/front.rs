@@ -12,40 +12,30 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ring::rand::{SecureRandom, SystemRandom};
 use s3s::service::S3Service;
-use strongroom_iam::OperationSlot;
+use strongroom_iam::{ConnInfo, OperationSlot};
 
 use crate::Metrics;
 
-/// Facts about the connection a request arrived on. Inserted into every
-/// request's extensions for authorization (aws:SecureTransport,
-/// aws:SourceIp, s3:TlsVersion).
-#[derive(Clone, Debug)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub secure: bool,
-    pub tls_version: Option<String>,
+/// Connection facts of a plain-HTTP connection.
+pub(crate) fn conn_plain(peer: SocketAddr) -> ConnInfo {
+    ConnInfo {
+        peer,
+        secure: false,
+        tls_version: None,
+    }
 }
 
-impl ConnInfo {
-    pub(crate) fn plain(peer: SocketAddr) -> ConnInfo {
-        ConnInfo {
-            peer,
-            secure: false,
-            tls_version: None,
-        }
-    }
-
-    pub(crate) fn tls(peer: SocketAddr, conn: &rustls::ServerConnection) -> ConnInfo {
-        let tls_version = conn.protocol_version().map(|v| match v {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
-            other => format!("{other:?}"),
-        });
-        ConnInfo {
-            peer,
-            secure: true,
-            tls_version,
-        }
+/// Connection facts of a TLS connection (negotiated version).
+pub(crate) fn conn_tls(peer: SocketAddr, conn: &rustls::ServerConnection) -> ConnInfo {
+    let tls_version = conn.protocol_version().map(|v| match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+        other => format!("{other:?}"),
+    });
+    ConnInfo {
+        peer,
+        secure: true,
+        tls_version,
     }
 }
 

@@ -23,9 +23,10 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use front::{ConnInfo, FrontDoor};
+pub use front::FrontDoor;
 pub use host::BaseDomain;
 pub use metrics::Metrics;
+pub use strongroom_iam::ConnInfo;
 
 /// How long in-flight requests get to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -124,12 +125,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tls {
                 None => {
-                    let info = ConnInfo::plain(peer);
+                    let info = front::conn_plain(peer);
                     serve_conn(TokioIo::new(stream), info, front, graceful, admin).await;
                 }
                 Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
                     Ok(Ok(s)) => {
-                        let info = ConnInfo::tls(peer, s.get_ref().1);
+                        let info = front::conn_tls(peer, s.get_ref().1);
                         serve_conn(TokioIo::new(s), info, front, graceful, admin).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
