@@ -271,3 +271,29 @@ def test_sse_headers_are_refused_until_encryption_exists(s3, bucket):
     assert error_of(e) == (501, "NotImplemented")
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="sse")
+
+
+def test_post_object_browser_upload_with_policy(server, s3, bucket):
+    """POST object (HTML form upload): the signed policy's conditions hold."""
+    import requests
+    templated = s3.generate_presigned_post(bucket, "form/${filename}")
+    r = requests.post(templated["url"], data=templated["fields"], files={"file": ("a.txt", b"x")})
+    assert r.status_code == 501, "${filename} is refused rather than stored literally"
+    p = s3.generate_presigned_post(bucket, "form/a.txt", Conditions=[["starts-with", "$key", "form/"],
+                                                                     ["content-length-range", 0, 100]])
+    r = requests.post(p["url"], data=p["fields"], files={"file": ("a.txt", b"hello post")})
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="form/a.txt")["Body"].read() == b"hello post"
+    r = requests.post(p["url"], data=p["fields"], files={"file": ("b.txt", b"x" * 101)})
+    assert r.status_code == 400 and "EntityTooLarge" in r.text
+    fields = dict(p["fields"], key="elsewhere/c.txt")
+    r = requests.post(p["url"], data=fields, files={"file": ("c.txt", b"x")})
+    # AWS answers 403 AccessDenied; s3s says 400 InvalidPolicyDocument (noted)
+    assert r.status_code in (400, 403) and "starts-with" in r.text, r.text
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="elsewhere/c.txt")
+    # a policy changed after signing (a wider size range) fails its signature
+    doc = base64.b64decode(p["fields"]["policy"]).replace(b"100", b"999")
+    fields = dict(p["fields"], policy=base64.b64encode(doc).decode())
+    r = requests.post(p["url"], data=fields, files={"file": ("d.txt", b"x" * 500)})
+    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text

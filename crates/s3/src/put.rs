@@ -90,6 +90,14 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = principal(&req)?;
     crate::ingest::require_length(&req.headers)?;
+    // POST object: s3s does not substitute ${filename}; storing the literal
+    // key would silently differ from AWS
+    if req.method == http::Method::POST && req.input.key.contains("${filename}") {
+        return Err(s3s::s3_error!(
+            NotImplemented,
+            "${{filename}} in a POST object key is not supported yet"
+        ));
+    }
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
     if s3
