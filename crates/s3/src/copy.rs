@@ -181,16 +181,14 @@ pub(crate) async fn copy_object(
     commit_object(s3, &i.bucket, &i.key, rec, pending, WriteConditions::default()).await?;
     let c = ChecksumFields::from(out_sum.as_ref());
     Ok(S3Response::new(CopyObjectOutput {
-        copy_object_result: Some(CopyObjectResult {
-            e_tag: Some(etag(&out_etag)),
-            last_modified: Some(timestamp(out_ms)),
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_type: c.kind,
-        }),
+        copy_object_result: Some(with_checksums!(
+            c,
+            CopyObjectResult {
+                e_tag: Some(etag(&out_etag)),
+                last_modified: Some(timestamp(out_ms)),
+                checksum_type: c.kind,
+            }
+        )),
         ..Default::default()
     }))
 }
@@ -266,15 +264,13 @@ pub(crate) async fn upload_part_copy(
     commit_part(s3, &upload, part, pending).await?;
     let c = ChecksumFields::from(shown.as_ref());
     Ok(S3Response::new(UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
-            e_tag: Some(etag(&etag_hex)),
-            last_modified: Some(timestamp(now)),
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-        }),
+        copy_part_result: Some(with_checksums!(
+            c,
+            CopyPartResult {
+                e_tag: Some(etag(&etag_hex)),
+                last_modified: Some(timestamp(now)),
+            }
+        )),
         ..Default::default()
     }))
 }

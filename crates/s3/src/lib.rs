@@ -39,6 +39,23 @@ macro_rules! given_checksums {
     };
 }
 
+/// Builds an output DTO whose five `checksum_*` fields come from a
+/// [`meta::ChecksumFields`] (partial moves out of it, so `$c.kind` may be
+/// used among the other fields).
+macro_rules! with_checksums {
+    ($c:ident, $ty:ident { $($f:ident : $v:expr),* $(,)? } $(.. $base:expr)?) => {
+        $ty {
+            $($f: $v,)*
+            checksum_crc32: $c.crc32,
+            checksum_crc32c: $c.crc32c,
+            checksum_crc64nvme: $c.crc64nvme,
+            checksum_sha1: $c.sha1,
+            checksum_sha256: $c.sha256,
+            $(..$base)?
+        }
+    };
+}
+
 mod acl;
 mod bucket;
 mod checksum;

@@ -191,15 +191,12 @@ pub(crate) async fn upload_part(
     let shown = if want.is_some() { part.checksum.clone() } else { None };
     commit_part(s3, &upload, part, got.pending).await?;
     let c = ChecksumFields::from(shown.as_ref());
-    Ok(S3Response::new(UploadPartOutput {
-        e_tag: Some(etag(&etag_hex)),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_crc64nvme: c.crc64nvme,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        ..Default::default()
-    }))
+    Ok(S3Response::new(with_checksums!(
+        c,
+        UploadPartOutput {
+            e_tag: Some(etag(&etag_hex)),
+        }..Default::default()
+    )))
 }
 
 fn completed_part_checksum(p: &CompletedPart, a: Algo) -> Option<&String> {
@@ -408,19 +405,17 @@ pub(crate) async fn complete(
         })
         .await?;
     let c = ChecksumFields::from(rec.checksum.as_ref());
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
-        bucket: Some(i.bucket.clone()),
-        key: Some(i.key.clone()),
-        e_tag: Some(etag(&rec.etag)),
-        location: Some(format!("/{}/{}", i.bucket, i.key)),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_crc64nvme: c.crc64nvme,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        checksum_type: c.kind,
-        ..Default::default()
-    }))
+    let location = format!("/{}/{}", i.bucket, i.key);
+    Ok(S3Response::new(with_checksums!(
+        c,
+        CompleteMultipartUploadOutput {
+            bucket: Some(i.bucket.clone()),
+            key: Some(i.key.clone()),
+            e_tag: Some(etag(&rec.etag)),
+            location: Some(location),
+            checksum_type: c.kind,
+        }..Default::default()
+    )))
 }
 
 pub(crate) async fn abort(

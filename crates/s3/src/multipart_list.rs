@@ -34,17 +34,15 @@ pub(crate) async fn list_parts(
             } else {
                 ChecksumFields::none()
             };
-            Part {
-                part_number: i32::try_from(p.part_number).ok(),
-                e_tag: Some(etag(&p.etag)),
-                size: i64::try_from(p.size).ok(),
-                last_modified: Some(timestamp(p.last_modified_ms)),
-                checksum_crc32: c.crc32,
-                checksum_crc32c: c.crc32c,
-                checksum_crc64nvme: c.crc64nvme,
-                checksum_sha1: c.sha1,
-                checksum_sha256: c.sha256,
-            }
+            with_checksums!(
+                c,
+                Part {
+                    part_number: i32::try_from(p.part_number).ok(),
+                    e_tag: Some(etag(&p.etag)),
+                    size: i64::try_from(p.size).ok(),
+                    last_modified: Some(timestamp(p.last_modified_ms)),
+                }
+            )
         })
         .collect();
     let next = page.last().and_then(|p| p.part_number);

@@ -146,15 +146,12 @@ pub(crate) async fn put_object(
     let checksum_out = rec.checksum.clone();
     commit_object(s3, &input.bucket, &input.key, rec, vec![got.pending], cond).await?;
     let c = ChecksumFields::from(checksum_out.as_ref());
-    let out = PutObjectOutput {
-        e_tag: Some(etag(&etag_hex)),
-        checksum_crc32: c.crc32,
-        checksum_crc32c: c.crc32c,
-        checksum_crc64nvme: c.crc64nvme,
-        checksum_sha1: c.sha1,
-        checksum_sha256: c.sha256,
-        checksum_type: c.kind,
-        ..Default::default()
-    };
+    let out = with_checksums!(
+        c,
+        PutObjectOutput {
+            e_tag: Some(etag(&etag_hex)),
+            checksum_type: c.kind,
+        }..Default::default()
+    );
     Ok(S3Response::new(out))
 }
