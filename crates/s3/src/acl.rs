@@ -66,11 +66,7 @@ pub(crate) async fn put_bucket_acl(
     let i = req.input;
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let owner = s3.owner_of(&b.owner);
-    let grants = i.grant_full_control.is_some()
-        || i.grant_read.is_some()
-        || i.grant_read_acp.is_some()
-        || i.grant_write.is_some()
-        || i.grant_write_acp.is_some();
+    let grants = has_grant_headers!(i);
     if !owner_only(
         i.acl.as_ref().map(BucketCannedACL::as_str),
         i.access_control_policy.as_ref(),
@@ -107,11 +103,7 @@ pub(crate) async fn put_object_acl(
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     load(s3, &i.bucket, &i.key)?;
     let owner = s3.owner_of(&b.owner);
-    let grants = i.grant_full_control.is_some()
-        || i.grant_read.is_some()
-        || i.grant_read_acp.is_some()
-        || i.grant_write.is_some()
-        || i.grant_write_acp.is_some();
+    let grants = has_grant_headers!(i);
     if !owner_only(
         i.acl.as_ref().map(ObjectCannedACL::as_str),
         i.access_control_policy.as_ref(),

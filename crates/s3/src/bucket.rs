@@ -67,12 +67,7 @@ pub(crate) async fn create_bucket(
             ));
         }
     }
-    if i.grant_full_control.is_some()
-        || i.grant_read.is_some()
-        || i.grant_write.is_some()
-        || i.grant_read_acp.is_some()
-        || i.grant_write_acp.is_some()
-    {
+    if has_grant_headers!(i) {
         return Err(s3_error!(
             InvalidBucketAclWithObjectOwnership,
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"

@@ -380,9 +380,7 @@ pub(crate) async fn get_object_attributes(
         out.object_size = Some(i64::try_from(rec.size).unwrap_or(i64::MAX));
     }
     if want(ObjectAttributes::STORAGE_CLASS) {
-        out.storage_class = Some(StorageClass::from(
-            rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
-        ));
+        out.storage_class = Some(crate::meta::storage_class(&rec.headers));
     }
     if want(ObjectAttributes::CHECKSUM)
         && let Some(c) = rec.checksum.as_ref()

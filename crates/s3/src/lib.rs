@@ -56,6 +56,17 @@ macro_rules! with_checksums {
     };
 }
 
+/// True when a request carries any `x-amz-grant-*` header.
+macro_rules! has_grant_headers {
+    ($i:ident) => {
+        $i.grant_full_control.is_some()
+            || $i.grant_read.is_some()
+            || $i.grant_read_acp.is_some()
+            || $i.grant_write.is_some()
+            || $i.grant_write_acp.is_some()
+    };
+}
+
 mod acl;
 mod bucket;
 mod checksum;

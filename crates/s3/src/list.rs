@@ -127,7 +127,7 @@ fn object(s3: &Strongroom, enc: &Enc, key: &str, rec: &ObjectRecord, with_owner:
         last_modified: Some(timestamp(rec.last_modified_ms)),
         size: Some(i64::try_from(rec.size).unwrap_or(i64::MAX)),
         storage_class: Some(ObjectStorageClass::from(
-            rec.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+            crate::meta::storage_class(&rec.headers).as_str().to_owned(),
         )),
         owner: with_owner.then(|| s3.owner_of(&rec.owner)),
         checksum_algorithm: rec

@@ -208,3 +208,16 @@ impl ChecksumFields {
 pub(crate) fn etag(s: &str) -> ETag {
     ETag::Strong(s.to_owned())
 }
+
+/// Initiator of an upload: its owner, as AWS shows it.
+pub(crate) fn initiator(owner: &Owner) -> Initiator {
+    Initiator {
+        display_name: owner.display_name.clone(),
+        id: owner.id.clone(),
+    }
+}
+
+/// The storage class an object or upload was stored with.
+pub(crate) fn storage_class(h: &ObjectHeaders) -> StorageClass {
+    StorageClass::from(h.storage_class.clone().unwrap_or_else(|| "STANDARD".into()))
+}

@@ -5,7 +5,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use strongroom_store::PartRecord;
 
 use crate::error::{no_such_bucket, store};
-use crate::meta::{ChecksumFields, etag};
+use crate::meta::{ChecksumFields, etag, initiator, storage_class};
 use crate::multipart::{load_upload, upload_algo};
 use crate::{Strongroom, timestamp};
 
@@ -56,14 +56,9 @@ pub(crate) async fn list_parts(
         next_part_number_marker: next,
         is_truncated: Some(truncated),
         parts: Some(page),
-        initiator: Some(Initiator {
-            display_name: owner.display_name.clone(),
-            id: owner.id.clone(),
-        }),
+        initiator: Some(initiator(&owner)),
         owner: Some(owner),
-        storage_class: Some(StorageClass::from(
-            u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
-        )),
+        storage_class: Some(storage_class(&u.headers)),
         checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
         checksum_type: u.checksum_type.clone().map(ChecksumType::from),
         ..Default::default()
@@ -130,14 +125,9 @@ pub(crate) async fn list_uploads(
                 key: Some(u.key.clone()),
                 upload_id: Some(u.upload_id.clone()),
                 initiated: Some(timestamp(u.initiated_ms)),
-                initiator: Some(Initiator {
-                    display_name: owner.display_name.clone(),
-                    id: owner.id.clone(),
-                }),
+                initiator: Some(initiator(&owner)),
                 owner: Some(owner),
-                storage_class: Some(StorageClass::from(
-                    u.headers.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
-                )),
+                storage_class: Some(storage_class(&u.headers)),
                 checksum_algorithm: u.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
                 checksum_type: u.checksum_type.clone().map(ChecksumType::from),
             }
