@@ -136,6 +136,9 @@ impl FrontDoor {
                 )
             }
         };
+        if method == Method::POST && resp.status() == StatusCode::BAD_REQUEST {
+            policy_condition_is_403(&mut resp);
+        }
         let status = resp.status();
         if status.as_u16() >= 400 {
             add_error_details(&mut resp, &path, &rid);
@@ -222,6 +225,26 @@ fn sigv2_bucket_path(parts: &mut http::request::Parts) {
                 parts.uri = u;
             }
         }
+    }
+}
+
+/// A POST object whose form breaks a condition of its signed policy is
+/// refused by AWS with 403 AccessDenied ("Invalid according to Policy");
+/// s3s answers 400 InvalidPolicyDocument for both that and a malformed
+/// policy. Only the condition failures are re-labelled.
+fn policy_condition_is_403(resp: &mut Response<s3s::Body>) {
+    let Some(bytes) = resp.body().bytes() else { return };
+    let Ok(text) = std::str::from_utf8(&bytes) else { return };
+    let condition_failed = text.contains("<Code>InvalidPolicyDocument</Code>")
+        && (text.contains("Policy condition")
+            || text.contains("not specified in the policy")
+            || text.contains("does not match bucket in URL"));
+    if condition_failed {
+        *resp = error_response(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Invalid according to Policy: Policy Condition failed",
+        );
     }
 }
 
