@@ -194,3 +194,23 @@ def test_acl_enabled_ownership_is_refused_until_acls_exist(s3):
     with pytest.raises(ClientError) as e:
         s3.create_bucket(Bucket=f"own-{uuid.uuid4().hex[:10]}", ObjectOwnership="ObjectWriter")
     assert error_of(e) == (501, "NotImplemented")
+
+
+def test_document_bodies_are_checked_against_their_digests(server, s3, bucket):
+    """A DeleteObjects (or tagging) body that does not match its Content-MD5 changes nothing."""
+    import base64
+    import hashlib
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"x")
+    body = (b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            b'<Object><Key>keep</Key></Object></Delete>')
+    url = f"{server.http}/{bucket}?delete"
+    wrong = base64.b64encode(hashlib.md5(body + b" ").digest()).decode()
+    hs, *_ = sign("POST", url, MAIN, hashlib.sha256(body).hexdigest(), {"content-md5": wrong})
+    r = requests.post(url, data=body, headers=hs)
+    assert r.status_code == 400 and "BadDigest" in r.text, r.text
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"x"
+    right = base64.b64encode(hashlib.md5(body).digest()).decode()
+    hs, *_ = sign("POST", url, MAIN, hashlib.sha256(body).hexdigest(), {"content-md5": right})
+    assert requests.post(url, data=body, headers=hs).status_code == 200
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="keep")

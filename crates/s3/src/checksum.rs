@@ -178,6 +178,36 @@ pub(crate) fn unhex16(s: &str) -> [u8; 16] {
     <[u8; 16]>::try_from(v.as_slice()).unwrap_or([0; 16])
 }
 
+/// Verifies Content-MD5 and any `x-amz-checksum-*` header against a small,
+/// fully read body (XML documents: DeleteObjects, tagging, completion...).
+/// Returns the AWS error code of the first mismatch.
+/// `x-amz-checksum-*` headers are skipped when they describe something else
+/// (on CompleteMultipartUpload they are the object's checksum).
+pub fn verify_small_body(headers: &http::HeaderMap, body: &[u8], checksums: bool) -> Result<(), &'static str> {
+    if let Some(v) = headers.get("content-md5") {
+        let want = v
+            .to_str()
+            .ok()
+            .and_then(unb64)
+            .filter(|d| d.len() == 16)
+            .ok_or("InvalidDigest")?;
+        let mut m = Md5::new();
+        m.update(body);
+        if want != m.finish() {
+            return Err("BadDigest");
+        }
+    }
+    for a in Algo::ALL.into_iter().filter(|_| checksums) {
+        if let Some(v) = headers.get(a.header()) {
+            let want = v.to_str().ok().and_then(unb64).ok_or("BadDigest")?;
+            if want != a.digest(body) {
+                return Err("BadDigest");
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +242,23 @@ mod tests {
             let combined = a.combine(&a.digest(x), &a.digest(y), y.len() as u64);
             assert_eq!(combined, Some(whole), "{a:?}");
         }
+    }
+
+    #[test]
+    fn small_bodies_are_checked_against_their_digests() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "content-md5",
+            http::HeaderValue::from_static("XUFAKrxLKna5cZ2REBfFkg=="),
+        );
+        assert_eq!(verify_small_body(&h, b"hello", true), Ok(()));
+        assert_eq!(verify_small_body(&h, b"hellO", true), Err("BadDigest"));
+        h.insert("content-md5", http::HeaderValue::from_static("nope"));
+        assert_eq!(verify_small_body(&h, b"hello", true), Err("InvalidDigest"));
+        let mut h = http::HeaderMap::new();
+        h.insert("x-amz-checksum-crc32", http::HeaderValue::from_static("NhCmhg=="));
+        assert_eq!(verify_small_body(&h, b"hello", true), Ok(()));
+        assert_eq!(verify_small_body(&h, b"world", true), Err("BadDigest"));
     }
 
     #[test]

@@ -69,7 +69,7 @@ macro_rules! has_grant_headers {
 
 mod acl;
 mod bucket;
-mod checksum;
+pub mod checksum;
 mod copy;
 mod delete;
 mod error;

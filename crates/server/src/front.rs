@@ -123,7 +123,44 @@ impl FrontDoor {
         }
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
-        let req = Request::from_parts(parts, s3s::Body::from(body));
+        let body = if is_document_request(&parts, vhost_bucket.as_deref()) && declares_digest(&parts.headers) {
+            // s3s reads these XML bodies whole without checking their
+            // Content-MD5 / x-amz-checksum-*; a corrupted DeleteObjects must
+            // not delete other keys
+            let limited = http_body_util::Limited::new(body, MAX_DOCUMENT);
+            let bytes = match http_body_util::BodyExt::collect(limited).await {
+                Ok(c) => c.to_bytes(),
+                Err(_) => {
+                    let mut resp = error_response(
+                        StatusCode::BAD_REQUEST,
+                        "MaxMessageLengthExceeded",
+                        "Your request was too big.",
+                    );
+                    add_error_details(&mut resp, &path, &rid);
+                    return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
+                }
+            };
+            // on CompleteMultipartUpload, x-amz-checksum-* is the object's
+            let completion = parts.method == Method::POST
+                && parts
+                    .uri
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("uploadId=")));
+            if let Err(code) = strongroom_s3::checksum::verify_small_body(&parts.headers, &bytes, !completion) {
+                let msg = if code == "InvalidDigest" {
+                    "The Content-MD5 you specified was invalid."
+                } else {
+                    "The Content-MD5 or checksum value that you specified did not match what the server received."
+                };
+                let mut resp = error_response(StatusCode::BAD_REQUEST, code, msg);
+                add_error_details(&mut resp, &path, &rid);
+                return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
+            }
+            s3s::Body::from(bytes)
+        } else {
+            s3s::Body::from(body)
+        };
+        let req = Request::from_parts(parts, body);
 
         let mut resp = match self.s3.call(req).await {
             Ok(r) => r,
@@ -193,6 +230,57 @@ impl FrontDoor {
         );
         resp
     }
+}
+
+/// Largest XML document read to check its digest (s3s's own cap is the same).
+const MAX_DOCUMENT: usize = 4 * 1024 * 1024;
+
+/// True for requests whose body is a document (DeleteObjects, tagging,
+/// completion, bucket configurations) rather than object data: PUTs with
+/// a sub-resource or on a bucket, and POSTs other than form uploads.
+fn is_document_request(parts: &http::request::Parts, vhost_bucket: Option<&str>) -> bool {
+    let signing = |k: &str| k.starts_with("X-Amz-") || matches!(k, "AWSAccessKeyId" | "Signature" | "Expires" | "x-id");
+    let subresource = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| kv.split('=').next().unwrap_or(kv))
+        .any(|k| !signing(k) && !matches!(k, "partNumber" | "uploadId"));
+    let path = parts.uri.path();
+    let has_key = if vhost_bucket.is_some() {
+        path.len() > 1
+    } else {
+        path.trim_start_matches('/')
+            .split_once('/')
+            .is_some_and(|(_, k)| !k.is_empty())
+    };
+    let streaming = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    if streaming {
+        return false;
+    }
+    match parts.method {
+        Method::PUT => subresource || !has_key,
+        Method::POST => !parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data")),
+        _ => false,
+    }
+}
+
+/// True when the request declares a digest of its body.
+fn declares_digest(h: &http::HeaderMap) -> bool {
+    h.contains_key("content-md5")
+        || ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"]
+            .iter()
+            .any(|a| h.contains_key(format!("x-amz-checksum-{a}").as_str()))
 }
 
 /// SigV2 signs a bucket's resource as `/bucket/` even when the request line
@@ -345,4 +433,53 @@ fn error_response(status: StatusCode, code: &str, msg: &str) -> Response<s3s::Bo
     r.headers_mut()
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(())
+            .map(|r| r.into_parts().0)
+            .unwrap_or_else(|_| Request::new(()).into_parts().0)
+    }
+
+    #[test]
+    fn documents_are_told_apart_from_object_data() {
+        assert!(is_document_request(&parts(Method::POST, "/b?delete", &[]), None));
+        assert!(is_document_request(&parts(Method::PUT, "/b/k?tagging", &[]), None));
+        assert!(is_document_request(&parts(Method::PUT, "/b", &[]), None));
+        assert!(is_document_request(&parts(Method::POST, "/b/k?uploadId=1", &[]), None));
+        assert!(!is_document_request(&parts(Method::PUT, "/b/k", &[]), None));
+        assert!(!is_document_request(
+            &parts(Method::PUT, "/b/k?x-id=PutObject", &[]),
+            None
+        ));
+        assert!(!is_document_request(
+            &parts(Method::PUT, "/b/k?partNumber=1&uploadId=2", &[]),
+            None
+        ));
+        assert!(!is_document_request(&parts(Method::PUT, "/k", &[]), Some("b")));
+        assert!(!is_document_request(
+            &parts(
+                Method::POST,
+                "/b",
+                &[("content-type", "multipart/form-data; boundary=x")]
+            ),
+            None
+        ));
+        assert!(!is_document_request(
+            &parts(
+                Method::PUT,
+                "/b/k?tagging",
+                &[("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]
+            ),
+            None
+        ));
+    }
 }
