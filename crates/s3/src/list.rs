@@ -143,23 +143,46 @@ fn common_prefixes(enc: &Enc, p: &[String]) -> Option<Vec<CommonPrefix>> {
     Some(p.iter().map(|p| CommonPrefix { prefix: Some(enc.s(p)) }).collect())
 }
 
+/// The parts every listing starts from: its encoding, its page size, its
+/// prefix and the page itself.
+fn list_page(
+    s3: &Strongroom,
+    bucket: &str,
+    encoding: Option<&EncodingType>,
+    max_keys_param: Option<i32>,
+    prefix: Option<&String>,
+    delimiter: Option<&str>,
+    after: Option<&str>,
+) -> S3Result<(Enc, usize, String, Page)> {
+    let enc = Enc::new(encoding)?;
+    let max = max_keys(max_keys_param)?;
+    let prefix = prefix.cloned().unwrap_or_default();
+    let page = scan(
+        s3,
+        bucket,
+        &Query {
+            prefix: &prefix,
+            delimiter,
+            after: after.filter(|a| !a.is_empty()),
+            max,
+        },
+    )?;
+    Ok((enc, max, prefix, page))
+}
+
 pub(crate) async fn list_objects(
     s3: &Strongroom,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
     let i = req.input;
-    let enc = Enc::new(i.encoding_type.as_ref())?;
-    let max = max_keys(i.max_keys)?;
-    let prefix = i.prefix.clone().unwrap_or_default();
-    let page = scan(
+    let (enc, max, prefix, page) = list_page(
         s3,
         &i.bucket,
-        &Query {
-            prefix: &prefix,
-            delimiter: i.delimiter.as_deref(),
-            after: i.marker.as_deref().filter(|m| !m.is_empty()),
-            max,
-        },
+        i.encoding_type.as_ref(),
+        i.max_keys,
+        i.prefix.as_ref(),
+        i.delimiter.as_deref(),
+        i.marker.as_deref(),
     )?;
     // NextMarker is returned only with a delimiter (AWS); without one the
     // client continues from the last key
@@ -186,9 +209,6 @@ pub(crate) async fn list_objects_v2(
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let i = req.input;
-    let enc = Enc::new(i.encoding_type.as_ref())?;
-    let max = max_keys(i.max_keys)?;
-    let prefix = i.prefix.clone().unwrap_or_default();
     let token_after = match i.continuation_token.as_deref() {
         Some(t) => Some(
             unb64(t)
@@ -197,19 +217,14 @@ pub(crate) async fn list_objects_v2(
         ),
         None => None,
     };
-    let after = token_after
-        .as_deref()
-        .or(i.start_after.as_deref())
-        .filter(|s| !s.is_empty());
-    let page = scan(
+    let (enc, max, prefix, page) = list_page(
         s3,
         &i.bucket,
-        &Query {
-            prefix: &prefix,
-            delimiter: i.delimiter.as_deref(),
-            after,
-            max,
-        },
+        i.encoding_type.as_ref(),
+        i.max_keys,
+        i.prefix.as_ref(),
+        i.delimiter.as_deref(),
+        token_after.as_deref().or(i.start_after.as_deref()),
     )?;
     let fetch_owner = i.fetch_owner.unwrap_or(false);
     let key_count = page.objects.len() + page.prefixes.len();
@@ -244,18 +259,14 @@ pub(crate) async fn list_object_versions(
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let i = req.input;
-    let enc = Enc::new(i.encoding_type.as_ref())?;
-    let max = max_keys(i.max_keys)?;
-    let prefix = i.prefix.clone().unwrap_or_default();
-    let page = scan(
+    let (enc, max, prefix, page) = list_page(
         s3,
         &i.bucket,
-        &Query {
-            prefix: &prefix,
-            delimiter: i.delimiter.as_deref(),
-            after: i.key_marker.as_deref().filter(|m| !m.is_empty()),
-            max,
-        },
+        i.encoding_type.as_ref(),
+        i.max_keys,
+        i.prefix.as_ref(),
+        i.delimiter.as_deref(),
+        i.key_marker.as_deref(),
     )?;
     let versions = page
         .objects
