@@ -17,11 +17,14 @@
 //!   number of keys without nonce bookkeeping.
 #![forbid(unsafe_code)]
 
+mod master;
 mod package;
 mod wrap;
 
+pub use master::{KeyringError, MasterKeys, key_id, key_line};
+
 pub use package::{Opener, PACKAGE, Sealer, StreamKeys, TAG, packages, sealed_len, sealed_span};
-pub use wrap::{WRAP_FORMAT, keyed_hash, unwrap, wrap};
+pub use wrap::{WRAP_FORMAT, keyed_hash, open_bytes, seal_bytes, unwrap, wrap};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::{Zeroize, ZeroizeOnDrop};

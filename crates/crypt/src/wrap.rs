@@ -56,6 +56,42 @@ pub fn unwrap(kek: &Key, blob: &[u8], context: &[u8]) -> Result<Key, CryptError>
     res.map_err(|_| CryptError::Auth)?.ok_or(CryptError::Malformed)
 }
 
+/// Seals arbitrary bytes (KMS Encrypt, at most a few KiB) under `kek` in
+/// the wrap format: `WRAP_FORMAT || salt (32) || ciphertext || tag`.
+pub fn seal_bytes(kek: &Key, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptError> {
+    let mut salt = [0u8; SALT];
+    fill_random(&mut salt)?;
+    let sealing = one_use_key(kek, &salt)?;
+    let mut buf = plaintext.to_vec();
+    sealing
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key([0; 12]), Aad::from(context), &mut buf)
+        .map_err(|_| CryptError::Malformed)?;
+    let mut out = Vec::with_capacity(1 + SALT + buf.len());
+    out.push(WRAP_FORMAT);
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&buf);
+    Ok(out)
+}
+
+/// Opens bytes sealed by [`seal_bytes`].
+pub fn open_bytes(kek: &Key, blob: &[u8], context: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptError> {
+    let Some((&WRAP_FORMAT, rest)) = blob.split_first() else {
+        return Err(CryptError::Malformed);
+    };
+    if rest.len() < SALT + 16 {
+        return Err(CryptError::Malformed);
+    }
+    let (salt, sealed) = rest.split_at(SALT);
+    let opening = one_use_key(kek, salt)?;
+    let mut buf = zeroize::Zeroizing::new(sealed.to_vec());
+    let n = opening
+        .open_in_place(Nonce::assume_unique_for_key([0; 12]), Aad::from(context), &mut buf)
+        .map_err(|_| CryptError::Auth)?
+        .len();
+    buf.truncate(n);
+    Ok(buf)
+}
+
 /// HMAC-SHA256 of `secret` under `salt`: how a customer-provided key is
 /// recognised later without being stored.
 pub fn keyed_hash(salt: &[u8], secret: &[u8]) -> [u8; 32] {

@@ -156,6 +156,8 @@ impl BlobWriter {
                     id,
                     len: self.len,
                     inline: true,
+                    salt: None,
+                    layers: 0,
                 },
                 inline_data: Some(std::mem::take(&mut self.buf).freeze()),
             });
@@ -184,6 +186,8 @@ impl BlobWriter {
                 id,
                 len: self.len,
                 inline: false,
+                salt: None,
+                layers: 0,
             },
             inline_data: None,
         })

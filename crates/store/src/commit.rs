@@ -319,4 +319,11 @@ impl Txn<'_> {
         self.w.open_table(SYSTEM)?.insert(name, value)?;
         Ok(())
     }
+
+    /// Removes a named system record.
+    pub fn delete_system(&mut self, name: &str) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.w.open_table(SYSTEM)?.remove(name)?;
+        Ok(())
+    }
 }

@@ -25,8 +25,8 @@ pub use commit::Txn;
 pub use error::StoreError;
 pub use lease::Lease;
 pub use records::{
-    Account, BlobId, BucketRecord, Checksum, ObjectHeaders, ObjectRecord, PartRecord, PartSummary, Segment,
-    UploadRecord,
+    Account, BlobId, BucketRecord, Checksum, CustomerKeyCheck, ObjectHeaders, ObjectRecord, PartRecord, PartSummary,
+    Segment, SseRecord, UploadRecord, WrappedKey,
 };
 
 use std::path::{Path, PathBuf};

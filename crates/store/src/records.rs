@@ -50,8 +50,62 @@ impl BlobId {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Segment {
     pub id: BlobId,
+    /// Plaintext length (the stored length follows from the package format
+    /// when `salt` is set).
     pub len: u64,
     pub inline: bool,
+    /// Hex salt of this segment's encrypted stream (see the `crypt` crate);
+    /// absent for data stored before encryption existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// Encryption layers of the stream (1, or 2 for DSSE).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub layers: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+/// How the data keys of an object version (or multipart upload) are
+/// protected; filled in and interpreted by the `s3` crate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseRecord {
+    /// `AES256`, `aws:kms`, `aws:kms:dsse` or `SSE-C`.
+    pub mode: String,
+    /// KMS key ARN (SSE-KMS, DSSE-KMS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The caller's encryption context, base64 JSON as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub bucket_key: bool,
+    /// One wrapped data key a layer, innermost first.
+    pub keys: Vec<WrappedKey>,
+    /// SSE-C: how the customer's key is recognised (never the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerKeyCheck>,
+}
+
+/// A data key wrapped by `by`: `master:<key id>`, `kms` (a KMS ciphertext
+/// blob), `bucket-key` (wrapped under a bucket key whose KMS ciphertext is
+/// `outer`) or `customer`. Values are base64.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    pub by: String,
+    pub blob: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer: Option<String>,
+}
+
+/// A salted keyed hash of a customer-provided key, and its MD5 as the
+/// client sent it (AWS echoes it back).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerKeyCheck {
+    pub salt: String,
+    pub hash: String,
+    pub key_md5: String,
 }
 
 /// A stored checksum: algorithm name as S3 spells it (CRC32, CRC32C,
@@ -98,6 +152,9 @@ pub struct ObjectRecord {
     /// CompleteMultipartUpload of it succeeds again, as in AWS).
     #[serde(default)]
     pub upload_id: Option<String>,
+    /// Encryption at rest (absent only for data written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<SseRecord>,
 }
 
 /// What an object remembers of each of its parts.
@@ -135,6 +192,10 @@ pub struct UploadRecord {
     pub tags: Vec<(String, String)>,
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
+    /// Encryption of the object being assembled; every part is sealed
+    /// under its data keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<SseRecord>,
 }
 
 /// One uploaded part.

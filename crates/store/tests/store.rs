@@ -31,6 +31,7 @@ fn object(seg: strongroom_store::Segment) -> ObjectRecord {
         segments: vec![seg],
         parts: vec![],
         upload_id: None,
+        sse: None,
     }
 }
 
