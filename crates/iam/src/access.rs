@@ -109,18 +109,9 @@ impl S3AccessHook {
             }
         }
         // Features whose headers we must not accept silently until they are
-        // built: storing plaintext while the client asked for encryption, or
-        // a lock we do not enforce, would be a lie.
+        // built: a lock we do not enforce would be a lie.
         for (name, _) in cx.headers() {
             let n = name.as_str();
-            if n.starts_with("x-amz-server-side-encryption")
-                || n.starts_with("x-amz-copy-source-server-side-encryption")
-            {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "Server-side encryption headers are not supported yet"
-                ));
-            }
             // S3 Express One Zone only: refused on general purpose buckets
             if matches!(
                 n,

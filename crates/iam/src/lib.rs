@@ -15,6 +15,9 @@ mod identities;
 pub mod precheck;
 pub mod sigv2;
 pub mod sigv4;
+mod verify;
+
+pub use verify::{AuthError, SignedRequest};
 
 pub use access::{AccessSettings, MAX_PRESIGN_SECS, S3AccessHook};
 
