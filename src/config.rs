@@ -46,6 +46,21 @@ pub struct ServeArgs {
     /// TOML file of accounts to create at start-up if missing.
     #[arg(long)]
     pub bootstrap: Option<PathBuf>,
+    /// Master keyring (one 256-bit key a line, 64 hex digits; the last is
+    /// active). Default: `<data-dir>/master.keys`, generated on first start.
+    /// STRONGROOM_MASTER_KEYS (comma-separated) overrides both.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+    /// KMS cryptographic requests a second per account (0 = unlimited).
+    #[arg(long)]
+    pub kms_rate_limit: Option<u32>,
+    /// Seconds an S3 Bucket Key is reused before a new one is made.
+    #[arg(long)]
+    pub bucket_key_ttl: Option<u64>,
+    /// Address of a TLS-terminating proxy whose X-Forwarded-Proto is
+    /// trusted (repeatable).
+    #[arg(long)]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 /// The `--config` file.
@@ -63,6 +78,10 @@ pub struct FileConfig {
     pub domain: Option<String>,
     pub sigv2: Option<bool>,
     pub bootstrap: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
+    pub kms_rate_limit: Option<u32>,
+    pub bucket_key_ttl: Option<u64>,
+    pub trusted_proxy: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Resolved settings.
@@ -79,7 +98,15 @@ pub struct Settings {
     pub domain: Option<String>,
     pub sigv2: bool,
     pub bootstrap: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
+    pub kms_rate_limit: u32,
+    pub bucket_key_ttl: std::time::Duration,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
+
+/// AWS KMS's default request quota for symmetric cryptographic operations
+/// in most regions.
+const DEFAULT_KMS_RATE: u32 = 5500;
 
 fn addr(v: Option<String>, default: &str, what: &str) -> anyhow::Result<Option<SocketAddr>> {
     let v = v.unwrap_or_else(|| default.to_owned());
@@ -120,6 +147,14 @@ impl Settings {
             domain: a.domain.or(f.domain),
             sigv2: if a.no_sigv2 { false } else { f.sigv2.unwrap_or(true) },
             bootstrap: a.bootstrap.or(f.bootstrap),
+            master_key_file: a.master_key_file.or(f.master_key_file),
+            kms_rate_limit: a.kms_rate_limit.or(f.kms_rate_limit).unwrap_or(DEFAULT_KMS_RATE),
+            bucket_key_ttl: std::time::Duration::from_secs(a.bucket_key_ttl.or(f.bucket_key_ttl).unwrap_or(300)),
+            trusted_proxies: if a.trusted_proxy.is_empty() {
+                f.trusted_proxy.unwrap_or_default()
+            } else {
+                a.trusted_proxy
+            },
         })
     }
 }

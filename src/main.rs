@@ -1,7 +1,9 @@
 //! `strongroom`: the command line. `serve` runs the server; `presign` makes
 //! a pre-signed URL like `aws s3 presign`.
 
+mod audit;
 mod config;
+mod keys;
 mod presign;
 mod serve;
 
@@ -21,15 +23,48 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Print a pre-signed URL for an object.
     Presign(presign::PresignArgs),
+    /// Query the KMS audit log.
+    Audit(audit::AuditArgs),
+    /// Administrative tasks on a data directory.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Append a fresh master key to the keyring: new objects use it, older
+    /// objects keep using the key they were written with. Restart the
+    /// server afterwards.
+    RotateMasterKey {
+        /// Data directory (its master.keys is rotated).
+        #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
+        data_dir: std::path::PathBuf,
+        /// The keyring file, when the server runs with --master-key-file.
+        #[arg(long)]
+        master_key_file: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Presign(args) => presign::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Admin(AdminCommand::RotateMasterKey {
+            data_dir,
+            master_key_file,
+        }) => {
+            let path = master_key_file.unwrap_or_else(|| keys::default_path(&data_dir));
+            let id = keys::rotate(&path)?;
+            println!(
+                "New active master key {id} appended to {}; restart the server to use it.",
+                path.display()
+            );
+            Ok(())
+        }
     }
 }

@@ -150,12 +150,40 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         }
     }
 
+    let master = Arc::new(crate::keys::load(&s.data_dir, s.master_key_file.as_deref())?);
+    tracing::info!(keys = master.len(), active = master.active().0, "master keyring loaded");
+    let audit = strongroom_kms::Audit::open(&s.data_dir).context("opening the KMS audit log")?;
+    let kms = strongroom_kms::Kms::open(
+        store.clone(),
+        master.clone(),
+        audit,
+        strongroom_kms::KmsSettings {
+            region: s.region.clone(),
+            rate_limit: s.kms_rate_limit,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("opening the KMS: {e}"))?;
+    {
+        // automatic key rotation, checked hourly
+        let kms = kms.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = kms.rotate_due().await {
+                    tracing::error!(error = %e, "automatic key rotation failed");
+                }
+            }
+        });
+    }
+    let crypt = strongroom_s3::sse::Encryption::new(master.clone(), kms.clone(), s.bucket_key_ttl);
     let s3 = Strongroom::new(
         store.clone(),
         ids.clone(),
         S3Settings {
             region: s.region.clone(),
         },
+        crypt,
     );
     let mut b = S3ServiceBuilder::new(s3);
     b.set_auth(ids.clone());
@@ -173,7 +201,11 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     let metrics = Arc::new(Metrics::default());
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
-    let front = Arc::new(FrontDoor::new(b.build(), ids.clone(), vhost, metrics));
+    let front = Arc::new(
+        FrontDoor::new(b.build(), ids.clone(), vhost, metrics)
+            .with_kms(kms.clone())
+            .with_trusted_proxies(s.trusted_proxies.clone()),
+    );
 
     let mut listeners = Listeners {
         http: None,

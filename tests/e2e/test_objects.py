@@ -265,14 +265,6 @@ def test_put_without_content_length_is_refused(server, s3, bucket):
     assert error_of(e)[0] == 404
 
 
-def test_sse_headers_are_refused_until_encryption_exists(s3, bucket):
-    with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="sse", Body=b"x", ServerSideEncryption="aws:kms")
-    assert error_of(e) == (501, "NotImplemented")
-    with pytest.raises(ClientError):
-        s3.head_object(Bucket=bucket, Key="sse")
-
-
 def test_post_object_browser_upload_with_policy(server, s3, bucket):
     """POST object (HTML form upload): the signed policy's conditions hold."""
     import requests

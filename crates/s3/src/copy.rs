@@ -5,6 +5,7 @@
 use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use strongroom_crypt::Key;
 use strongroom_iam::Principal;
 use strongroom_store::{ObjectRecord, PartRecord, PendingSegment};
 
@@ -15,6 +16,7 @@ use crate::ingest::stored;
 use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::multipart::{MAX_PART_SIZE, check_part_number, commit_part, load_upload, upload_algo};
 use crate::put::{WriteConditions, commit_object};
+use crate::sse::SealedWriter;
 use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal, timestamp};
 
 /// Resolves and authorizes the copy source: the caller must own its bucket
@@ -40,16 +42,18 @@ fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(Strin
     Ok((bucket.to_string(), key.to_string(), rec))
 }
 
-/// Copies bytes `[start, end)` of `rec` into a new blob, hashing as it goes.
+/// Copies bytes `[start, end)` of `rec` (opened with `src_keys`) into a
+/// new blob sealed under `dst_keys`, hashing as it goes.
 async fn copy_bytes(
     s3: &Strongroom,
     rec: &ObjectRecord,
-    start: u64,
-    end: u64,
+    range: (u64, u64),
     algo: Option<Algo>,
+    src_keys: Option<&[Key]>,
+    dst_keys: &[Key],
 ) -> S3Result<(PendingSegment, [u8; 16], Option<(Algo, Vec<u8>)>)> {
-    let mut stream = open_range(&s3.store, &rec.segments, start, end).map_err(|e| internal(&e))?;
-    let mut writer = s3.store.blob_writer();
+    let mut stream = open_range(&s3.store, &rec.segments, range.0, range.1, src_keys).map_err(|e| internal(&e))?;
+    let mut writer = store(SealedWriter::new(s3.store.blob_writer(), dst_keys))?;
     let mut md5 = Md5::new();
     let mut hasher = algo.map(Algo::hasher);
     while let Some(chunk) = stream.next().await {
@@ -83,9 +87,18 @@ pub(crate) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let who = principal(&req)?;
+    let caller = crate::kms_caller(&req, &who, &s3.settings.region);
+    let secure = crate::secure(&req);
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
     let (sb, sk, src) = source(s3, &who, &i.copy_source)?;
+    let src_customer = crate::sse::customer_key(&copy_source_customer!(i), secure)?;
+    let src_keys = s3
+        .crypt
+        .open_keys(&sb, &sk, src.sse.as_ref(), src_customer.as_ref(), &caller)
+        .await?;
+    let dst_sse = sse_request!(i);
+    let changes_encryption = dst_sse.algorithm.is_some() || dst_sse.customer.algorithm.is_some();
     copy_conditions(
         i.copy_source_if_match.as_ref(),
         i.copy_source_if_none_match.as_ref(),
@@ -114,12 +127,7 @@ pub(crate) async fn copy_object(
         .storage_class
         .as_ref()
         .is_some_and(|c| Some(c.as_str()) != src.headers.storage_class.as_deref().or(Some("STANDARD")));
-    if same
-        && !replace_meta
-        && !changes_class
-        && i.website_redirect_location.is_none()
-        && i.server_side_encryption.is_none()
-    {
+    if same && !replace_meta && !changes_class && i.website_redirect_location.is_none() && !changes_encryption {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -150,8 +158,8 @@ pub(crate) async fn copy_object(
             .and_then(|c| Algo::parse(&c.algorithm).ok())
             .or(Some(Algo::Crc64Nvme)),
     };
-    let (rec, pending) = if same {
-        // metadata-only change: keep the blobs
+    let (rec, pending) = if same && !changes_encryption {
+        // metadata-only change: keep the blobs (and their encryption)
         let mut rec = src.clone();
         rec.headers = headers;
         rec.tags = tags;
@@ -159,10 +167,15 @@ pub(crate) async fn copy_object(
         rec.owner = who.account_id().to_owned();
         (rec, Vec::new())
     } else {
-        let (pending, md5, sum) = copy_bytes(s3, &src, 0, src.size, algo).await?;
+        let bucket = store(s3.store.bucket(&i.bucket))?.ok_or_else(crate::error::no_such_bucket)?;
+        let keys = s3
+            .crypt
+            .keys_for_write(&bucket, &i.key, &dst_sse, secure, &caller)
+            .await?;
+        let (pending, md5, sum) = copy_bytes(s3, &src, (0, src.size), algo, src_keys.as_deref(), &keys.keys).await?;
         let rec = ObjectRecord {
             size: src.size,
-            etag: hex(&md5),
+            etag: hex(&keys.etag(&md5)),
             last_modified_ms: now_ms(),
             owner: who.account_id().to_owned(),
             version_id: None,
@@ -172,15 +185,17 @@ pub(crate) async fn copy_object(
             segments: vec![pending.segment.clone()],
             parts: Vec::new(),
             upload_id: None,
+            sse: Some(keys.record),
         };
         (rec, vec![pending])
     };
     let out_etag = rec.etag.clone();
     let out_ms = rec.last_modified_ms;
     let out_sum = rec.checksum.clone();
+    let echo = crate::sse::echo(rec.sse.as_ref());
     commit_object(s3, &i.bucket, &i.key, rec, pending, WriteConditions::default()).await?;
     let c = ChecksumFields::from(out_sum.as_ref());
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(with_checksums!(
             c,
             CopyObjectResult {
@@ -190,7 +205,9 @@ pub(crate) async fn copy_object(
             }
         )),
         ..Default::default()
-    }))
+    };
+    set_echo!(out, echo);
+    Ok(S3Response::new(out))
 }
 
 /// Parses `bytes=first-last` of x-amz-copy-source-range against `size`.
@@ -223,10 +240,18 @@ pub(crate) async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let who = principal(&req)?;
+    let caller = crate::kms_caller(&req, &who, &s3.settings.region);
+    let secure = crate::secure(&req);
     let i = req.input;
     let n = check_part_number(i.part_number)?;
     let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
-    let (_, _, src) = source(s3, &who, &i.copy_source)?;
+    let (sb, sk, src) = source(s3, &who, &i.copy_source)?;
+    let src_customer = crate::sse::customer_key(&copy_source_customer!(i), secure)?;
+    let src_keys = s3
+        .crypt
+        .open_keys(&sb, &sk, src.sse.as_ref(), src_customer.as_ref(), &caller)
+        .await?;
+    let keys = crate::multipart::upload_keys(s3, &upload, &customer_fields!(i), secure, &caller).await?;
     copy_conditions(
         i.copy_source_if_match.as_ref(),
         i.copy_source_if_none_match.as_ref(),
@@ -249,8 +274,16 @@ pub(crate) async fn upload_part_copy(
         ));
     }
     let want = upload_algo(&upload);
-    let (pending, md5, sum) = copy_bytes(s3, &src, start, end, Some(want.unwrap_or(Algo::Crc64Nvme))).await?;
-    let etag_hex = hex(&md5);
+    let (pending, md5, sum) = copy_bytes(
+        s3,
+        &src,
+        (start, end),
+        Some(want.unwrap_or(Algo::Crc64Nvme)),
+        src_keys.as_deref(),
+        &keys.keys,
+    )
+    .await?;
+    let etag_hex = hex(&keys.etag(&md5));
     let now = now_ms();
     let part = PartRecord {
         part_number: n,
@@ -263,7 +296,7 @@ pub(crate) async fn upload_part_copy(
     let shown = if want.is_some() { part.checksum.clone() } else { None };
     commit_part(s3, &upload, part, pending).await?;
     let c = ChecksumFields::from(shown.as_ref());
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let mut out = UploadPartCopyOutput {
         copy_part_result: Some(with_checksums!(
             c,
             CopyPartResult {
@@ -272,5 +305,7 @@ pub(crate) async fn upload_part_copy(
             }
         )),
         ..Default::default()
-    }))
+    };
+    set_echo!(out, crate::sse::echo(upload.sse.as_ref()));
+    Ok(S3Response::new(out))
 }

@@ -61,8 +61,8 @@ pub(crate) fn precondition_failed() -> S3Error {
     )
 }
 
-pub(crate) fn custom(code: &'static str, status: http::StatusCode, msg: impl Into<String>) -> S3Error {
-    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), msg.into());
+pub(crate) fn custom(code: impl Into<String>, status: http::StatusCode, msg: impl Into<String>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into().into()), msg.into());
     e.set_status_code(status);
     e
 }

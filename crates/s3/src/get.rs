@@ -2,12 +2,12 @@
 //! order, byte ranges and part numbers, and a body streamed from the blob
 //! segments one chunk at a time.
 
-use std::pin::Pin;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use strongroom_crypt::Key;
 use strongroom_store::{ObjectRecord, Segment, Store, StoreError};
 
 use crate::error::{internal, no_such_bucket, no_such_key, precondition_failed, store};
@@ -256,7 +256,7 @@ macro_rules! describe {
     }};
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
+use crate::sse::stream::ByteStream;
 
 /// Segments opened before a read answers (to find out now whether the
 /// record's blobs are still there); the rest open as the stream reaches
@@ -269,7 +269,15 @@ const EAGER_SEGMENTS: usize = 64;
 /// reader always gets the whole object it started with. A blob already
 /// removed before the lease shows as `MissingBlob` on the first segments
 /// (a record's blobs are removed in order), and the caller reads again.
-pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: u64) -> Result<ByteStream, StoreError> {
+/// Encrypted segments are opened with `keys` (the object's data keys).
+pub(crate) fn open_range(
+    store_: &Store,
+    segments: &[Segment],
+    start: u64,
+    end: u64,
+    keys: Option<&[Key]>,
+) -> Result<ByteStream, StoreError> {
+    let keys: Arc<Vec<Key>> = Arc::new(keys.map(<[Key]>::to_vec).unwrap_or_default());
     let lease = store_.lease(segments);
     let mut streams: Vec<ByteStream> = Vec::new();
     let mut pos = 0u64;
@@ -283,15 +291,19 @@ pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: 
         let to = end.min(s_end) - s_start;
         if streams.len() < EAGER_SEGMENTS {
             let reader = store_.open_segment(seg)?;
-            streams.push(Box::pin(reader.into_stream(from, to - from, READ_CHUNK)));
+            streams.push(segment_stream(reader, seg, &keys, from, to)?);
         } else {
-            let (st, seg) = (store_.clone(), seg.clone());
-            let lazy = futures::stream::once(async move { st.open_segment(&seg).map_err(std::io::Error::other) })
-                .map(move |r| match r {
-                    Ok(reader) => reader.into_stream(from, to - from, READ_CHUNK).left_stream(),
-                    Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
-                })
-                .flatten();
+            let (st, seg, keys) = (store_.clone(), seg.clone(), keys.clone());
+            let lazy = futures::stream::once(async move {
+                st.open_segment(&seg)
+                    .and_then(|reader| segment_stream(reader, &seg, &keys, from, to))
+                    .map_err(std::io::Error::other)
+            })
+            .map(move |r| match r {
+                Ok(s) => s.left_stream(),
+                Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+            })
+            .flatten();
             streams.push(Box::pin(lazy));
         }
     }
@@ -302,12 +314,32 @@ pub(crate) fn open_range(store_: &Store, segments: &[Segment], start: u64, end: 
     })))
 }
 
+/// Plaintext `[from, to)` of one segment: opened through its packages when
+/// it is encrypted, read as stored when it predates encryption.
+fn segment_stream(
+    reader: strongroom_store::SegmentReader,
+    seg: &Segment,
+    keys: &[Key],
+    from: u64,
+    to: u64,
+) -> Result<ByteStream, StoreError> {
+    if seg.salt.is_some() {
+        crate::sse::stream::open_sealed(reader, seg, keys, from, to)
+    } else {
+        Ok(Box::pin(reader.into_stream(from, to - from, READ_CHUNK)))
+    }
+}
+
 pub(crate) async fn get_object(
     s3: &Strongroom,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
+    let who = crate::principal(&req)?;
+    let caller = crate::kms_caller(&req, &who, &s3.settings.region);
+    let secure = crate::secure(&req);
     let i = req.input;
     check_version(i.version_id.as_deref())?;
+    let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
     // a concurrent overwrite may remove the blobs between reading the record
     // and opening them: read again (the new record's blobs are in place)
     let mut attempt = 0;
@@ -315,17 +347,22 @@ pub(crate) async fn get_object(
         let rec = load(s3, &i.bucket, &i.key)?;
         read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
         let sel = select(&rec, i.range.as_ref(), i.part_number)?;
-        match open_range(&s3.store, &rec.segments, sel.start, sel.end) {
+        let keys = s3
+            .crypt
+            .open_keys(&i.bucket, &i.key, rec.sse.as_ref(), customer.as_ref(), &caller)
+            .await?;
+        match open_range(&s3.store, &rec.segments, sel.start, sel.end, keys.as_deref()) {
             Ok(body) => break (rec, sel, body),
             Err(StoreError::MissingBlob) if attempt < 3 => attempt += 1,
             Err(e) => return Err(internal(&e)),
         }
     };
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
-    let out = describe!(GetObjectOutput, i, rec, sel, c, {
+    let mut out = describe!(GetObjectOutput, i, rec, sel, c, {
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
     });
+    set_echo!(out, crate::sse::echo(rec.sse.as_ref()));
     let mut resp = S3Response::new(out);
     if sel.content_range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -337,13 +374,17 @@ pub(crate) async fn head_object(
     s3: &Strongroom,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
+    let secure = crate::secure(&req);
     let i = req.input;
     check_version(i.version_id.as_deref())?;
+    let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
     let rec = load(s3, &i.bucket, &i.key)?;
+    s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), true)?;
     read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
     let sel = select(&rec, i.range.as_ref(), i.part_number)?;
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
-    let out = describe!(HeadObjectOutput, i, rec, sel, c, {});
+    let mut out = describe!(HeadObjectOutput, i, rec, sel, c, {});
+    set_echo!(out, crate::sse::echo(rec.sse.as_ref()));
     let mut resp = S3Response::new(out);
     if sel.content_range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -472,7 +513,7 @@ mod tests {
             (total / 2, total / 2 + 1000),
             (total - 10, total),
         ] {
-            let mut s = open_range(&store, &segments, a, b).unwrap();
+            let mut s = open_range(&store, &segments, a, b, None).unwrap();
             let mut got = Vec::new();
             while let Some(c) = s.next().await {
                 got.extend_from_slice(&c.unwrap());

@@ -10,7 +10,10 @@ use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
 use s3s::dto::{ChecksumAlgorithm, StreamingBlob};
 use s3s::{S3Error, S3ErrorCode, S3Result, TrailingHeaders, s3_error};
-use strongroom_store::{BlobWriter, PendingSegment, Store};
+use strongroom_crypt::Key;
+use strongroom_store::{PendingSegment, Store};
+
+use crate::sse::SealedWriter;
 
 use crate::checksum::{Algo, Hasher, Md5, b64, unb64};
 use crate::error::{custom, store};
@@ -127,8 +130,14 @@ pub(crate) struct BodyClaims<'a> {
     pub default_algo: Option<Algo>,
 }
 
-/// Streams `body` into a new blob and verifies it against `claims`.
-pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: BodyClaims<'_>) -> S3Result<Ingested> {
+/// Streams `body` into a new blob sealed under `keys` (the object's data
+/// keys) and verifies it against `claims`.
+pub(crate) async fn ingest(
+    store_: &Store,
+    body: Option<StreamingBlob>,
+    claims: BodyClaims<'_>,
+    keys: &[Key],
+) -> S3Result<Ingested> {
     // an empty Content-MD5 header is malformed, not absent
     let empty_md5 = claims.headers.get("content-md5").is_some_and(|v| v.is_empty());
     let content_md5 = if empty_md5 { Some("") } else { claims.content_md5 };
@@ -148,7 +157,7 @@ pub(crate) async fn ingest(store_: &Store, body: Option<StreamingBlob>, claims: 
     let mut md5 = Md5::new();
     let algo = claims.checksum.algo.or(claims.default_algo);
     let mut hasher: Option<Hasher> = algo.map(Algo::hasher);
-    let mut writer: BlobWriter = store_.blob_writer();
+    let mut writer = store(SealedWriter::new(store_.blob_writer(), keys))?;
     let mut size: u64 = 0;
 
     if let Some(mut body) = body {

@@ -67,6 +67,54 @@ macro_rules! has_grant_headers {
     };
 }
 
+/// The SSE fields of a write input (PutObject, CreateMultipartUpload,
+/// CopyObject) as a [`sse::SseRequest`].
+macro_rules! sse_request {
+    ($i:ident) => {
+        crate::sse::SseRequest {
+            algorithm: $i.server_side_encryption.clone(),
+            kms_key_id: $i.ssekms_key_id.clone(),
+            context: $i.ssekms_encryption_context.clone(),
+            bucket_key: $i.bucket_key_enabled,
+            customer: customer_fields!($i),
+        }
+    };
+}
+
+/// The `x-amz-server-side-encryption-customer-*` fields of an input.
+macro_rules! customer_fields {
+    ($i:ident) => {
+        crate::sse::CustomerFields {
+            algorithm: $i.sse_customer_algorithm.clone(),
+            key: $i.sse_customer_key.clone(),
+            key_md5: $i.sse_customer_key_md5.clone(),
+        }
+    };
+}
+
+/// The `x-amz-copy-source-server-side-encryption-customer-*` fields.
+macro_rules! copy_source_customer {
+    ($i:ident) => {
+        crate::sse::CustomerFields {
+            algorithm: $i.copy_source_sse_customer_algorithm.clone(),
+            key: $i.copy_source_sse_customer_key.clone(),
+            key_md5: $i.copy_source_sse_customer_key_md5.clone(),
+        }
+    };
+}
+
+/// Sets the encryption response fields of an output from an [`sse::Echo`].
+macro_rules! set_echo {
+    ($out:ident, $e:expr) => {{
+        let e: crate::sse::Echo = $e;
+        $out.server_side_encryption = e.sse;
+        $out.ssekms_key_id = e.kms_key_id;
+        $out.bucket_key_enabled = e.bucket_key;
+        $out.sse_customer_algorithm = e.customer_algorithm;
+        $out.sse_customer_key_md5 = e.customer_key_md5;
+    }};
+}
+
 mod acl;
 mod bucket;
 pub mod checksum;
@@ -80,6 +128,7 @@ mod meta;
 mod multipart;
 mod multipart_list;
 mod put;
+pub mod sse;
 mod tagging;
 
 use s3s::dto::*;
@@ -103,14 +152,16 @@ pub struct Strongroom {
     pub(crate) store: Store,
     pub(crate) identities: Identities,
     pub(crate) settings: S3Settings,
+    pub(crate) crypt: sse::Encryption,
 }
 
 impl Strongroom {
-    pub fn new(store: Store, identities: Identities, settings: S3Settings) -> Strongroom {
+    pub fn new(store: Store, identities: Identities, settings: S3Settings, crypt: sse::Encryption) -> Strongroom {
         Strongroom {
             store,
             identities,
             settings,
+            crypt,
         }
     }
 
@@ -136,6 +187,21 @@ pub(crate) fn principal<T>(req: &S3Request<T>) -> S3Result<Principal> {
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+}
+
+/// The connection facts the front door attached to a request.
+pub(crate) fn conn<T>(req: &S3Request<T>) -> Option<strongroom_iam::ConnInfo> {
+    req.extensions.get::<strongroom_iam::ConnInfo>().cloned()
+}
+
+/// True when the request came over TLS (or a trusted TLS proxy).
+pub(crate) fn secure<T>(req: &S3Request<T>) -> bool {
+    conn(req).is_some_and(|c| c.secure)
+}
+
+/// The key-service caller of a request.
+pub(crate) fn kms_caller<T>(req: &S3Request<T>, who: &Principal, region: &str) -> strongroom_kms::Caller {
+    sse::caller(who, conn(req).as_ref(), region)
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -203,4 +269,7 @@ delegate! {
     put_object_tagging => tagging::put_object_tagging(PutObjectTaggingInput, PutObjectTaggingOutput);
     get_object_tagging => tagging::get_object_tagging(GetObjectTaggingInput, GetObjectTaggingOutput);
     delete_object_tagging => tagging::delete_object_tagging(DeleteObjectTaggingInput, DeleteObjectTaggingOutput);
+    put_bucket_encryption => sse::put_bucket_encryption(PutBucketEncryptionInput, PutBucketEncryptionOutput);
+    get_bucket_encryption => sse::get_bucket_encryption(GetBucketEncryptionInput, GetBucketEncryptionOutput);
+    delete_bucket_encryption => sse::delete_bucket_encryption(DeleteBucketEncryptionInput, DeleteBucketEncryptionOutput);
 }

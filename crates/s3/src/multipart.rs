@@ -58,8 +58,15 @@ pub(crate) async fn create(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let who = principal(&req)?;
+    let caller = crate::kms_caller(&req, &who, &s3.settings.region);
+    let secure = crate::secure(&req);
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
+    let bucket = crate::error::store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    let keys = s3
+        .crypt
+        .keys_for_write(&bucket, &i.key, &sse_request!(i), secure, &caller)
+        .await?;
     let headers = object_headers!(i)?;
     let tags = parse_tagging_header(i.tagging.as_deref())?;
     let sdk_algo = req
@@ -98,8 +105,10 @@ pub(crate) async fn create(
         tags,
         checksum_algorithm: algo.map(|a| a.name().to_owned()),
         checksum_type: kind.clone(),
+        sse: Some(keys.record),
     };
     let upload_id = rec.upload_id.clone();
+    let echo = crate::sse::echo(rec.sse.as_ref());
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
             if txn.bucket(&rec.bucket)?.is_none() {
@@ -108,14 +117,16 @@ pub(crate) async fn create(
             Ok(txn.put_upload(&rec)?)
         })
         .await?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(upload_id),
         checksum_algorithm: algo.map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
         checksum_type: kind.map(ChecksumType::from),
         ..Default::default()
-    }))
+    };
+    set_echo!(out, echo);
+    Ok(S3Response::new(out))
 }
 
 /// Stores a written part, provided its upload still exists.
@@ -151,9 +162,13 @@ pub(crate) async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     crate::ingest::require_length(&req.headers)?;
+    let who = principal(&req)?;
+    let caller = crate::kms_caller(&req, &who, &s3.settings.region);
+    let secure = crate::secure(&req);
     let i = req.input;
     let n = check_part_number(i.part_number)?;
     let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
+    let keys = upload_keys(s3, &upload, &customer_fields!(i), secure, &caller).await?;
     let want = upload_algo(&upload);
     let checksum = checksum_request(&req.headers, i.checksum_algorithm.as_ref(), given_checksums!(i))?;
     if let (Some(w), Some(got)) = (want, checksum.algo)
@@ -177,9 +192,10 @@ pub(crate) async fn upload_part(
             max_size: MAX_PART_SIZE,
             default_algo: Some(want.unwrap_or(Algo::Crc64Nvme)),
         },
+        &keys.keys,
     )
     .await?;
-    let etag_hex = hex(&got.md5);
+    let etag_hex = hex(&keys.etag(&got.md5));
     let part = PartRecord {
         part_number: n,
         etag: etag_hex.clone(),
@@ -191,12 +207,38 @@ pub(crate) async fn upload_part(
     let shown = if want.is_some() { part.checksum.clone() } else { None };
     commit_part(s3, &upload, part, got.pending).await?;
     let c = ChecksumFields::from(shown.as_ref());
-    Ok(S3Response::new(with_checksums!(
+    let mut out = with_checksums!(
         c,
         UploadPartOutput {
             e_tag: Some(etag(&etag_hex)),
         }..Default::default()
-    )))
+    );
+    set_echo!(out, crate::sse::echo(upload.sse.as_ref()));
+    Ok(S3Response::new(out))
+}
+
+/// The data keys of an upload, for sealing a part: an SSE-C upload needs
+/// the same customer key on every part.
+pub(crate) async fn upload_keys(
+    s3: &Strongroom,
+    upload: &UploadRecord,
+    customer: &crate::sse::CustomerFields,
+    secure: bool,
+    caller: &strongroom_kms::Caller,
+) -> S3Result<crate::sse::DataKeys> {
+    let customer = crate::sse::customer_key(customer, secure)?;
+    let Some(record) = upload.sse.clone() else {
+        return Err(s3s::s3_error!(
+            InvalidRequest,
+            "This upload was started before encryption at rest existed; start a new upload."
+        ));
+    };
+    let keys = s3
+        .crypt
+        .open_keys(&upload.bucket, &upload.key, Some(&record), customer.as_ref(), caller)
+        .await?
+        .unwrap_or_default();
+    Ok(crate::sse::DataKeys { keys, record })
 }
 
 fn completed_part_checksum(p: &CompletedPart, a: Algo) -> Option<&String> {
@@ -337,6 +379,7 @@ fn assemble(
             })
             .collect(),
         upload_id: Some(u.upload_id.clone()),
+        sse: u.sse.clone(),
     })
 }
 
@@ -406,6 +449,7 @@ pub(crate) async fn complete(
         .await?;
     let c = ChecksumFields::from(rec.checksum.as_ref());
     let location = format!("/{}/{}", i.bucket, i.key);
+    let echo = crate::sse::echo(rec.sse.as_ref());
     Ok(S3Response::new(with_checksums!(
         c,
         CompleteMultipartUploadOutput {
@@ -414,6 +458,9 @@ pub(crate) async fn complete(
             e_tag: Some(etag(&rec.etag)),
             location: Some(location),
             checksum_type: c.kind,
+            server_side_encryption: echo.sse,
+            ssekms_key_id: echo.kms_key_id,
+            bucket_key_enabled: echo.bucket_key,
         }..Default::default()
     )))
 }

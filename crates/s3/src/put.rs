@@ -98,19 +98,20 @@ pub(crate) async fn put_object(
             "${{filename}} in a POST object key is not supported yet"
         ));
     }
+    let caller = crate::kms_caller(&req, &who, &s3.settings.region);
+    let secure = crate::secure(&req);
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
-    if s3
-        .store
-        .bucket(&input.bucket)
-        .map_err(|e| crate::error::internal(&e))?
-        .is_none()
-    {
+    let Some(bucket) = s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))? else {
         return Err(no_such_bucket());
-    }
+    };
     let headers = object_headers!(input)?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
     let checksum = checksum_request(&req.headers, input.checksum_algorithm.as_ref(), given_checksums!(input))?;
+    let keys = s3
+        .crypt
+        .keys_for_write(&bucket, &input.key, &sse_request!(input), secure, &caller)
+        .await?;
     let got = ingest(
         &s3.store,
         input.body,
@@ -123,9 +124,10 @@ pub(crate) async fn put_object(
             max_size: MAX_PUT_SIZE,
             default_algo: Some(Algo::Crc64Nvme),
         },
+        &keys.keys,
     )
     .await?;
-    let etag_hex = hex(&got.md5);
+    let etag_hex = hex(&keys.etag(&got.md5));
     let rec = ObjectRecord {
         size: got.size,
         etag: etag_hex.clone(),
@@ -138,20 +140,23 @@ pub(crate) async fn put_object(
         segments: vec![got.pending.segment.clone()],
         parts: Vec::new(),
         upload_id: None,
+        sse: Some(keys.record),
     };
     let cond = WriteConditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
     };
     let checksum_out = rec.checksum.clone();
+    let echo = crate::sse::echo(rec.sse.as_ref());
     commit_object(s3, &input.bucket, &input.key, rec, vec![got.pending], cond).await?;
     let c = ChecksumFields::from(checksum_out.as_ref());
-    let out = with_checksums!(
+    let mut out = with_checksums!(
         c,
         PutObjectOutput {
             e_tag: Some(etag(&etag_hex)),
             checksum_type: c.kind,
         }..Default::default()
     );
+    set_echo!(out, echo);
     Ok(S3Response::new(out))
 }

@@ -8,7 +8,11 @@ use crate::FrontDoor;
 pub(crate) fn handle<B>(front: &FrontDoor, req: Request<B>) -> Response<s3s::Body> {
     let (status, ctype, body) = match req.uri().path() {
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", front.metrics.render()),
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            front.metrics.render() + &front.kms.as_ref().map(|k| k.render_metrics()).unwrap_or_default(),
+        ),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
     };
     let mut resp = Response::new(s3s::Body::from(body));

@@ -46,6 +46,8 @@ pub struct FrontDoor {
     vhost: Option<crate::BaseDomain>,
     pub(crate) metrics: Arc<Metrics>,
     rng: SystemRandom,
+    pub(crate) kms: Option<Arc<strongroom_kms::Kms>>,
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl FrontDoor {
@@ -61,7 +63,22 @@ impl FrontDoor {
             vhost,
             metrics,
             rng: SystemRandom::new(),
+            kms: None,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Proxies (TLS terminators) whose `X-Forwarded-Proto: https` makes a
+    /// plain connection count as secure (aws:SecureTransport, SSE-C).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> FrontDoor {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Serves the built-in KMS's API on the same listeners.
+    pub fn with_kms(mut self, kms: Arc<strongroom_kms::Kms>) -> FrontDoor {
+        self.kms = Some(kms);
+        self
     }
 
     fn ids(&self) -> (String, String) {
@@ -81,7 +98,17 @@ impl FrontDoor {
         vh.bucket().map(str::to_owned)
     }
 
-    pub(crate) async fn handle(&self, req: Request<Incoming>, info: ConnInfo) -> Response<s3s::Body> {
+    pub(crate) async fn handle(&self, req: Request<Incoming>, mut info: ConnInfo) -> Response<s3s::Body> {
+        if !info.secure
+            && self.trusted_proxies.contains(&info.peer.ip())
+            && req
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        {
+            info.secure = true;
+        }
         let started = Instant::now();
         self.metrics.start();
         let (rid, id2) = self.ids();
@@ -89,6 +116,29 @@ impl FrontDoor {
         let path = req.uri().path().to_owned();
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
+        if let Some(kms) = &self.kms {
+            let (parts, body) = req.into_parts();
+            if crate::kms_route::is_kms(&parts) {
+                let (resp, op) = crate::kms_route::handle(kms, &self.identities, parts, body, &info, &rid).await;
+                return self.finish(resp, &rid, &id2, &method, &op, &info, &path, started);
+            }
+            return self
+                .handle_s3(Request::from_parts(parts, body), info, rid, id2, started)
+                .await;
+        }
+        self.handle_s3(req, info, rid, id2, started).await
+    }
+
+    async fn handle_s3(
+        &self,
+        req: Request<Incoming>,
+        info: ConnInfo,
+        rid: String,
+        id2: String,
+        started: Instant,
+    ) -> Response<s3s::Body> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
         if let Err((status, code, msg)) =
             strongroom_iam::precheck::precheck(req.headers(), req.uri().query(), time::OffsetDateTime::now_utc())
         {

@@ -10,6 +10,7 @@
 mod admin;
 mod front;
 mod host;
+mod kms_route;
 mod metrics;
 pub mod tls;
 

@@ -1,0 +1,129 @@
+//! Bucket default encryption: PutBucketEncryption, GetBucketEncryption,
+//! DeleteBucketEncryption. Stored as JSON in the bucket record's configs
+//! under `encryption`.
+
+use http::StatusCode;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use serde::{Deserialize, Serialize};
+use strongroom_store::BucketRecord;
+
+use super::{DSSE_KMS, SSE_KMS, SSE_S3};
+use crate::Strongroom;
+use crate::error::{Fail, custom, no_such_bucket, store};
+
+const CONFIG: &str = "encryption";
+
+/// A bucket's default encryption.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct BucketEncryption {
+    pub algorithm: String,
+    pub kms_key_id: Option<String>,
+    pub bucket_key: bool,
+}
+
+/// The default encryption of a bucket record, if one was configured.
+pub(crate) fn of(b: &BucketRecord) -> Option<BucketEncryption> {
+    b.configs.get(CONFIG).and_then(|s| serde_json::from_str(s).ok())
+}
+
+fn malformed(msg: &str) -> s3s::S3Error {
+    custom("MalformedXML", StatusCode::BAD_REQUEST, msg)
+}
+
+fn parse(c: ServerSideEncryptionConfiguration) -> S3Result<BucketEncryption> {
+    let [rule] = <[ServerSideEncryptionRule; 1]>::try_from(c.rules).map_err(|_| {
+        malformed("The XML you provided was not well-formed or did not validate against our published schema")
+    })?;
+    let Some(d) = rule.apply_server_side_encryption_by_default else {
+        return Err(malformed(
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        ));
+    };
+    let algorithm = d.sse_algorithm.as_str().to_owned();
+    match algorithm.as_str() {
+        SSE_S3 => {
+            if d.kms_master_key_id.is_some() {
+                return Err(custom(
+                    "InvalidArgument",
+                    StatusCode::BAD_REQUEST,
+                    "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse",
+                ));
+            }
+        }
+        SSE_KMS | DSSE_KMS => {}
+        _ => {
+            return Err(custom(
+                "InvalidArgument",
+                StatusCode::BAD_REQUEST,
+                "The encryption method specified is not supported",
+            ));
+        }
+    }
+    Ok(BucketEncryption {
+        // bucket keys do not apply to DSSE-KMS (AWS ignores the flag there)
+        bucket_key: rule.bucket_key_enabled.unwrap_or(false) && algorithm == SSE_KMS,
+        algorithm,
+        kms_key_id: d.kms_master_key_id.filter(|k| !k.is_empty()),
+    })
+}
+
+async fn set(s3: &Strongroom, bucket: &str, value: Option<String>) -> S3Result<()> {
+    let b = bucket.to_owned();
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            let mut rec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            match value {
+                Some(v) => rec.configs.insert(CONFIG.into(), v),
+                None => rec.configs.remove(CONFIG),
+            };
+            Ok(txn.put_bucket(&rec)?)
+        })
+        .await
+        .map_err(Into::into)
+}
+
+pub(crate) async fn put_bucket_encryption(
+    s3: &Strongroom,
+    req: S3Request<PutBucketEncryptionInput>,
+) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+    let i = req.input;
+    let cfg = parse(i.server_side_encryption_configuration)?;
+    let json = serde_json::to_string(&cfg).map_err(|_| s3_error!(InternalError))?;
+    set(s3, &i.bucket, Some(json)).await?;
+    Ok(S3Response::new(PutBucketEncryptionOutput {}))
+}
+
+pub(crate) async fn get_bucket_encryption(
+    s3: &Strongroom,
+    req: S3Request<GetBucketEncryptionInput>,
+) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let Some(cfg) = of(&b) else {
+        return Err(custom(
+            "ServerSideEncryptionConfigurationNotFoundError",
+            StatusCode::NOT_FOUND,
+            "The server side encryption configuration was not found",
+        ));
+    };
+    let rule = ServerSideEncryptionRule {
+        apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+            kms_master_key_id: cfg.kms_key_id,
+            sse_algorithm: ServerSideEncryption::from(cfg.algorithm),
+        }),
+        bucket_key_enabled: Some(cfg.bucket_key),
+    };
+    Ok(S3Response::new(GetBucketEncryptionOutput {
+        server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration { rules: vec![rule] }),
+    }))
+}
+
+pub(crate) async fn delete_bucket_encryption(
+    s3: &Strongroom,
+    req: S3Request<DeleteBucketEncryptionInput>,
+) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+    set(s3, &req.input.bucket, None).await?;
+    let mut resp = S3Response::new(DeleteBucketEncryptionOutput {});
+    resp.status = Some(StatusCode::NO_CONTENT);
+    Ok(resp)
+}
