@@ -26,4 +26,22 @@ PORT="${S3TESTS_PORT:-19000}"
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
-S3TESTS_DIR="$S3TESTS_DIR" S3TESTS_VENV="$S3TESTS_VENV" "$RUNNER" 127.0.0.1 "$PORT" false "${FEATURES[@]}"
+# two KMS keys of the main account for the SSE-KMS tests (ARNs: the suite
+# compares them verbatim with the key id S3 echoes)
+read -r KEY1 KEY2 < <("$S3TESTS_VENV/bin/python" - "$PORT" <<'PY'
+import sys, boto3
+k = boto3.client("kms", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
+                 aws_access_key_id="AKIAS3TESTMAIN000001",
+                 aws_secret_access_key="S3testsMainSecretKey00000000000000000001")
+print(k.create_key()["KeyMetadata"]["Arn"], k.create_key()["KeyMetadata"]["Arn"])
+PY
+)
+export S3TESTS_KMS_KEYID="$KEY1" S3TESTS_KMS_KEYID2="$KEY2"
+# S3TESTS_SECURE=1: run over HTTPS (SSE-C needs it, as on AWS)
+if [[ "${S3TESTS_SECURE:-0}" == 1 ]]; then
+  # the suite's raw `requests` calls (POST object) verify certificates
+  export REQUESTS_CA_BUNDLE="$DATA/tls/cert.pem"
+  S3TESTS_DIR="$S3TESTS_DIR" S3TESTS_VENV="$S3TESTS_VENV" "$RUNNER" 127.0.0.1 "$((PORT + 443))" true "${FEATURES[@]}"
+else
+  S3TESTS_DIR="$S3TESTS_DIR" S3TESTS_VENV="$S3TESTS_VENV" "$RUNNER" 127.0.0.1 "$PORT" false "${FEATURES[@]}"
+fi

@@ -337,6 +337,7 @@ pub(crate) async fn get_object(
     let who = crate::principal(&req)?;
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
+    crate::sse::refuse_on_read(&req.headers)?;
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
@@ -375,6 +376,7 @@ pub(crate) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let secure = crate::secure(&req);
+    crate::sse::refuse_on_read(&req.headers)?;
     let i = req.input;
     check_version(i.version_id.as_deref())?;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
@@ -400,9 +402,12 @@ pub(crate) async fn get_object_attributes(
     s3: &Strongroom,
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+    let secure = crate::secure(&req);
     let i = req.input;
     check_version(i.version_id.as_deref())?;
+    let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
     let rec = load(s3, &i.bucket, &i.key)?;
+    s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), false)?;
     // the header is a comma-separated list, which s3s may hand over whole
     let want = |name: &str| {
         i.object_attributes

@@ -388,6 +388,7 @@ pub(crate) async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let who = principal(&req)?;
+    let secure = crate::secure(&req);
     let i = req.input;
     let chosen = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     let cond = WriteConditions {
@@ -405,6 +406,11 @@ pub(crate) async fn complete(
     .filter_map(|(a, v)| v.map(|v| (a, v)))
     .collect();
     let expected_size = i.mpu_object_size;
+    // an SSE-C upload completes only with its key (AWS)
+    let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
+    if let Some(u) = crate::error::store(s3.store.upload(&i.bucket, &i.key, &i.upload_id))? {
+        s3.crypt.check_customer(u.sse.as_ref(), customer.as_ref(), false)?;
+    }
     let (b, k, id) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
     let owner = who.account_id().to_owned();
     let rec = s3
@@ -450,7 +456,7 @@ pub(crate) async fn complete(
     let c = ChecksumFields::from(rec.checksum.as_ref());
     let location = format!("/{}/{}", i.bucket, i.key);
     let echo = crate::sse::echo(rec.sse.as_ref());
-    Ok(S3Response::new(with_checksums!(
+    let mut resp = S3Response::new(with_checksums!(
         c,
         CompleteMultipartUploadOutput {
             bucket: Some(i.bucket.clone()),
@@ -462,7 +468,15 @@ pub(crate) async fn complete(
             ssekms_key_id: echo.kms_key_id,
             bucket_key_enabled: echo.bucket_key,
         }..Default::default()
-    )))
+    ));
+    // the output type has no SSE-C fields; AWS sends the headers
+    if let (Some(a), Some(m)) = (echo.customer_algorithm, echo.customer_key_md5)
+        && let (Ok(a), Ok(m)) = (http::HeaderValue::from_str(&a), http::HeaderValue::from_str(&m))
+    {
+        resp.headers.insert("x-amz-server-side-encryption-customer-algorithm", a);
+        resp.headers.insert("x-amz-server-side-encryption-customer-key-md5", m);
+    }
+    Ok(resp)
 }
 
 pub(crate) async fn abort(

@@ -86,6 +86,25 @@ fn invalid_request(msg: &str) -> S3Error {
     custom("InvalidRequest", StatusCode::BAD_REQUEST, msg)
 }
 
+/// GET and HEAD take no server-side encryption headers (the object says
+/// how it is encrypted): AWS answers 400 to a read that names them.
+pub(crate) fn refuse_on_read(h: &http::HeaderMap) -> S3Result<()> {
+    let named = [
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-context",
+        "x-amz-server-side-encryption-bucket-key-enabled",
+    ]
+    .iter()
+    .any(|n| h.contains_key(*n));
+    if named {
+        return Err(invalid_argument(
+            "x-amz-server-side-encryption header is not supported for this operation.",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks SSE-C fields: AES256, a 256-bit key, its MD5, over TLS.
 pub(crate) fn customer_key(f: &CustomerFields, secure: bool) -> S3Result<Option<CustomerKey>> {
     if !f.present() {
