@@ -61,6 +61,17 @@ pub struct ServeArgs {
     /// trusted (repeatable).
     #[arg(long)]
     pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// Use an external AWS-KMS-compatible endpoint for SSE-KMS instead of
+    /// the built-in KMS (credentials from STRONGROOM_KMS_ACCESS_KEY and
+    /// STRONGROOM_KMS_SECRET_KEY).
+    #[arg(long)]
+    pub kms_endpoint: Option<String>,
+    /// Region to sign external KMS requests for (default: --region).
+    #[arg(long)]
+    pub kms_region: Option<String>,
+    /// External KMS key used when a request names none.
+    #[arg(long)]
+    pub kms_default_key: Option<String>,
 }
 
 /// The `--config` file.
@@ -82,6 +93,9 @@ pub struct FileConfig {
     pub kms_rate_limit: Option<u32>,
     pub bucket_key_ttl: Option<u64>,
     pub trusted_proxy: Option<Vec<std::net::IpAddr>>,
+    pub kms_endpoint: Option<String>,
+    pub kms_region: Option<String>,
+    pub kms_default_key: Option<String>,
 }
 
 /// Resolved settings.
@@ -102,6 +116,9 @@ pub struct Settings {
     pub kms_rate_limit: u32,
     pub bucket_key_ttl: std::time::Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub kms_endpoint: Option<String>,
+    pub kms_region: Option<String>,
+    pub kms_default_key: String,
 }
 
 /// AWS KMS's default request quota for symmetric cryptographic operations
@@ -150,6 +167,12 @@ impl Settings {
             master_key_file: a.master_key_file.or(f.master_key_file),
             kms_rate_limit: a.kms_rate_limit.or(f.kms_rate_limit).unwrap_or(DEFAULT_KMS_RATE),
             bucket_key_ttl: std::time::Duration::from_secs(a.bucket_key_ttl.or(f.bucket_key_ttl).unwrap_or(300)),
+            kms_endpoint: a.kms_endpoint.or(f.kms_endpoint),
+            kms_region: a.kms_region.or(f.kms_region),
+            kms_default_key: a
+                .kms_default_key
+                .or(f.kms_default_key)
+                .unwrap_or_else(|| "alias/aws/s3".to_owned()),
             trusted_proxies: if a.trusted_proxy.is_empty() {
                 f.trusted_proxy.unwrap_or_default()
             } else {

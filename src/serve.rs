@@ -176,7 +176,32 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    let crypt = strongroom_s3::sse::Encryption::new(master.clone(), kms.clone(), s.bucket_key_ttl);
+    let key_service: Arc<dyn strongroom_kms::KeyService> = match &s.kms_endpoint {
+        None => kms.clone(),
+        Some(endpoint) => {
+            let (Ok(ak), Ok(sk)) = (
+                std::env::var("STRONGROOM_KMS_ACCESS_KEY"),
+                std::env::var("STRONGROOM_KMS_SECRET_KEY"),
+            ) else {
+                bail!("--kms-endpoint needs STRONGROOM_KMS_ACCESS_KEY and STRONGROOM_KMS_SECRET_KEY");
+            };
+            let audit = strongroom_kms::Audit::open(&s.data_dir).context("opening the KMS audit log")?;
+            let remote = strongroom_kms::RemoteKms::new(
+                strongroom_kms::RemoteSettings {
+                    endpoint: endpoint.clone(),
+                    region: s.kms_region.clone().unwrap_or_else(|| s.region.clone()),
+                    access_key: ak,
+                    secret_key: zeroize::Zeroizing::new(sk),
+                    default_key: s.kms_default_key.clone(),
+                },
+                strongroom_kms::Ledger::new(audit, s.region.clone()),
+            )
+            .map_err(|e| anyhow::anyhow!("external KMS: {e}"))?;
+            tracing::info!(endpoint = %endpoint, "SSE-KMS uses an external KMS");
+            Arc::new(remote)
+        }
+    };
+    let crypt = strongroom_s3::sse::Encryption::new(master.clone(), key_service.clone(), s.bucket_key_ttl);
     let s3 = Strongroom::new(
         store.clone(),
         ids.clone(),
@@ -203,7 +228,8 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
     let front = Arc::new(
         FrontDoor::new(b.build(), ids.clone(), vhost, metrics)
-            .with_kms(kms.clone())
+            .with_kms(kms.clone(), s.kms_endpoint.is_none())
+            .with_key_service(key_service.clone())
             .with_trusted_proxies(s.trusted_proxies.clone()),
     );
 

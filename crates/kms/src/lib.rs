@@ -7,11 +7,15 @@
 pub mod api;
 pub mod audit;
 mod keys;
+mod ledger;
 pub mod policy;
 mod quota;
+mod remote;
 mod service;
 
 pub use audit::{Audit, log_path};
+pub use ledger::Ledger;
+pub use remote::{RemoteKms, RemoteSettings};
 pub use service::{Kms, KmsSettings};
 
 use std::collections::BTreeMap;
@@ -130,4 +134,7 @@ pub trait KeyService: Send + Sync {
 
     /// The ARN of a key (resolving aliases), checking that it may be used.
     async fn resolve(&self, caller: &Caller, key_id: Option<&str>) -> Result<String, KmsError>;
+
+    /// Request counts and audit of this service.
+    fn ledger(&self) -> &Ledger;
 }

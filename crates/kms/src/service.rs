@@ -1,15 +1,15 @@
 //! The built-in KMS: keys of every account, sealed under the server master
 //! key; the cryptographic operations; key policies; quotas; audit.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
-use serde_json::{Value, json};
 use strongroom_crypt::{Key, MasterKeys};
 use strongroom_store::Store;
 
 use crate::audit::Audit;
 use crate::keys::{AliasRecord, KeyRecord, Material, alias_name, key_name};
+use crate::ledger::Ledger;
 use crate::policy;
 use crate::quota::Quota;
 use crate::{Caller, Context, DataKey, KeyService, KmsError};
@@ -39,8 +39,7 @@ pub struct Kms {
     pub(crate) region: String,
     state: RwLock<State>,
     quota: Quota,
-    audit: Audit,
-    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    ledger: Ledger,
     /// Mutations (create, alias, state, rotation) one at a time.
     writing: tokio::sync::Mutex<()>,
 }
@@ -109,11 +108,10 @@ impl Kms {
         Ok(Arc::new(Kms {
             store,
             master,
-            region: s.region,
+            region: s.region.clone(),
             state: RwLock::new(st),
             quota: Quota::new(s.rate_limit),
-            audit,
-            counts: Mutex::new(BTreeMap::new()),
+            ledger: Ledger::new(audit, s.region.clone()),
             writing: tokio::sync::Mutex::new(()),
         }))
     }
@@ -124,29 +122,6 @@ impl Kms {
 
     pub(crate) fn alias_arn(&self, account: &str, name: &str) -> String {
         format!("arn:aws:kms:{}:{account}:{name}", self.region)
-    }
-
-    /// Prometheus lines: KMS requests by operation and outcome.
-    pub fn render_metrics(&self) -> String {
-        let mut out = String::from(
-            "# HELP strongroom_kms_requests_total KMS requests (API and S3 on a caller's behalf) by operation and outcome.\n# TYPE strongroom_kms_requests_total counter\n",
-        );
-        if let Ok(m) = self.counts.lock() {
-            for ((op, outcome), n) in m.iter() {
-                out.push_str(&format!(
-                    "strongroom_kms_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}\n"
-                ));
-            }
-        }
-        out
-    }
-
-    /// Requests counted so far for an operation (tests, metrics).
-    pub fn count(&self, op: &str) -> u64 {
-        self.counts
-            .lock()
-            .map(|m| m.iter().filter(|((o, _), _)| o == op).map(|(_, n)| *n).sum())
-            .unwrap_or(0)
     }
 
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>, KmsError> {
@@ -490,7 +465,7 @@ impl Kms {
             .map_err(|_| KmsError::InvalidCiphertext(String::new()))
     }
 
-    /// Counts, applies the quota to and audits one operation.
+    /// Counts and audits one operation.
     pub(crate) async fn account_for(
         &self,
         caller: &Caller,
@@ -499,47 +474,7 @@ impl Kms {
         ctx: Option<&Context>,
         result: &Result<(), KmsError>,
     ) -> Result<(), KmsError> {
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        if let Ok(mut m) = self.counts.lock() {
-            *m.entry((op.to_owned(), outcome)).or_insert(0) += 1;
-        }
-        let t = time::OffsetDateTime::now_utc();
-        let mut rec = json!({
-            "eventVersion": "1.08",
-            "eventTime": t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "eventSource": "kms.amazonaws.com",
-            "eventName": op,
-            "awsRegion": self.region,
-            "sourceIPAddress": caller.via_service.clone().unwrap_or_else(|| caller.source_ip.clone()),
-            "userIdentity": {
-                "type": "Root",
-                "accountId": caller.account_id,
-                "arn": caller.arn,
-                "accessKeyId": caller.access_key,
-                "invokedBy": caller.via_service,
-            },
-            "requestParameters": {
-                "keyId": key_arn,
-                "encryptionContext": ctx,
-            },
-            "resources": key_arn.map(|a| vec![json!({"ARN": a, "type": "AWS::KMS::Key"})]),
-            "eventType": "AwsApiCall",
-            "readOnly": !matches!(op, "CreateKey" | "CreateAlias" | "DeleteAlias" | "UpdateAlias" | "EnableKey" | "DisableKey" | "ScheduleKeyDeletion" | "CancelKeyDeletion" | "EnableKeyRotation" | "DisableKeyRotation" | "RotateKeyOnDemand" | "PutKeyPolicy" | "TagResource" | "UntagResource"),
-            "recipientAccountId": caller.account_id,
-        });
-        if let (Some(obj), Some(src)) = (rec.as_object_mut(), caller.via_service.as_ref()) {
-            obj.insert("sourceIPAddress".into(), Value::String(src.clone()));
-            obj.insert("callerSourceIp".into(), Value::String(caller.source_ip.clone()));
-        }
-        if let (Err(e), Some(obj)) = (result, rec.as_object_mut()) {
-            obj.insert("errorCode".into(), Value::String(e.code().into()));
-            obj.insert("errorMessage".into(), Value::String(e.to_string()));
-        }
-        if self.audit.record(rec).await {
-            Ok(())
-        } else {
-            Err(internal("the KMS audit log cannot be written"))
-        }
+        self.ledger.record(caller, op, key_arn, ctx, result).await
     }
 
     /// Applies the request-rate quota.
@@ -610,6 +545,10 @@ impl KeyService for Kms {
         self.account_for(caller, "Decrypt", arn.as_deref(), Some(context), &unit)
             .await?;
         res
+    }
+
+    fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     async fn resolve(&self, caller: &Caller, key_id: Option<&str>) -> Result<String, KmsError> {

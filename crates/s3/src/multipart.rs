@@ -473,7 +473,8 @@ pub(crate) async fn complete(
     if let (Some(a), Some(m)) = (echo.customer_algorithm, echo.customer_key_md5)
         && let (Ok(a), Ok(m)) = (http::HeaderValue::from_str(&a), http::HeaderValue::from_str(&m))
     {
-        resp.headers.insert("x-amz-server-side-encryption-customer-algorithm", a);
+        resp.headers
+            .insert("x-amz-server-side-encryption-customer-algorithm", a);
         resp.headers.insert("x-amz-server-side-encryption-customer-key-md5", m);
     }
     Ok(resp)

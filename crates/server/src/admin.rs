@@ -11,7 +11,12 @@ pub(crate) fn handle<B>(front: &FrontDoor, req: Request<B>) -> Response<s3s::Bod
         "/metrics" => (
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            front.metrics.render() + &front.kms.as_ref().map(|k| k.render_metrics()).unwrap_or_default(),
+            front.metrics.render()
+                + &front
+                    .key_service
+                    .as_ref()
+                    .map(|k| k.ledger().render_metrics())
+                    .unwrap_or_default(),
         ),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
     };

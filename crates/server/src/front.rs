@@ -46,7 +46,8 @@ pub struct FrontDoor {
     vhost: Option<crate::BaseDomain>,
     pub(crate) metrics: Arc<Metrics>,
     rng: SystemRandom,
-    pub(crate) kms: Option<Arc<strongroom_kms::Kms>>,
+    kms: Option<Arc<strongroom_kms::Kms>>,
+    pub(crate) key_service: Option<Arc<dyn strongroom_kms::KeyService>>,
     trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -64,6 +65,7 @@ impl FrontDoor {
             metrics,
             rng: SystemRandom::new(),
             kms: None,
+            key_service: None,
             trusted_proxies: Vec::new(),
         }
     }
@@ -75,9 +77,15 @@ impl FrontDoor {
         self
     }
 
-    /// Serves the built-in KMS's API on the same listeners.
-    pub fn with_kms(mut self, kms: Arc<strongroom_kms::Kms>) -> FrontDoor {
-        self.kms = Some(kms);
+    /// Serves the built-in KMS's API on the same listeners (when `serve`).
+    pub fn with_kms(mut self, kms: Arc<strongroom_kms::Kms>, serve: bool) -> FrontDoor {
+        self.kms = serve.then_some(kms);
+        self
+    }
+
+    /// The key service S3 uses, for its request metrics.
+    pub fn with_key_service(mut self, k: Arc<dyn strongroom_kms::KeyService>) -> FrontDoor {
+        self.key_service = Some(k);
         self
     }
 
