@@ -2,6 +2,7 @@
 //! a pre-signed URL like `aws s3 presign`.
 
 mod audit;
+mod bench;
 mod config;
 mod keys;
 mod presign;
@@ -28,6 +29,8 @@ enum Command {
     Presign(presign::PresignArgs),
     /// Query the KMS audit log.
     Audit(audit::AuditArgs),
+    /// Measure performance against a baseline of the same build.
+    Bench(bench::BenchArgs),
     /// Administrative tasks on a data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(*args),
         Command::Presign(args) => presign::run(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Admin(AdminCommand::RotateMasterKey {
             data_dir,
             master_key_file,

@@ -9,6 +9,7 @@
 //!
 //! An empty stream is one empty final package (TAG bytes a layer).
 
+use bytes::{Bytes, BytesMut};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroize;
 
@@ -81,34 +82,44 @@ impl StreamKeys {
         a
     }
 
-    /// Seals one package in place.
-    fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptError> {
+    /// Seals `buf[start..]` (one package of plaintext) in place, appending
+    /// one tag a layer.
+    fn seal_at(&self, index: u64, last: bool, buf: &mut BytesMut, start: usize) -> Result<(), CryptError> {
         for (layer, k) in self.0.iter().enumerate() {
-            k.seal_in_place_append_tag(Self::nonce(index), Aad::from(Self::aad(index, last, layer)), buf)
+            let region = buf.get_mut(start..).ok_or(CryptError::Malformed)?;
+            let tag = k
+                .seal_in_place_separate_tag(Self::nonce(index), Aad::from(Self::aad(index, last, layer)), region)
                 .map_err(|_| CryptError::Malformed)?;
+            buf.extend_from_slice(tag.as_ref());
         }
         Ok(())
     }
 
-    /// Opens one package in place, leaving the plaintext in `buf`.
-    fn open(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptError> {
+    /// Opens one stored package in place; returns its plaintext length
+    /// (the plaintext is `buf[..len]`).
+    fn open_at(&self, index: u64, last: bool, buf: &mut [u8]) -> Result<usize, CryptError> {
+        let mut len = buf.len();
         for (layer, k) in self.0.iter().enumerate().rev() {
-            let n = k
-                .open_in_place(Self::nonce(index), Aad::from(Self::aad(index, last, layer)), buf)
+            let region = buf.get_mut(..len).ok_or(CryptError::Malformed)?;
+            len = k
+                .open_in_place(Self::nonce(index), Aad::from(Self::aad(index, last, layer)), region)
                 .map_err(|_| CryptError::Auth)?
                 .len();
-            buf.truncate(n);
         }
-        Ok(())
+        Ok(len)
     }
 }
 
-/// Seals a plaintext stream, package by package. One package of plaintext
-/// is held back until more data (or the end) shows whether it is the last.
+/// Seals a plaintext stream, package by package, into one buffer: sealed
+/// packages, then the pending package's plaintext, which is held back
+/// until more data (or the end) shows whether it is the last. Sealed bytes
+/// are handed out without copying.
 pub struct Sealer {
     keys: StreamKeys,
     index: u64,
-    buf: Vec<u8>,
+    buf: BytesMut,
+    /// Where the pending (unsealed) plaintext starts in `buf`.
+    pending: usize,
 }
 
 impl Sealer {
@@ -116,39 +127,48 @@ impl Sealer {
         Sealer {
             keys,
             index: 0,
-            buf: Vec::with_capacity(PACKAGE + 2 * TAG),
+            buf: BytesMut::with_capacity(2 * (PACKAGE + 2 * TAG)),
+            pending: 0,
         }
     }
 
-    /// Adds plaintext; appends every package now known not to be the last
-    /// to `out`.
-    pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), CryptError> {
+    /// Adds plaintext.
+    pub fn update(&mut self, mut data: &[u8]) -> Result<(), CryptError> {
         while !data.is_empty() {
-            if self.buf.len() == PACKAGE {
-                self.keys.seal(self.index, false, &mut self.buf)?;
-                out.extend_from_slice(&self.buf);
-                self.buf.zeroize();
-                self.buf.clear();
+            if self.buf.len() - self.pending == PACKAGE {
+                self.keys.seal_at(self.index, false, &mut self.buf, self.pending)?;
+                self.pending = self.buf.len();
                 self.index += 1;
             }
-            let n = data.len().min(PACKAGE - self.buf.len());
+            let n = data.len().min(PACKAGE - (self.buf.len() - self.pending));
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
         }
         Ok(())
     }
 
-    /// Seals the last package into `out`.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), CryptError> {
-        self.keys.seal(self.index, true, &mut self.buf)?;
-        out.extend_from_slice(&self.buf);
-        Ok(())
+    /// The packages sealed so far (not yet taken).
+    pub fn take(&mut self) -> Bytes {
+        let sealed = self.buf.split_to(self.pending).freeze();
+        self.pending = 0;
+        sealed
+    }
+
+    /// Seals the last package; returns everything not yet taken.
+    pub fn finish(mut self) -> Result<Bytes, CryptError> {
+        let start = self.pending;
+        self.keys.seal_at(self.index, true, &mut self.buf, start)?;
+        self.pending = self.buf.len();
+        Ok(self.take())
     }
 }
 
 impl Drop for Sealer {
     fn drop(&mut self) {
-        self.buf.zeroize();
+        // pending plaintext does not outlive the sealer
+        if let Some(p) = self.buf.get_mut(self.pending..) {
+            p.zeroize();
+        }
     }
 }
 
@@ -173,8 +193,9 @@ impl Opener {
         PACKAGE + TAG * self.keys.layers()
     }
 
-    /// Opens package `index` from its stored bytes, in place.
-    pub fn open(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), CryptError> {
+    /// Opens package `index` from its stored bytes, in place; returns the
+    /// plaintext length (the plaintext is `buf[..len]`).
+    pub fn open(&self, index: u64, buf: &mut [u8]) -> Result<usize, CryptError> {
         if index > self.last {
             return Err(CryptError::Malformed);
         }
@@ -186,7 +207,7 @@ impl Opener {
         if buf.len() as u64 != plain + (TAG * self.keys.layers()) as u64 {
             return Err(CryptError::Malformed);
         }
-        self.keys.open(index, index == self.last, buf)
+        self.keys.open_at(index, index == self.last, buf)
     }
 }
 
@@ -198,9 +219,10 @@ mod tests {
         let mut s = Sealer::new(keys);
         let mut out = Vec::new();
         for c in data.chunks(step.max(1)) {
-            s.update(c, &mut out)?;
+            s.update(c)?;
+            out.extend_from_slice(&s.take());
         }
-        s.finish(&mut out)?;
+        out.extend_from_slice(&s.finish()?);
         Ok(out)
     }
 
@@ -218,8 +240,8 @@ mod tests {
         let mut plain = Vec::new();
         for (i, pkg) in region.chunks(o.stride()).enumerate() {
             let mut b = pkg.to_vec();
-            o.open(first + i as u64, &mut b)?;
-            plain.extend_from_slice(&b);
+            let n = o.open(first + i as u64, &mut b)?;
+            plain.extend_from_slice(&b[..n]);
         }
         let skip = (start - first * PACKAGE as u64) as usize;
         Ok(plain[skip..skip + (end - start) as usize].to_vec())

@@ -116,6 +116,7 @@ macro_rules! set_echo {
 }
 
 mod acl;
+pub mod bench;
 mod bucket;
 pub mod checksum;
 mod copy;

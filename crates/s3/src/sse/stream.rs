@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use strongroom_crypt::{Key, Opener, PACKAGE, Sealer, StreamKeys, random_salt, sealed_span};
 use strongroom_store::{BlobWriter, PendingSegment, Segment, SegmentReader, StoreError};
@@ -19,7 +19,6 @@ pub(crate) struct SealedWriter {
     salt: [u8; 16],
     layers: u8,
     plain: u64,
-    out: Vec<u8>,
 }
 
 impl SealedWriter {
@@ -33,7 +32,6 @@ impl SealedWriter {
             salt,
             layers: u8::try_from(keys.len()).unwrap_or(u8::MAX),
             plain: 0,
-            out: Vec::new(),
         })
     }
 
@@ -43,10 +41,10 @@ impl SealedWriter {
         let Some(s) = self.sealer.as_mut() else {
             return Err(StoreError::Corrupt("sealed writer already finished".into()));
         };
-        s.update(&data, &mut self.out).map_err(crypt_err)?;
-        if !self.out.is_empty() {
-            let chunk = Bytes::from(std::mem::take(&mut self.out));
-            self.inner.write(chunk).await?;
+        s.update(&data).map_err(crypt_err)?;
+        let sealed = s.take();
+        if !sealed.is_empty() {
+            self.inner.write(sealed).await?;
         }
         Ok(())
     }
@@ -54,10 +52,9 @@ impl SealedWriter {
     /// Seals the last package and makes the blob durable.
     pub(crate) async fn finish(mut self) -> Result<PendingSegment, StoreError> {
         if let Some(s) = self.sealer.take() {
-            s.finish(&mut self.out).map_err(crypt_err)?;
+            let last = s.finish().map_err(crypt_err)?;
+            self.inner.write(last).await?;
         }
-        let last = Bytes::from(std::mem::take(&mut self.out));
-        self.inner.write(last).await?;
         let mut p = self.inner.finish().await?;
         p.segment.len = self.plain;
         p.segment.salt = Some(hex_simd::encode_to_string(self.salt, hex_simd::AsciiCase::Lower));
@@ -101,28 +98,38 @@ pub(crate) fn open_sealed(
     let skip = from - first * PACKAGE as u64;
     let want = to - from;
     // (index of the next package, plaintext bytes still to skip, to give)
-    let state = (first, skip, want);
-    let s = raw.scan(state, move |(index, skip, want), chunk| {
-        let out = (|| -> Result<Bytes, std::io::Error> {
-            let chunk = chunk?;
-            let mut plain = Vec::with_capacity(chunk.len());
-            for pkg in chunk.chunks(stride) {
-                let mut buf = pkg.to_vec();
-                opener
-                    .open(*index, &mut buf)
-                    .map_err(|e| std::io::Error::other(format!("stored data failed authentication: {e}")))?;
-                *index += 1;
-                plain.extend_from_slice(&buf);
-            }
-            let start = usize::try_from(*skip).unwrap_or(usize::MAX).min(plain.len());
-            *skip -= start as u64;
-            let take = usize::try_from(*want).unwrap_or(usize::MAX).min(plain.len() - start);
+    let mut state = (first, skip, want);
+    let s = raw.map(move |chunk| -> Result<Vec<Bytes>, std::io::Error> {
+        let (index, skip, want) = &mut state;
+        // packages are opened in place in the buffer read, and handed on as
+        // slices of it: no copy
+        let mut buf = chunk?.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+        let mut spans = Vec::with_capacity(PACKAGES_A_READ);
+        let mut at = 0;
+        while at < buf.len() {
+            let end = (at + stride).min(buf.len());
+            let n = opener
+                .open(*index, &mut buf[at..end])
+                .map_err(|e| std::io::Error::other(format!("stored data failed authentication: {e}")))?;
+            *index += 1;
+            spans.push((at, n));
+            at = end;
+        }
+        let frozen = buf.freeze();
+        let mut out = Vec::with_capacity(spans.len());
+        for (at, n) in spans {
+            let drop_front = usize::try_from(*skip).unwrap_or(usize::MAX).min(n);
+            *skip -= drop_front as u64;
+            let take = usize::try_from(*want).unwrap_or(usize::MAX).min(n - drop_front);
             *want -= take as u64;
-            Ok(Bytes::from(plain).slice(start..start + take))
-        })();
-        futures::future::ready(Some(out))
+            if take > 0 {
+                out.push(frozen.slice(at + drop_front..at + drop_front + take));
+            }
+        }
+        Ok(out)
     });
-    Ok(Box::pin(s.filter(|r| {
-        futures::future::ready(!matches!(r, Ok(b) if b.is_empty()))
+    Ok(Box::pin(s.flat_map(|r| match r {
+        Ok(v) => futures::stream::iter(v.into_iter().map(Ok)).left_stream(),
+        Err(e) => futures::stream::once(futures::future::ready(Err(e))).right_stream(),
     })))
 }
