@@ -156,7 +156,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let kms = strongroom_kms::Kms::open(
         store.clone(),
         master.clone(),
-        audit,
+        audit.clone(),
         strongroom_kms::KmsSettings {
             region: s.region.clone(),
             rate_limit: s.kms_rate_limit,
@@ -185,7 +185,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             ) else {
                 bail!("--kms-endpoint needs STRONGROOM_KMS_ACCESS_KEY and STRONGROOM_KMS_SECRET_KEY");
             };
-            let audit = strongroom_kms::Audit::open(&s.data_dir).context("opening the KMS audit log")?;
+            // one writer for the audit log, shared with the (idle) built-in KMS
             let remote = strongroom_kms::RemoteKms::new(
                 strongroom_kms::RemoteSettings {
                     endpoint: endpoint.clone(),
@@ -194,7 +194,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
                     secret_key: zeroize::Zeroizing::new(sk),
                     default_key: s.kms_default_key.clone(),
                 },
-                strongroom_kms::Ledger::new(audit, s.region.clone()),
+                strongroom_kms::Ledger::new(audit.clone(), s.region.clone()),
             )
             .map_err(|e| anyhow::anyhow!("external KMS: {e}"))?;
             tracing::info!(endpoint = %endpoint, "SSE-KMS uses an external KMS");
