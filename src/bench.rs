@@ -27,6 +27,9 @@ pub struct BenchArgs {
 pub enum What {
     /// SSE-S3 sealing vs the plaintext data path (write + fsync, read).
     Encryption,
+    /// PUT and GET over loopback HTTP: SSE-S3 vs a plaintext server of the
+    /// same build.
+    Http,
 }
 
 fn mibs(bytes: usize, d: Duration) -> f64 {
@@ -43,6 +46,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if matches!(a.what, What::Http) {
+        return rt.block_on(crate::bench_http::run(&a.sizes_mib, a.iterations));
+    }
     rt.block_on(async {
         let store = strongroom_store::Store::open(&dir).context("opening the scratch store")?;
         println!(

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bench_http;
 mod config;
 mod keys;
 mod presign;

@@ -122,6 +122,32 @@ async fn mark_root(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The s3s service over the S3 implementation: authentication by the
+/// identities, the access hook, body limits, virtual hosts.
+pub fn s3_service(
+    s3: Strongroom,
+    ids: &Identities,
+    store: &Store,
+    sigv2: bool,
+    domain: Option<&str>,
+) -> s3s::service::S3Service {
+    let mut b = S3ServiceBuilder::new(s3);
+    b.set_auth(ids.clone());
+    b.set_access(S3AccessHook::new(
+        ids.clone(),
+        store.clone(),
+        AccessSettings { allow_sigv2: sigv2 },
+    ));
+    let mut cfg = s3s::config::S3Config::default();
+    cfg.xml_max_body_size = XML_MAX;
+    cfg.post_object_max_file_size = POST_MAX;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
+    if let Some(d) = domain {
+        b.set_host(strongroom_server::BaseDomain::new(d));
+    }
+    b.build()
+}
+
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -210,24 +236,11 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         crypt,
     );
-    let mut b = S3ServiceBuilder::new(s3);
-    b.set_auth(ids.clone());
-    b.set_access(S3AccessHook::new(
-        ids.clone(),
-        store.clone(),
-        AccessSettings { allow_sigv2: s.sigv2 },
-    ));
-    let mut cfg = s3s::config::S3Config::default();
-    cfg.xml_max_body_size = XML_MAX;
-    cfg.post_object_max_file_size = POST_MAX;
-    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
-    if let Some(d) = &s.domain {
-        b.set_host(strongroom_server::BaseDomain::new(d));
-    }
+    let service = s3_service(s3, &ids, &store, s.sigv2, s.domain.as_deref());
     let metrics = Arc::new(Metrics::default());
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
     let front = Arc::new(
-        FrontDoor::new(b.build(), ids.clone(), vhost, metrics)
+        FrontDoor::new(service, ids.clone(), vhost, metrics)
             .with_kms(kms.clone(), s.kms_endpoint.is_none())
             .with_key_service(key_service.clone())
             .with_trusted_proxies(s.trusted_proxies.clone()),

@@ -326,7 +326,11 @@ fn segment_stream(
     if seg.salt.is_some() {
         crate::sse::stream::open_sealed(reader, seg, keys, from, to)
     } else {
-        Ok(Box::pin(reader.into_stream(from, to - from, READ_CHUNK)))
+        Ok(crate::read::read_ahead(
+            reader,
+            crate::read::pieces(from, to, READ_CHUNK),
+            |_, b| Ok(vec![b]),
+        ))
     }
 }
 

@@ -129,6 +129,7 @@ mod meta;
 mod multipart;
 mod multipart_list;
 mod put;
+mod read;
 pub mod sse;
 mod tagging;
 

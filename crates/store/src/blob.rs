@@ -216,6 +216,30 @@ pub enum SegmentReader {
 }
 
 impl SegmentReader {
+    /// Reads exactly `len` bytes at `offset` (positional: several reads of
+    /// one reader may run at once). Blocking for files: call it on the
+    /// blocking pool.
+    pub fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        match self {
+            SegmentReader::Inline(b) => {
+                let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+                b.get(start..start + len)
+                    .map(|s| b.slice_ref(s))
+                    .ok_or_else(|| std::io::Error::other("inline segment shorter than recorded"))
+            }
+            SegmentReader::File(f) => {
+                let mut data = vec![0u8; len];
+                std::os::unix::fs::FileExt::read_exact_at(f, &mut data, offset)?;
+                Ok(Bytes::from(data))
+            }
+        }
+    }
+
+    /// True when reads need no I/O.
+    pub fn is_inline(&self) -> bool {
+        matches!(self, SegmentReader::Inline(_))
+    }
+
     /// Reads `len` bytes starting at `offset`, in chunks of `chunk` bytes, on
     /// the blocking pool: a stream that never holds more than one chunk.
     pub fn into_stream(

@@ -36,6 +36,9 @@ pub struct Encryption {
     pub master: Arc<MasterKeys>,
     pub kms: Arc<dyn KeyService>,
     pub(crate) bucket_keys: Arc<BucketKeys>,
+    /// Only `strongroom bench` sets this, for the plaintext baseline of
+    /// the same build; `serve` has no way to.
+    baseline: bool,
 }
 
 impl Encryption {
@@ -44,7 +47,14 @@ impl Encryption {
             master,
             kms,
             bucket_keys: Arc::new(BucketKeys::new(bucket_key_ttl)),
+            baseline: false,
         }
+    }
+
+    /// The unencrypted baseline of `strongroom bench`: objects are stored
+    /// as given. Never used by `serve`.
+    pub fn plaintext_baseline_for_bench(self) -> Encryption {
+        Encryption { baseline: true, ..self }
     }
 }
 
@@ -334,6 +344,12 @@ impl Encryption {
         secure: bool,
         caller: &Caller,
     ) -> S3Result<DataKeys> {
+        if self.baseline {
+            return Ok(DataKeys {
+                keys: Vec::new(),
+                record: SseRecord::default(),
+            });
+        }
         let default = config::of(bucket);
         let mode = choose(req, default.as_ref(), secure)?;
         self.new_keys(
@@ -526,6 +542,9 @@ impl Encryption {
     ) -> S3Result<Option<Vec<Key>>> {
         self.check_customer(rec, customer, false)?;
         let Some(rec) = rec else { return Ok(None) };
+        if rec.keys.is_empty() && !rec.mode.is_empty() {
+            return Err(corrupt("an encrypted object has no wrapped keys"));
+        }
         let mut keys = Vec::with_capacity(rec.keys.len());
         for w in &rec.keys {
             let blob = unb64(&w.blob).ok_or_else(|| corrupt("wrapped key is not base64"))?;
@@ -598,7 +617,9 @@ pub(crate) struct Echo {
 }
 
 pub(crate) fn echo(rec: Option<&SseRecord>) -> Echo {
-    let Some(r) = rec else { return Echo::default() };
+    let Some(r) = rec.filter(|r| !r.mode.is_empty()) else {
+        return Echo::default();
+    };
     if let Some(c) = &r.customer {
         return Echo {
             customer_algorithm: Some("AES256".into()),

@@ -1,12 +1,12 @@
 //! Sealing request bodies into blobs and opening stored packages again,
 //! streaming: at most one package of plaintext is held at a time.
 
-use std::pin::Pin;
-
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt};
 use strongroom_crypt::{Key, Opener, PACKAGE, Sealer, StreamKeys, random_salt, sealed_span};
 use strongroom_store::{BlobWriter, PendingSegment, Segment, SegmentReader, StoreError};
+
+pub(crate) use crate::read::ByteStream;
+use crate::read::{pieces, read_ahead};
 
 fn crypt_err(e: strongroom_crypt::CryptError) -> StoreError {
     StoreError::Io(std::io::Error::other(e))
@@ -22,13 +22,18 @@ pub(crate) struct SealedWriter {
 }
 
 impl SealedWriter {
+    /// No keys: the bench's plaintext baseline, stored as given.
     pub(crate) fn new(inner: BlobWriter, keys: &[Key]) -> Result<SealedWriter, StoreError> {
         let salt = random_salt().map_err(crypt_err)?;
         let refs: Vec<&Key> = keys.iter().collect();
-        let stream = StreamKeys::derive(&refs, &salt).map_err(crypt_err)?;
+        let sealer = if keys.is_empty() {
+            None
+        } else {
+            Some(Sealer::new(StreamKeys::derive(&refs, &salt).map_err(crypt_err)?))
+        };
         Ok(SealedWriter {
             inner,
-            sealer: Some(Sealer::new(stream)),
+            sealer,
             salt,
             layers: u8::try_from(keys.len()).unwrap_or(u8::MAX),
             plain: 0,
@@ -39,7 +44,7 @@ impl SealedWriter {
     pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.plain += data.len() as u64;
         let Some(s) = self.sealer.as_mut() else {
-            return Err(StoreError::Corrupt("sealed writer already finished".into()));
+            return self.inner.write(data).await;
         };
         s.update(&data).map_err(crypt_err)?;
         let sealed = s.take();
@@ -51,10 +56,11 @@ impl SealedWriter {
 
     /// Seals the last package and makes the blob durable.
     pub(crate) async fn finish(mut self) -> Result<PendingSegment, StoreError> {
-        if let Some(s) = self.sealer.take() {
-            let last = s.finish().map_err(crypt_err)?;
-            self.inner.write(last).await?;
-        }
+        let Some(s) = self.sealer.take() else {
+            return self.inner.finish().await;
+        };
+        let last = s.finish().map_err(crypt_err)?;
+        self.inner.write(last).await?;
         let mut p = self.inner.finish().await?;
         p.segment.len = self.plain;
         p.segment.salt = Some(hex_simd::encode_to_string(self.salt, hex_simd::AsciiCase::Lower));
@@ -68,12 +74,12 @@ impl SealedWriter {
     }
 }
 
-pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
-
 /// Packages read at a time.
 const PACKAGES_A_READ: usize = 4;
 
-/// Streams plaintext `[from, to)` of an encrypted segment.
+/// Streams plaintext `[from, to)` of an encrypted segment: only the
+/// packages covering the range are read; each is opened in place in the
+/// buffer read and handed on as a slice of it (no copy).
 pub(crate) fn open_sealed(
     reader: SegmentReader,
     seg: &Segment,
@@ -94,42 +100,28 @@ pub(crate) fn open_sealed(
     let opener = Opener::new(StreamKeys::derive(&refs, &salt).map_err(crypt_err)?, seg.len);
     let (first, offset, len) = sealed_span(seg.len, keys.len(), from, to);
     let stride = opener.stride();
-    let raw = reader.into_stream(offset, len, stride * PACKAGES_A_READ);
-    let skip = from - first * PACKAGE as u64;
-    let want = to - from;
-    // (index of the next package, plaintext bytes still to skip, to give)
-    let mut state = (first, skip, want);
-    let s = raw.map(move |chunk| -> Result<Vec<Bytes>, std::io::Error> {
-        let (index, skip, want) = &mut state;
-        // packages are opened in place in the buffer read, and handed on as
-        // slices of it: no copy
-        let mut buf = chunk?.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+    let chunk = stride * PACKAGES_A_READ;
+    let finish = move |i: usize, stored: Bytes| -> std::io::Result<Vec<Bytes>> {
+        let mut buf = stored.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+        let mut index = first + (i * PACKAGES_A_READ) as u64;
         let mut spans = Vec::with_capacity(PACKAGES_A_READ);
         let mut at = 0;
         while at < buf.len() {
             let end = (at + stride).min(buf.len());
             let n = opener
-                .open(*index, &mut buf[at..end])
+                .open(index, &mut buf[at..end])
                 .map_err(|e| std::io::Error::other(format!("stored data failed authentication: {e}")))?;
-            *index += 1;
-            spans.push((at, n));
+            // plaintext offset of this package within the segment
+            let p0 = index * PACKAGE as u64;
+            let (lo, hi) = (from.max(p0), to.min(p0 + n as u64));
+            if lo < hi {
+                spans.push((at + (lo - p0) as usize, (hi - lo) as usize));
+            }
+            index += 1;
             at = end;
         }
         let frozen = buf.freeze();
-        let mut out = Vec::with_capacity(spans.len());
-        for (at, n) in spans {
-            let drop_front = usize::try_from(*skip).unwrap_or(usize::MAX).min(n);
-            *skip -= drop_front as u64;
-            let take = usize::try_from(*want).unwrap_or(usize::MAX).min(n - drop_front);
-            *want -= take as u64;
-            if take > 0 {
-                out.push(frozen.slice(at + drop_front..at + drop_front + take));
-            }
-        }
-        Ok(out)
-    });
-    Ok(Box::pin(s.flat_map(|r| match r {
-        Ok(v) => futures::stream::iter(v.into_iter().map(Ok)).left_stream(),
-        Err(e) => futures::stream::once(futures::future::ready(Err(e))).right_stream(),
-    })))
+        Ok(spans.into_iter().map(|(a, n)| frozen.slice(a..a + n)).collect())
+    };
+    Ok(read_ahead(reader, pieces(offset, offset + len, chunk), finish))
 }
