@@ -131,13 +131,16 @@ pub fn s3_service(
     sigv2: bool,
     domain: Option<&str>,
 ) -> s3s::service::S3Service {
-    let mut b = S3ServiceBuilder::new(s3);
-    b.set_auth(ids.clone());
-    b.set_access(S3AccessHook::new(
+    let hook = Arc::new(S3AccessHook::new(
         ids.clone(),
         store.clone(),
         AccessSettings { allow_sigv2: sigv2 },
     ));
+    let route = strongroom_s3::sse::EncryptionRoute::new(s3.clone(), hook.clone());
+    let mut b = S3ServiceBuilder::new(s3);
+    b.set_auth(ids.clone());
+    b.set_access(SharedHook(hook));
+    b.set_route(route);
     let mut cfg = s3s::config::S3Config::default();
     cfg.xml_max_body_size = XML_MAX;
     cfg.post_object_max_file_size = POST_MAX;
@@ -146,6 +149,17 @@ pub fn s3_service(
         b.set_host(strongroom_server::BaseDomain::new(d));
     }
     b.build()
+}
+
+/// The access hook, shared with the custom route that makes the same
+/// decision for the requests s3s routes past it.
+struct SharedHook(Arc<S3AccessHook>);
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for SharedHook {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
+        self.0.check(cx).await
+    }
 }
 
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -648,6 +648,47 @@ def test_audit_log_records_kms_use_without_secrets(srv, kms):
         assert plaintext_b64 not in f.read()
 
 
+def test_blocked_encryption_types_refuse_sse_c(s3s, bucket):
+    """BlockedEncryptionTypes (AWS, 2025): a bucket can refuse SSE-C writes."""
+    key = os.urandom(32)
+    s3s.put_object(Bucket=bucket, Key="before", Body=b"x", **sse_c(key))
+    s3s.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+        "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}]})
+    rule = s3s.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["BlockedEncryptionTypes"] == {"EncryptionType": ["SSE-C"]}
+    for call in (lambda: s3s.put_object(Bucket=bucket, Key="c", Body=b"x", **sse_c(key)),
+                 lambda: s3s.create_multipart_upload(Bucket=bucket, Key="m", **sse_c(key)),
+                 lambda: s3s.copy_object(Bucket=bucket, Key="cp", CopySource={"Bucket": bucket, "Key": "before"},
+                                         **sse_c(key, "CopySourceSSECustomer"), **sse_c(key))):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == (403, "AccessDenied")
+    # existing SSE-C objects stay readable; other modes still write
+    assert s3s.get_object(Bucket=bucket, Key="before", **sse_c(key))["Body"].read() == b"x"
+    assert s3s.put_object(Bucket=bucket, Key="s3", Body=b"x")["ServerSideEncryption"] == "AES256"
+    s3s.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+        "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}}]})
+    s3s.put_object(Bucket=bucket, Key="c", Body=b"x", **sse_c(key))
+    with pytest.raises(ClientError) as e:
+        s3s.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+            "BlockedEncryptionTypes": {"EncryptionType": ["aws:kms"]}}]})
+    assert error_of(e) == (400, "InvalidArgument")
+    # another account cannot read or change the configuration
+    from conftest import ALT as alt
+    other = boto3.client("s3", endpoint_url=s3s.meta.endpoint_url, aws_access_key_id=alt[0],
+                         aws_secret_access_key=alt[1], region_name="us-east-1", verify=s3s._endpoint.http_session._verify)
+    with pytest.raises(ClientError) as e:
+        other.get_bucket_encryption(Bucket=bucket)
+    assert error_of(e)[0] == 403
+    with pytest.raises(ClientError) as e:
+        other.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    assert error_of(e)[0] == 403
+
+
 def test_zz_no_plaintext_reaches_the_disk(srv):
     """Runs last in this module: everything above wrote MARKER in every mode."""
     hits = []

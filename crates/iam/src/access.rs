@@ -45,15 +45,22 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// What the protocol checks read of a request.
+struct Facts<'a> {
+    headers: &'a http::HeaderMap,
+    query: Option<&'a str>,
+    op: &'a str,
+}
+
 /// The names of the signed headers, lower-case, if the request is SigV4.
-fn signed_headers(cx: &S3AccessContext<'_>) -> Option<Vec<String>> {
-    if let Some(auth) = cx.headers().get("authorization").and_then(|v| v.to_str().ok())
+fn signed_headers(cx: &Facts<'_>) -> Option<Vec<String>> {
+    if let Some(auth) = cx.headers.get("authorization").and_then(|v| v.to_str().ok())
         && auth.starts_with("AWS4-HMAC-SHA256")
     {
         let list = auth.split("SignedHeaders=").nth(1)?.split(',').next()?;
         return Some(list.split(';').map(|s| s.trim().to_ascii_lowercase()).collect());
     }
-    let q = cx.uri().query();
+    let q = cx.query;
     let list = query_param(q, "X-Amz-SignedHeaders")?;
     let decoded = percent_decode(list);
     Some(decoded.split(';').map(str::to_ascii_lowercase).collect())
@@ -82,19 +89,19 @@ pub(crate) fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn is_sigv2(cx: &S3AccessContext<'_>) -> bool {
+fn is_sigv2(cx: &Facts<'_>) -> bool {
     let header_v2 = cx
-        .headers()
+        .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.starts_with("AWS "));
-    let query_v2 = query_param(cx.uri().query(), "AWSAccessKeyId").is_some();
+    let query_v2 = query_param(cx.query, "AWSAccessKeyId").is_some();
     header_v2 || query_v2
 }
 
 impl S3AccessHook {
-    fn protocol_checks(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
-        if let Some(exp) = query_param(cx.uri().query(), "X-Amz-Expires") {
+    fn protocol_checks(&self, cx: &Facts<'_>) -> S3Result<()> {
+        if let Some(exp) = query_param(cx.query, "X-Amz-Expires") {
             if exp.starts_with('-') {
                 return Err(s3_error!(AccessDenied, "Request has expired"));
             }
@@ -110,7 +117,7 @@ impl S3AccessHook {
         }
         // Features whose headers we must not accept silently until they are
         // built: a lock we do not enforce would be a lie.
-        for (name, _) in cx.headers() {
+        for (name, _) in cx.headers {
             let n = name.as_str();
             // S3 Express One Zone only: refused on general purpose buckets
             if matches!(
@@ -125,10 +132,7 @@ impl S3AccessHook {
             if n.starts_with("x-amz-object-lock-") {
                 return Err(s3_error!(NotImplemented, "Object Lock is not supported yet"));
             }
-            if n.starts_with("x-amz-grant-")
-                && cx.s3_op().name() != "CreateBucket"
-                && !cx.s3_op().name().ends_with("Acl")
-            {
+            if n.starts_with("x-amz-grant-") && cx.op != "CreateBucket" && !cx.op.ends_with("Acl") {
                 return Err(s3_error!(
                     AccessControlListNotSupported,
                     "The bucket does not allow ACLs"
@@ -140,7 +144,7 @@ impl S3AccessHook {
                 return Err(s3_error!(AccessDenied, "Signature Version 2 is refused by this server"));
             }
         } else if let Some(signed) = signed_headers(cx) {
-            for name in cx.headers().keys() {
+            for name in cx.headers.keys() {
                 let n = name.as_str();
                 if n.starts_with("x-amz-") && !signed.iter().any(|s| s == n) {
                     return Err(s3_error!(
@@ -207,6 +211,52 @@ impl S3AccessHook {
     }
 }
 
+impl S3AccessHook {
+    /// The same decision as the hook's, for a bucket-level request s3s
+    /// hands to a custom route (routes bypass the access hook): protocol
+    /// checks, the caller, authorization, expected bucket owner. Inserts
+    /// and returns the [`Principal`].
+    pub fn check_route(
+        &self,
+        op: &str,
+        bucket: &str,
+        credentials: Option<&s3s::auth::Credentials>,
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+        extensions: &mut http::Extensions,
+    ) -> S3Result<Principal> {
+        if let Some(slot) = extensions.get::<crate::OperationSlot>() {
+            let _ = slot.0.set(op.to_owned());
+        }
+        self.protocol_checks(&Facts { headers, query, op })?;
+        let Some(creds) = credentials else {
+            if self.store.bucket(bucket).ok().flatten().is_none() {
+                return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+            }
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        };
+        let Some(principal) = self.identities.principal(&creds.access_key) else {
+            return Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            ));
+        };
+        let path = S3Path::Bucket { bucket: bucket.into() };
+        self.authorize(&principal, op, &path)?;
+        if let Some(want) = headers.get("x-amz-expected-bucket-owner").and_then(|v| v.to_str().ok())
+            && self
+                .store
+                .bucket(bucket)
+                .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?
+                .is_some_and(|b| b.owner != want)
+        {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
 #[async_trait::async_trait]
 impl S3Access for S3AccessHook {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -214,7 +264,11 @@ impl S3Access for S3AccessHook {
         if let Some(slot) = cx.extensions_mut().get::<crate::OperationSlot>() {
             let _ = slot.0.set(op.clone());
         }
-        self.protocol_checks(cx)?;
+        self.protocol_checks(&Facts {
+            headers: cx.headers(),
+            query: cx.uri().query(),
+            op: &op,
+        })?;
         let Some(creds) = cx.credentials() else {
             // a bucket that does not exist is reported as such, to anyone
             if let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path()

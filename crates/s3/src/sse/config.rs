@@ -14,12 +14,97 @@ use crate::error::{Fail, custom, no_such_bucket, store};
 
 const CONFIG: &str = "encryption";
 
+/// The configuration document of a bucket's default encryption, as
+/// GetBucketEncryption answers it (including BlockedEncryptionTypes, which
+/// the s3s DTOs do not model).
+pub(crate) fn document(cfg: &BucketEncryption) -> String {
+    let esc = |v: &str| {
+        v.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault>",
+    );
+    x.push_str(&format!("<SSEAlgorithm>{}</SSEAlgorithm>", esc(&cfg.algorithm)));
+    if let Some(k) = &cfg.kms_key_id {
+        x.push_str(&format!("<KMSMasterKeyID>{}</KMSMasterKeyID>", esc(k)));
+    }
+    x.push_str(&format!(
+        "</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>{}</BucketKeyEnabled>",
+        cfg.bucket_key
+    ));
+    if !cfg.blocked.is_empty() {
+        x.push_str("<BlockedEncryptionTypes>");
+        for t in &cfg.blocked {
+            x.push_str(&format!("<EncryptionType>{}</EncryptionType>", esc(t)));
+        }
+        x.push_str("</BlockedEncryptionTypes>");
+    }
+    x.push_str("</Rule></ServerSideEncryptionConfiguration>");
+    x
+}
+
+/// Takes the `<BlockedEncryptionTypes>` element out of a
+/// PutBucketEncryption document: the rest for the s3s parser, and the
+/// listed types (validated: `NONE` or `SSE-C`).
+pub(crate) fn take_blocked(doc: &str) -> S3Result<(String, Vec<String>)> {
+    const OPEN: &str = "<BlockedEncryptionTypes";
+    const CLOSE: &str = "</BlockedEncryptionTypes>";
+    let Some(start) = doc.find(OPEN) else {
+        return Ok((doc.to_owned(), Vec::new()));
+    };
+    let bad = || malformed("The XML you provided was not well-formed or did not validate against our published schema");
+    let after_open = doc[start..].find('>').map(|i| start + i + 1).ok_or_else(bad)?;
+    let (inner, end) = if doc[start..after_open].ends_with("/>") {
+        ("", after_open)
+    } else {
+        let close = doc[after_open..].find(CLOSE).map(|i| after_open + i).ok_or_else(bad)?;
+        (&doc[after_open..close], close + CLOSE.len())
+    };
+    if doc[end..].contains(OPEN) {
+        return Err(bad());
+    }
+    let mut types = Vec::new();
+    let mut rest = inner;
+    while let Some(i) = rest.find("<EncryptionType>") {
+        let from = i + "<EncryptionType>".len();
+        let to = rest[from..]
+            .find("</EncryptionType>")
+            .map(|j| from + j)
+            .ok_or_else(bad)?;
+        let t = rest[from..to].trim();
+        if !matches!(t, "NONE" | "SSE-C") {
+            return Err(custom(
+                "InvalidArgument",
+                StatusCode::BAD_REQUEST,
+                format!("The encryption type {t} cannot be blocked; use NONE or SSE-C"),
+            ));
+        }
+        if t != "NONE" && !types.iter().any(|x| x == t) {
+            types.push(t.to_owned());
+        }
+        rest = &rest[to..];
+    }
+    Ok((format!("{}{}", &doc[..start], &doc[end..]), types))
+}
+
 /// A bucket's default encryption.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct BucketEncryption {
     pub algorithm: String,
     pub kms_key_id: Option<String>,
     pub bucket_key: bool,
+    /// BlockedEncryptionTypes: `SSE-C` refuses writes with customer keys.
+    #[serde(default)]
+    pub blocked: Vec<String>,
+}
+
+impl BucketEncryption {
+    pub(crate) fn blocks_sse_c(&self) -> bool {
+        self.blocked.iter().any(|t| t == "SSE-C")
+    }
 }
 
 /// The default encryption of a bucket record, if one was configured.
@@ -31,7 +116,7 @@ fn malformed(msg: &str) -> s3s::S3Error {
     custom("MalformedXML", StatusCode::BAD_REQUEST, msg)
 }
 
-fn parse(c: ServerSideEncryptionConfiguration) -> S3Result<BucketEncryption> {
+pub(crate) fn parse(c: ServerSideEncryptionConfiguration) -> S3Result<BucketEncryption> {
     let [rule] = <[ServerSideEncryptionRule; 1]>::try_from(c.rules).map_err(|_| {
         malformed("The XML you provided was not well-formed or did not validate against our published schema")
     })?;
@@ -65,10 +150,11 @@ fn parse(c: ServerSideEncryptionConfiguration) -> S3Result<BucketEncryption> {
         bucket_key: rule.bucket_key_enabled.unwrap_or(false) && algorithm == SSE_KMS,
         algorithm,
         kms_key_id: d.kms_master_key_id.filter(|k| !k.is_empty()),
+        blocked: Vec::new(),
     })
 }
 
-async fn set(s3: &Strongroom, bucket: &str, value: Option<String>) -> S3Result<()> {
+pub(crate) async fn set(s3: &Strongroom, bucket: &str, value: Option<String>) -> S3Result<()> {
     let b = bucket.to_owned();
     s3.store
         .commit(move |txn| -> Result<(), Fail> {

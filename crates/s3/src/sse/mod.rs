@@ -5,6 +5,7 @@
 
 mod cache;
 pub(crate) mod config;
+mod route;
 pub(crate) mod stream;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::error::custom;
 
 pub(crate) use cache::BucketKeys;
 pub(crate) use config::{delete_bucket_encryption, get_bucket_encryption, put_bucket_encryption};
+pub use route::EncryptionRoute;
 pub(crate) use stream::SealedWriter;
 
 /// Modes as stored and as S3 names them.
@@ -274,6 +276,13 @@ pub(crate) enum Mode {
 pub(crate) fn choose(req: &SseRequest, default: Option<&config::BucketEncryption>, secure: bool) -> S3Result<Mode> {
     let customer = customer_key(&req.customer, secure)?;
     let alg = req.algorithm.as_ref().map(ServerSideEncryption::as_str);
+    if customer.is_some() && default.is_some_and(config::BucketEncryption::blocks_sse_c) {
+        return Err(custom(
+            "AccessDenied",
+            StatusCode::FORBIDDEN,
+            "Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket (BlockedEncryptionTypes).",
+        ));
+    }
     if let Some(c) = customer {
         if alg.is_some() {
             return Err(invalid_argument(
