@@ -31,7 +31,9 @@ struct Running {
 async fn start(plaintext: bool) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir_in(std::env::var_os("STRONGROOM_BENCH_DIR").unwrap_or_else(|| "/var/tmp".into()))?;
     let store = Store::open(dir.path())?;
-    let ids = Identities::load(store.clone())?;
+    let k = strongroom_crypt::Key::random().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let master = Arc::new(strongroom_crypt::MasterKeys::parse(&strongroom_crypt::key_line(&k))?);
+    let ids = Identities::load(store.clone(), master.clone()).await?;
     ids.ensure(NewAccount {
         id: "999999999999".into(),
         name: "bench".into(),
@@ -41,8 +43,6 @@ async fn start(plaintext: bool) -> anyhow::Result<Running> {
         secret_key: SK.into(),
     })
     .await?;
-    let k = strongroom_crypt::Key::random().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let master = Arc::new(strongroom_crypt::MasterKeys::parse(&strongroom_crypt::key_line(&k))?);
     let audit = strongroom_kms::Audit::open(dir.path())?;
     let kms = strongroom_kms::Kms::open(
         store.clone(),

@@ -172,7 +172,9 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
 async fn serve(s: Settings) -> anyhow::Result<()> {
     make_private_dir(&s.data_dir)?;
     let store = Store::open(&s.data_dir).with_context(|| format!("opening {}", s.data_dir.display()))?;
-    let ids = Identities::load(store.clone())?;
+    let master = Arc::new(crate::keys::load(&s.data_dir, s.master_key_file.as_deref())?);
+    tracing::info!(keys = master.len(), active = master.active().0, "master keyring loaded");
+    let ids = Identities::load(store.clone(), master.clone()).await?;
     let (root_key, note) = ensure_root(&store, &ids, &s.data_dir).await?;
     if let Some(p) = &s.bootstrap {
         for a in Bootstrap::load(p)?.account {
@@ -190,8 +192,6 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         }
     }
 
-    let master = Arc::new(crate::keys::load(&s.data_dir, s.master_key_file.as_deref())?);
-    tracing::info!(keys = master.len(), active = master.active().0, "master keyring loaded");
     let audit = strongroom_kms::Audit::open(&s.data_dir).context("opening the KMS audit log")?;
     let kms = strongroom_kms::Kms::open(
         store.clone(),

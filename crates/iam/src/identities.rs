@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
+use strongroom_crypt::MasterKeys;
 use strongroom_store::{Account, Store, StoreError};
 
 /// What can go wrong managing identities.
@@ -49,21 +50,79 @@ impl std::fmt::Debug for NewAccount {
 #[derive(Clone)]
 pub struct Identities {
     store: Store,
+    master: Arc<MasterKeys>,
     by_key: Arc<RwLock<HashMap<String, Account>>>,
 }
 
+fn secret_context(account_id: &str) -> Vec<u8> {
+    format!("strongroom account secret v1\0{account_id}").into_bytes()
+}
+
 impl Identities {
-    /// Loads every account from the store.
-    pub fn load(store: Store) -> Result<Identities, IdentityError> {
+    /// Loads every account from the store, opening their sealed secrets
+    /// with the master keyring; secrets stored in clear by an older build,
+    /// or sealed under a master key that is no longer the active one, are
+    /// sealed under the active key now.
+    pub async fn load(store: Store, master: Arc<MasterKeys>) -> Result<Identities, IdentityError> {
         let mut by_key = HashMap::new();
+        let mut legacy = Vec::new();
         for (_, v) in store.system_scan("account/")? {
-            let a: Account = serde_json::from_slice(&v).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+            let mut a: Account = serde_json::from_slice(&v).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+            match a.sealed_secret.take() {
+                Some(sealed) => {
+                    a.secret_key = unseal(&master, &a.id, &sealed)?;
+                    // after a master-key rotation, re-seal under the active key
+                    if !sealed.starts_with(&format!("{}:", master.active().0)) {
+                        legacy.push(a.id.clone());
+                    }
+                }
+                None => legacy.push(a.id.clone()),
+            }
             by_key.insert(a.access_key.clone(), a);
         }
-        Ok(Identities {
+        let ids = Identities {
             store,
+            master,
             by_key: Arc::new(RwLock::new(by_key)),
-        })
+        };
+        for id in legacy {
+            let a = ids
+                .by_key
+                .read()
+                .ok()
+                .and_then(|m| m.values().find(|a| a.id == id).cloned());
+            if let Some(a) = a {
+                ids.persist(&a, true).await?;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The stored form of an account: its secret sealed.
+    fn stored(&self, a: &Account) -> Result<Vec<u8>, IdentityError> {
+        let (mid, mk) = self.master.active();
+        let sealed = strongroom_crypt::seal_bytes(mk, a.secret_key.as_bytes(), &secret_context(&a.id))
+            .map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let mut rec = a.clone();
+        rec.secret_key = String::new();
+        rec.sealed_secret = Some(format!("{mid}:{}", base64_simd::STANDARD.encode_to_string(&sealed)));
+        serde_json::to_vec(&rec).map_err(|e| IdentityError::Invalid(e.to_string()))
+    }
+
+    /// Writes an account record (unless it exists and `replace` is false);
+    /// true when written.
+    async fn persist(&self, a: &Account, replace: bool) -> Result<bool, IdentityError> {
+        let rec = self.stored(a)?;
+        let name = format!("account/{}", a.id);
+        self.store
+            .commit(move |txn| -> Result<bool, IdentityError> {
+                if !replace && txn.system(&name)?.is_some() {
+                    return Ok(false);
+                }
+                txn.put_system(&name, &rec)?;
+                Ok(true)
+            })
+            .await
     }
 
     /// Number of accounts.
@@ -92,6 +151,7 @@ impl Identities {
             email: new.email,
             access_key: new.access_key,
             secret_key: new.secret_key,
+            sealed_secret: None,
         };
         if self
             .with_account(&acct.access_key, |a| a.id != acct.id)
@@ -102,18 +162,7 @@ impl Identities {
                 acct.id
             )));
         }
-        let rec = serde_json::to_vec(&acct).map_err(|e| IdentityError::Invalid(e.to_string()))?;
-        let name = format!("account/{}", acct.id);
-        let written = self
-            .store
-            .commit(move |txn| -> Result<bool, IdentityError> {
-                if !replace && txn.system(&name)?.is_some() {
-                    return Ok(false);
-                }
-                txn.put_system(&name, &rec)?;
-                Ok(true)
-            })
-            .await?;
+        let written = self.persist(&acct, replace).await?;
         if written && let Ok(mut m) = self.by_key.write() {
             m.retain(|_, a| a.id != acct.id);
             m.insert(acct.access_key.clone(), acct);
@@ -201,4 +250,16 @@ impl S3Auth for Identities {
             )),
         }
     }
+}
+
+fn unseal(master: &MasterKeys, account_id: &str, sealed: &str) -> Result<String, IdentityError> {
+    let bad = |m: &str| IdentityError::Invalid(format!("secret of account {account_id}: {m}"));
+    let (mid, b64) = sealed.split_once(':').ok_or_else(|| bad("malformed"))?;
+    let mk = master
+        .get(mid)
+        .ok_or_else(|| bad(&format!("sealed under master key {mid}, which is not in the keyring")))?;
+    let blob = base64_simd::STANDARD.decode_to_vec(b64).map_err(|_| bad("malformed"))?;
+    let plain =
+        strongroom_crypt::open_bytes(mk, &blob, &secret_context(account_id)).map_err(|_| bad("does not open"))?;
+    String::from_utf8(plain.to_vec()).map_err(|_| bad("not UTF-8"))
 }

@@ -209,8 +209,11 @@ pub struct PartRecord {
     pub checksum: Option<Checksum>,
 }
 
-/// An account with its root credentials. The secret is stored so SigV4 can
-/// be verified; the metadata file is mode 0600 in a 0700 directory.
+/// An account with its root credentials. The secret is needed in clear to
+/// verify SigV4, so it is kept sealed under the server master key
+/// (`sealed_secret`, filled by the `iam` crate) and `secret_key` is empty
+/// on disk; records written before sealing existed carry it in clear and
+/// are re-sealed at start-up.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
@@ -218,7 +221,11 @@ pub struct Account {
     pub email: String,
     pub canonical_id: String,
     pub access_key: String,
+    #[serde(default)]
     pub secret_key: String,
+    /// `<master key id>:<base64 of the sealed secret>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<String>,
 }
 
 impl Drop for Account {

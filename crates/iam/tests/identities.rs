@@ -1,0 +1,81 @@
+//! Account secrets at rest: sealed under the master key, legacy clear
+//! records re-sealed at load, a missing master key refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use strongroom_crypt::{Key, MasterKeys, key_line};
+use strongroom_iam::{Identities, NewAccount};
+use strongroom_store::Store;
+
+const SECRET: &str = "SecretThatMustNotBeOnDisk00000000000001";
+
+fn ring(keys: &[&Key]) -> Arc<MasterKeys> {
+    let text: Vec<String> = keys.iter().map(|k| key_line(k)).collect();
+    Arc::new(MasterKeys::parse(&text.join("\n")).unwrap())
+}
+
+fn account() -> NewAccount {
+    NewAccount {
+        id: "123456789012".into(),
+        name: "a".into(),
+        email: "a@localhost".into(),
+        canonical_id: None,
+        access_key: "AKIATESTSEALING00001".into(),
+        secret_key: SECRET.into(),
+    }
+}
+
+fn raw_record(store: &Store) -> String {
+    String::from_utf8(store.system("account/123456789012").unwrap().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_and_reopen_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Key::random().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let ids = Identities::load(store.clone(), ring(&[&k])).await.unwrap();
+        ids.ensure(account()).await.unwrap();
+        let rec = raw_record(&store);
+        assert!(!rec.contains(SECRET), "secret in clear: {rec}");
+        assert!(rec.contains("sealed_secret"));
+    }
+    let store = Store::open(dir.path()).unwrap();
+    // without the key that sealed it, start-up refuses
+    assert!(
+        Identities::load(store.clone(), ring(&[&Key::random().unwrap()]))
+            .await
+            .is_err()
+    );
+    // rotated keyring: the old key still opens the record, which is then
+    // re-sealed under the new active key, so the old key can go
+    let new = Key::random().unwrap();
+    let ids = Identities::load(store.clone(), ring(&[&k, &new])).await.unwrap();
+    assert!(ids.account("123456789012").is_some());
+    drop(ids);
+    let ids = Identities::load(store, ring(&[&new])).await.unwrap();
+    assert!(ids.account("123456789012").is_some());
+}
+
+#[tokio::test]
+async fn clear_secrets_of_older_builds_are_sealed_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let legacy = serde_json::json!({
+        "id": "123456789012", "name": "a", "email": "a@localhost",
+        "canonical_id": "c", "access_key": "AKIATESTSEALING00001", "secret_key": SECRET,
+    })
+    .to_string();
+    store
+        .commit(move |t| t.put_system("account/123456789012", legacy.as_bytes()))
+        .await
+        .unwrap();
+    assert!(raw_record(&store).contains(SECRET));
+    let ids = Identities::load(store.clone(), ring(&[&Key::random().unwrap()]))
+        .await
+        .unwrap();
+    assert!(ids.account("123456789012").is_some());
+    assert!(!raw_record(&store).contains(SECRET));
+}
