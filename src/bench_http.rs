@@ -53,6 +53,7 @@ async fn start(plaintext: bool) -> anyhow::Result<Running> {
             rate_limit: 0,
         },
     )
+    .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut crypt = strongroom_s3::sse::Encryption::new(master, kms, Duration::from_secs(300));
     if plaintext {

@@ -202,6 +202,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             rate_limit: s.kms_rate_limit,
         },
     )
+    .await
     .map_err(|e| anyhow::anyhow!("opening the KMS: {e}"))?;
     {
         // automatic key rotation, checked hourly

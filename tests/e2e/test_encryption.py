@@ -585,6 +585,8 @@ def test_master_key_file_mode_rotation_and_refusals(tmp_path):
         c = s.client()
         c.create_bucket(Bucket="rot")
         c.put_object(Bucket="rot", Key="old", Body=body(100, 1))
+        kid = kms_client(s).create_key()["KeyMetadata"]["KeyId"]
+        c.put_object(Bucket="rot", Key="kms", Body=body(100, 3), ServerSideEncryption="aws:kms", SSEKMSKeyId=kid)
     finally:
         s.stop()
     out = subprocess.run([binary(), "admin", "rotate-master-key", "--data-dir", str(data)],
@@ -599,12 +601,15 @@ def test_master_key_file_mode_rotation_and_refusals(tmp_path):
         assert c.get_object(Bucket="rot", Key="old")["Body"].read() == body(100, 1)
     finally:
         s.stop()
-    # without the old key, only the new object opens: it was sealed under the new key
+    # without the old key, the new object opens (sealed under the new key),
+    # and so do SSE-KMS objects and the accounts: KMS key material and
+    # account secrets were re-sealed under the new key at the restart
     keyring.write_text(lines[1] + "\n")
     s = Server(str(data)).start()
     try:
         c = s.client()
         assert c.get_object(Bucket="rot", Key="new")["Body"].read() == body(100, 2)
+        assert c.get_object(Bucket="rot", Key="kms")["Body"].read() == body(100, 3)
         with pytest.raises(ClientError) as e:
             c.get_object(Bucket="rot", Key="old")
         assert error_of(e)[0] == 500

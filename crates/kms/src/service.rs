@@ -95,7 +95,15 @@ fn is_crypto(op: &str) -> bool {
 
 impl Kms {
     /// Loads the keys from the store.
-    pub fn open(store: Store, master: Arc<MasterKeys>, audit: Audit, s: KmsSettings) -> Result<Arc<Kms>, KmsError> {
+    /// Loads the keys; key material sealed under a master key that is no
+    /// longer the active one is re-sealed under the active key, so a
+    /// rotated-out master key stops being needed by the KMS.
+    pub async fn open(
+        store: Store,
+        master: Arc<MasterKeys>,
+        audit: Audit,
+        s: KmsSettings,
+    ) -> Result<Arc<Kms>, KmsError> {
         let mut st = State::default();
         for (_, v) in store.system_scan("kms/key/").map_err(internal)? {
             let k: KeyRecord = serde_json::from_slice(&v).map_err(internal)?;
@@ -105,7 +113,7 @@ impl Kms {
             let a: AliasRecord = serde_json::from_slice(&v).map_err(internal)?;
             st.aliases.insert((a.account.clone(), a.name.clone()), a);
         }
-        Ok(Arc::new(Kms {
+        let kms = Arc::new(Kms {
             store,
             master,
             region: s.region.clone(),
@@ -113,7 +121,23 @@ impl Kms {
             quota: Quota::new(s.rate_limit),
             ledger: Ledger::new(audit, s.region.clone()),
             writing: tokio::sync::Mutex::new(()),
-        }))
+        });
+        let active = kms.master.active().0.to_owned();
+        let stale: Vec<KeyRecord> = kms
+            .read()?
+            .keys
+            .values()
+            .filter(|k| k.materials.iter().any(|m| m.master != active))
+            .cloned()
+            .collect();
+        for mut k in stale {
+            for m in k.materials.iter_mut().filter(|m| m.master != active) {
+                let material = kms.material_of(&k.key_id, m)?;
+                *m = kms.seal_material(&k.key_id, m.version, &material, m.created)?;
+            }
+            kms.save_key(k).await?;
+        }
+        Ok(kms)
     }
 
     pub(crate) fn key_arn(&self, account: &str, id: &str) -> String {
@@ -229,24 +253,33 @@ impl Kms {
         let m = key.materials.iter().find(|m| m.version == version).ok_or_else(|| {
             KmsError::InvalidCiphertext("The ciphertext refers to a key version that does not exist.".into())
         })?;
+        self.material_of(&key.key_id, m)
+    }
+
+    fn material_of(&self, key_id: &str, m: &Material) -> Result<Key, KmsError> {
+        let version = m.version;
         let mk = self
             .master
             .get(&m.master)
             .ok_or_else(|| internal(format!("master key {} missing from the keyring", m.master)))?;
         let sealed = unb64(&m.sealed).ok_or_else(|| internal("sealed material is not base64"))?;
-        strongroom_crypt::unwrap(mk, &sealed, &material_context(&key.key_id, version)).map_err(internal)
+        strongroom_crypt::unwrap(mk, &sealed, &material_context(key_id, version)).map_err(internal)
     }
 
-    fn new_material(&self, key_id: &str, version: u32) -> Result<Material, KmsError> {
-        let k = Key::random().map_err(internal)?;
+    fn seal_material(&self, key_id: &str, version: u32, k: &Key, created: i64) -> Result<Material, KmsError> {
         let (mid, mk) = self.master.active();
-        let sealed = strongroom_crypt::wrap(mk, &k, &material_context(key_id, version)).map_err(internal)?;
+        let sealed = strongroom_crypt::wrap(mk, k, &material_context(key_id, version)).map_err(internal)?;
         Ok(Material {
             version,
             master: mid.to_owned(),
             sealed: b64(&sealed),
-            created: now(),
+            created,
         })
+    }
+
+    fn new_material(&self, key_id: &str, version: u32) -> Result<Material, KmsError> {
+        let k = Key::random().map_err(internal)?;
+        self.seal_material(key_id, version, &k, now())
     }
 
     /// Persists a key record and updates memory.
