@@ -694,6 +694,52 @@ def test_blocked_encryption_types_refuse_sse_c(s3s, bucket):
     assert error_of(e)[0] == 403
 
 
+def test_malformed_kms_and_sse_input_gets_aws_errors_not_crashes(srv, s3s, bucket):
+    """Junk at the KMS API and in SSE headers: AWS errors, and the server
+    keeps answering."""
+    builtin_only(srv)
+    import random
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    def kms_raw(target, payload: bytes):
+        req = AWSRequest(method="POST", url=srv.http + "/", data=payload, headers={
+            "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
+        SigV4Auth(Credentials(*MAIN), "kms", "us-east-1").add_auth(req)
+        return requests.post(srv.http + "/", data=payload, headers=dict(req.headers), timeout=10)
+
+    rng = random.Random(7)
+    bodies = [b"", b"{", b"[]", b"null", b'{"KeyId": 5}', b'{"KeyId": "' + b"x" * 5000 + b'"}',
+              b'{"CiphertextBlob": "!!!"}', b'{"CiphertextBlob": "AQ=="}', b'{"Plaintext": "' + b"A" * 8000 + b'"}',
+              b'{"EncryptionContext": {"a": 1}}', b'{"NumberOfBytes": -1}', b'{"NumberOfBytes": 1e9}',
+              b'{"Policy": "{}", "KeyId": "alias/none"}', b'{"AliasName": "../../etc", "TargetKeyId": "x"}']
+    bodies += [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))) for _ in range(30)]
+    ops = ["Decrypt", "Encrypt", "GenerateDataKey", "GenerateRandom", "CreateAlias", "PutKeyPolicy",
+           "DescribeKey", "ReEncrypt", "TagResource", "ScheduleKeyDeletion", "Nope"]
+    for b in bodies:
+        for op in ops:
+            r = kms_raw("TrentService." + op, b)
+            assert 400 <= r.status_code < 500, (op, b[:40], r.status_code, r.text)
+            assert "__type" in r.json()
+    r = requests.post(srv.http + "/", data=b"{}", headers={"X-Amz-Target": "TrentService.ListKeys"}, timeout=10)
+    assert r.status_code == 400 and r.json()["__type"] == "MissingAuthenticationTokenException"
+    # junk SSE headers on S3 writes
+    junk = [{"ServerSideEncryption": "rot13"},
+            {"ServerSideEncryption": "aws:kms", "SSEKMSEncryptionContext": "not-base64!"},
+            {"ServerSideEncryption": "aws:kms", "SSEKMSEncryptionContext": base64.b64encode(b"[1]").decode()},
+            {"SSECustomerAlgorithm": "AES128", "SSECustomerKey": base64.b64encode(b"k" * 32).decode(),
+             "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(b"k" * 32).digest()).decode()},
+            {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "%%%", "SSECustomerKeyMD5": "%%%"}]
+    for extra in junk:
+        with pytest.raises(ClientError) as e:
+            s3s.put_object(Bucket=bucket, Key="junk", Body=b"x", **extra)
+        assert error_of(e)[0] == 400, extra
+    with pytest.raises(ClientError):
+        s3s.head_object(Bucket=bucket, Key="junk")
+    assert kms_client(srv).list_keys()["Keys"] is not None
+
+
 def test_zz_no_plaintext_reaches_the_disk(srv):
     """Runs last in this module: everything above wrote MARKER in every mode.
     Account secrets are sealed under the master key too."""
