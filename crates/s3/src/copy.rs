@@ -186,6 +186,7 @@ pub(crate) async fn copy_object(
             parts: Vec::new(),
             upload_id: None,
             sse: Some(keys.record),
+            delete_marker: false,
         };
         (rec, vec![pending])
     };

@@ -380,6 +380,7 @@ fn assemble(
             .collect(),
         upload_id: Some(u.upload_id.clone()),
         sse: u.sse.clone(),
+        delete_marker: false,
     })
 }
 

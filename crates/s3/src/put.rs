@@ -141,6 +141,7 @@ pub(crate) async fn put_object(
         parts: Vec::new(),
         upload_id: None,
         sse: Some(keys.record),
+        delete_marker: false,
     };
     let cond = WriteConditions {
         if_match: input.if_match,

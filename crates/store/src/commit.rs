@@ -135,8 +135,8 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
 
 /// One mutation's view of the shared write transaction.
 pub struct Txn<'a> {
-    w: &'a WriteTransaction,
-    writes: usize,
+    pub(crate) w: &'a WriteTransaction,
+    pub(crate) writes: usize,
     garbage: Vec<BlobId>,
 }
 

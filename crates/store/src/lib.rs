@@ -19,6 +19,7 @@ mod error;
 mod lease;
 mod records;
 mod tables;
+mod versions;
 
 pub use blob::{BlobWriter, PendingSegment, SegmentReader};
 pub use commit::Txn;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use crate::tables::{BUCKETS, INLINE, OBJECTS, PARTS, SYSTEM, UPLOADS};
+use crate::tables::{BUCKETS, INLINE, OBJECTS, PARTS, SYSTEM, UPLOADS, VERSIONS};
 
 /// Objects (and parts) up to this size live inside the metadata store, so a
 /// small PUT costs one shared group-commit fsync instead of a file create,
@@ -74,7 +75,7 @@ impl Store {
         restrict_mode(&dir.join("meta.redb"))?;
         {
             let w = db.begin_write()?;
-            for t in [OBJECTS, UPLOADS, PARTS, INLINE] {
+            for t in [OBJECTS, UPLOADS, PARTS, INLINE, VERSIONS] {
                 w.open_table(t)?;
             }
             w.open_table(BUCKETS)?;
@@ -291,6 +292,11 @@ impl Store {
         let r = self.inner.db.begin_read()?;
         let mut live = std::collections::HashSet::new();
         for item in r.open_table(OBJECTS)?.iter()? {
+            let (_, v) = item?;
+            let rec: ObjectRecord = records::decode(v.value())?;
+            live.extend(rec.segments.iter().filter(|s| !s.inline).map(|s| s.id));
+        }
+        for item in r.open_table(VERSIONS)?.iter()? {
             let (_, v) = item?;
             let rec: ObjectRecord = records::decode(v.value())?;
             live.extend(rec.segments.iter().filter(|s| !s.inline).map(|s| s.id));

@@ -155,6 +155,9 @@ pub struct ObjectRecord {
     /// Encryption at rest (absent only for data written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<SseRecord>,
+    /// A delete marker of a versioned bucket (no data).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
 }
 
 /// What an object remembers of each of its parts.

@@ -16,6 +16,32 @@ pub(crate) const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 pub(crate) const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
 pub(crate) const INLINE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("inline");
 pub(crate) const SYSTEM: TableDefinition<&str, &[u8]> = TableDefinition::new("system");
+/// Every version of every key of versioned buckets: `bucket NUL key NUL
+/// !seq (u64 BE)`, so a key's versions sort newest first and keys in
+/// listing order (`a NUL …` sorts before `ab …`).
+pub(crate) const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
+
+pub(crate) fn version_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k
+}
+
+pub(crate) fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = version_prefix(bucket, key);
+    k.extend_from_slice(&(!seq).to_be_bytes());
+    k
+}
+
+/// (key, seq) of a version table key of `bucket`.
+pub(crate) fn version_of<'a>(bucket: &str, raw: &'a [u8]) -> Result<(&'a str, u64), StoreError> {
+    let bad = || StoreError::Corrupt("bad version key".into());
+    let body = raw.get(bucket.len() + 1..).ok_or_else(bad)?;
+    let split = body.len().checked_sub(9).ok_or_else(bad)?;
+    let (key, tail) = body.split_at(split);
+    let inv = <[u8; 8]>::try_from(tail.get(1..).ok_or_else(bad)?).map_err(|_| bad())?;
+    Ok((std::str::from_utf8(key).map_err(|_| bad())?, !u64::from_be_bytes(inv)))
+}
 
 pub(crate) fn bucket_prefix(bucket: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.len() + 1);

@@ -32,6 +32,7 @@ fn object(seg: strongroom_store::Segment) -> ObjectRecord {
         parts: vec![],
         upload_id: None,
         sse: None,
+        delete_marker: false,
     }
 }
 
