@@ -50,6 +50,17 @@ enum AdminCommand {
         #[arg(long)]
         master_key_file: Option<std::path::PathBuf>,
     },
+    /// Re-wrap every object's data key under the active master key (run
+    /// with the server stopped); afterwards older keys can leave the
+    /// keyring.
+    RewrapMasterKey {
+        /// Data directory.
+        #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
+        data_dir: std::path::PathBuf,
+        /// The keyring file, when the server runs with --master-key-file.
+        #[arg(long)]
+        master_key_file: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +79,27 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "New active master key {id} appended to {}; restart the server to use it.",
                 path.display()
+            );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::RewrapMasterKey {
+            data_dir,
+            master_key_file,
+        }) => {
+            let master = keys::load(&data_dir, master_key_file.as_deref())?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let done = rt.block_on(async {
+                let store = strongroom_store::Store::open(&data_dir)
+                    .map_err(|e| anyhow::anyhow!("opening {} (is the server running?): {e}", data_dir.display()))?;
+                strongroom_s3::sse::rewrap_all(&store, &master)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            println!(
+                "Re-wrapped the data keys of {} objects and {} uploads under master key {}.",
+                done.objects,
+                done.uploads,
+                master.active().0
             );
             Ok(())
         }

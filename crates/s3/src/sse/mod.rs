@@ -5,6 +5,7 @@
 
 mod cache;
 pub(crate) mod config;
+mod rewrap;
 mod route;
 pub(crate) mod stream;
 
@@ -23,6 +24,7 @@ use crate::error::custom;
 
 pub(crate) use cache::BucketKeys;
 pub(crate) use config::{delete_bucket_encryption, get_bucket_encryption, put_bucket_encryption};
+pub use rewrap::{Rewrapped, rewrap_all};
 pub use route::EncryptionRoute;
 pub(crate) use stream::SealedWriter;
 
