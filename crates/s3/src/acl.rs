@@ -9,7 +9,6 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::Strongroom;
 use crate::error::{no_such_bucket, store};
-use crate::get::{check_version, load};
 
 fn owner_grant(owner: &Owner) -> Grants {
     vec![Grant {
@@ -83,9 +82,8 @@ pub(crate) async fn get_object_acl(
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    load(s3, &i.bucket, &i.key)?;
+    crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     let owner = s3.owner_of(&b.owner);
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_grant(&owner)),
@@ -99,9 +97,8 @@ pub(crate) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    load(s3, &i.bucket, &i.key)?;
+    crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     let owner = s3.owner_of(&b.owner);
     let grants = has_grant_headers!(i);
     if !owner_only(

@@ -190,6 +190,48 @@ pub(crate) async fn get_bucket_versioning(
     s3: &Strongroom,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let status = match crate::versioning::state(&b) {
+        crate::versioning::State::Never => None,
+        crate::versioning::State::Enabled => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)),
+        crate::versioning::State::Suspended => {
+            Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED))
+        }
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status,
+        ..Default::default()
+    }))
+}
+
+/// PutBucketVersioning: Enabled or Suspended (a bucket never goes back to
+/// unversioned). MFA Delete is not built yet and is refused rather than
+/// accepted and not enforced.
+pub(crate) async fn put_bucket_versioning(
+    s3: &Strongroom,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let i = req.input;
+    let c = i.versioning_configuration;
+    if c.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) || i.mfa.is_some() {
+        return Err(s3_error!(NotImplemented, "MFA Delete is not supported yet"));
+    }
+    let enabled = match c.status.as_ref().map(BucketVersioningStatus::as_str) {
+        Some(BucketVersioningStatus::ENABLED) => true,
+        Some(BucketVersioningStatus::SUSPENDED) => false,
+        _ => {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+    };
+    let name = i.bucket.clone();
+    s3.store
+        .commit(move |txn| -> Result<(), crate::error::Fail> {
+            let mut b = txn.bucket(&name)?.ok_or_else(|| crate::error::Fail(no_such_bucket()))?;
+            crate::versioning::set_state(txn, &mut b, enabled)
+        })
+        .await?;
+    Ok(S3Response::new(PutBucketVersioningOutput {}))
 }

@@ -11,7 +11,7 @@ use strongroom_store::{ObjectRecord, PartRecord, PendingSegment};
 
 use crate::checksum::{Algo, Md5, hex};
 use crate::error::{internal, precondition_failed, store};
-use crate::get::{ReadConditions, check_version, load, open_range};
+use crate::get::{ReadConditions, open_range};
 use crate::ingest::stored;
 use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::multipart::{MAX_PART_SIZE, check_part_number, commit_part, load_upload, upload_algo};
@@ -33,12 +33,13 @@ fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(Strin
             "Access point copy sources are not implemented yet"
         ));
     };
-    check_version(version_id.as_deref())?;
     let b = store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
     if b.owner != who.account_id() {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     }
-    let rec = load(s3, bucket, key)?;
+    // a delete marker as source answers 400 InvalidRequest on AWS; ours
+    // is the read's 404/405
+    let rec = crate::versioning::read(s3, bucket, key, version_id.as_deref())?;
     Ok((bucket.to_string(), key.to_string(), rec))
 }
 
@@ -122,7 +123,11 @@ pub(crate) async fn copy_object(
         Some("REPLACE") => true,
         Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
     };
+    let dest = store(s3.store.bucket(&i.bucket))?.ok_or_else(crate::error::no_such_bucket)?;
+    // in a versioned bucket even a copy onto itself is a new version with
+    // its own data (versions never share blobs)
     let same = sb == i.bucket && sk == i.key;
+    let keep_blobs = same && crate::versioning::state(&dest) == crate::versioning::State::Never;
     let changes_class = i
         .storage_class
         .as_ref()
@@ -158,7 +163,7 @@ pub(crate) async fn copy_object(
             .and_then(|c| Algo::parse(&c.algorithm).ok())
             .or(Some(Algo::Crc64Nvme)),
     };
-    let (rec, pending) = if same && !changes_encryption {
+    let (rec, pending) = if keep_blobs && !changes_encryption {
         // metadata-only change: keep the blobs (and their encryption)
         let mut rec = src.clone();
         rec.headers = headers;
@@ -167,10 +172,9 @@ pub(crate) async fn copy_object(
         rec.owner = who.account_id().to_owned();
         (rec, Vec::new())
     } else {
-        let bucket = store(s3.store.bucket(&i.bucket))?.ok_or_else(crate::error::no_such_bucket)?;
         let keys = s3
             .crypt
-            .keys_for_write(&bucket, &i.key, &dst_sse, secure, &caller)
+            .keys_for_write(&dest, &i.key, &dst_sse, secure, &caller)
             .await?;
         let (pending, md5, sum) = copy_bytes(s3, &src, (0, src.size), algo, src_keys.as_deref(), &keys.keys).await?;
         let rec = ObjectRecord {
@@ -194,9 +198,12 @@ pub(crate) async fn copy_object(
     let out_ms = rec.last_modified_ms;
     let out_sum = rec.checksum.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());
-    commit_object(s3, &i.bucket, &i.key, rec, pending, WriteConditions::default()).await?;
+    let version_id = commit_object(s3, &i.bucket, &i.key, rec, pending, WriteConditions::default()).await?;
+    let copy_source_version_id = src.version_id.clone();
     let c = ChecksumFields::from(out_sum.as_ref());
     let mut out = CopyObjectOutput {
+        version_id,
+        copy_source_version_id,
         copy_object_result: Some(with_checksums!(
             c,
             CopyObjectResult {

@@ -6,18 +6,27 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::Strongroom;
 use crate::error::{Fail, no_such_bucket, precondition_failed, store};
-use crate::get::check_version;
+use crate::versioning::{self, Deleted};
 
 /// Most keys one DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
 
-async fn delete_one(s3: &Strongroom, bucket: &str, key: &str, if_match: Option<ETagCondition>) -> S3Result<()> {
-    let (b, k) = (bucket.to_owned(), key.to_owned());
+/// Deletes the current object (a delete marker in a versioned bucket) or,
+/// with a version id, that version for good.
+async fn delete_one(
+    s3: &Strongroom,
+    bucket: &str,
+    key: &str,
+    version_id: Option<String>,
+    if_match: Option<ETagCondition>,
+    owner: &str,
+) -> S3Result<Deleted> {
+    let (b, k, owner) = (bucket.to_owned(), key.to_owned(), owner.to_owned());
     s3.store
-        .commit(move |txn| -> Result<(), Fail> {
-            if txn.bucket(&b)?.is_none() {
+        .commit(move |txn| -> Result<Deleted, Fail> {
+            let Some(brec) = txn.bucket(&b)? else {
                 return Err(Fail(no_such_bucket()));
-            }
+            };
             if let Some(cond) = &if_match {
                 match txn.object(&b, &k)? {
                     Some(cur) if cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == cur.etag) => {}
@@ -25,8 +34,10 @@ async fn delete_one(s3: &Strongroom, bucket: &str, key: &str, if_match: Option<E
                     None => return Err(Fail(crate::error::no_such_key())),
                 }
             }
-            txn.delete_object(&b, &k)?;
-            Ok(())
+            match version_id.as_deref() {
+                Some(v) => versioning::delete_version(txn, &brec, &k, v),
+                None => versioning::delete_current(txn, &brec, &k, &owner),
+            }
         })
         .await
         .map_err(Into::into)
@@ -36,11 +47,12 @@ pub(crate) async fn delete_object(
     s3: &Strongroom,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let who = crate::principal(&req)?;
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
-    delete_one(s3, &i.bucket, &i.key, i.if_match).await?;
+    let d = delete_one(s3, &i.bucket, &i.key, i.version_id, i.if_match, who.account_id()).await?;
     let mut resp = S3Response::new(DeleteObjectOutput {
-        version_id: i.version_id,
+        version_id: d.version_id,
+        delete_marker: d.delete_marker.then_some(true),
         ..Default::default()
     });
     resp.status = Some(http::StatusCode::NO_CONTENT);
@@ -51,6 +63,7 @@ pub(crate) async fn delete_objects(
     s3: &Strongroom,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let who = crate::principal(&req)?;
     let i = req.input;
     if store(s3.store.bucket(&i.bucket))?.is_none() {
         return Err(no_such_bucket());
@@ -67,19 +80,29 @@ pub(crate) async fn delete_objects(
     let mut errors = Vec::new();
     // each key is its own mutation (outcomes are independent, as AWS
     // reports them); issued together, they share group commits
-    let results = futures::future::join_all(objects.iter().map(|o| async {
-        check_version(o.version_id.as_deref())?;
-        delete_one(s3, &i.bucket, &o.key, None).await
-    }))
+    let results = futures::future::join_all(
+        objects
+            .iter()
+            .map(|o| delete_one(s3, &i.bucket, &o.key, o.version_id.clone(), None, who.account_id())),
+    )
     .await;
     for (o, result) in objects.into_iter().zip(results) {
         match result {
-            Ok(()) if !quiet => deleted.push(DeletedObject {
-                key: Some(o.key),
-                version_id: o.version_id,
-                ..Default::default()
-            }),
-            Ok(()) => {}
+            Ok(d) if !quiet => {
+                // a new delete marker is reported as such with its id
+                let (version_id, marker_id) = match (&o.version_id, d.delete_marker) {
+                    (None, true) => (None, d.version_id),
+                    (Some(_), true) => (o.version_id, d.version_id),
+                    _ => (o.version_id, None),
+                };
+                deleted.push(DeletedObject {
+                    key: Some(o.key),
+                    version_id,
+                    delete_marker: d.delete_marker.then_some(true),
+                    delete_marker_version_id: marker_id,
+                })
+            }
+            Ok(_) => {}
             Err(e) => errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
                 key: Some(o.key),

@@ -10,29 +10,12 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use strongroom_crypt::Key;
 use strongroom_store::{ObjectRecord, Segment, Store, StoreError};
 
-use crate::error::{internal, no_such_bucket, no_such_key, precondition_failed, store};
+use crate::error::{internal, precondition_failed};
 use crate::meta::{ChecksumFields, etag, parse_http_date};
 use crate::{Strongroom, timestamp, timestamp_secs};
 
 /// Bytes read from a blob per stream item.
 const READ_CHUNK: usize = 256 * 1024;
-
-/// Reads the current record of a key, or the AWS error for its absence.
-pub(crate) fn load(s3: &Strongroom, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
-    if store(s3.store.bucket(bucket))?.is_none() {
-        return Err(no_such_bucket());
-    }
-    store(s3.store.object(bucket, key))?.ok_or_else(no_such_key)
-}
-
-/// Rejects version ids until versioning exists: only `null` names the
-/// current object of an unversioned bucket.
-pub(crate) fn check_version(v: Option<&str>) -> S3Result<()> {
-    match v {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
-    }
-}
 
 /// Read preconditions.
 pub(crate) struct ReadConditions<'a> {
@@ -343,13 +326,12 @@ pub(crate) async fn get_object(
     let secure = crate::secure(&req);
     crate::sse::refuse_on_read(&req.headers)?;
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
     // a concurrent overwrite may remove the blobs between reading the record
     // and opening them: read again (the new record's blobs are in place)
     let mut attempt = 0;
     let (rec, sel, body) = loop {
-        let rec = load(s3, &i.bucket, &i.key)?;
+        let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
         read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
         let sel = select(&rec, i.range.as_ref(), i.part_number)?;
         let keys = s3
@@ -364,6 +346,7 @@ pub(crate) async fn get_object(
     };
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
     let mut out = describe!(GetObjectOutput, i, rec, sel, c, {
+        version_id: rec.version_id.clone(),
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
     });
@@ -382,14 +365,15 @@ pub(crate) async fn head_object(
     let secure = crate::secure(&req);
     crate::sse::refuse_on_read(&req.headers)?;
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    let rec = load(s3, &i.bucket, &i.key)?;
+    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), true)?;
     read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
     let sel = select(&rec, i.range.as_ref(), i.part_number)?;
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
-    let mut out = describe!(HeadObjectOutput, i, rec, sel, c, {});
+    let mut out = describe!(HeadObjectOutput, i, rec, sel, c, {
+        version_id: rec.version_id.clone(),
+    });
     set_echo!(out, crate::sse::echo(rec.sse.as_ref()));
     let mut resp = S3Response::new(out);
     if sel.content_range.is_some() {
@@ -408,9 +392,8 @@ pub(crate) async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let secure = crate::secure(&req);
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    let rec = load(s3, &i.bucket, &i.key)?;
+    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), false)?;
     // the header is a comma-separated list, which s3s may hand over whole
     let want = |name: &str| {
@@ -420,6 +403,7 @@ pub(crate) async fn get_object_attributes(
             .any(|a| a.trim() == name)
     };
     let mut out = GetObjectAttributesOutput {
+        version_id: rec.version_id.clone(),
         last_modified: Some(timestamp(rec.last_modified_ms - rec.last_modified_ms.rem_euclid(1000))),
         ..Default::default()
     };

@@ -125,6 +125,7 @@ mod error;
 mod get;
 mod ingest;
 mod list;
+mod list_versions;
 mod meta;
 mod multipart;
 mod multipart_list;
@@ -132,6 +133,7 @@ mod put;
 mod read;
 pub mod sse;
 mod tagging;
+mod versioning;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -244,6 +246,7 @@ delegate! {
     delete_bucket => bucket::delete_bucket(DeleteBucketInput, DeleteBucketOutput);
     get_bucket_location => bucket::get_bucket_location(GetBucketLocationInput, GetBucketLocationOutput);
     get_bucket_versioning => bucket::get_bucket_versioning(GetBucketVersioningInput, GetBucketVersioningOutput);
+    put_bucket_versioning => bucket::put_bucket_versioning(PutBucketVersioningInput, PutBucketVersioningOutput);
     put_bucket_tagging => tagging::put_bucket_tagging(PutBucketTaggingInput, PutBucketTaggingOutput);
     get_bucket_tagging => tagging::get_bucket_tagging(GetBucketTaggingInput, GetBucketTaggingOutput);
     delete_bucket_tagging => tagging::delete_bucket_tagging(DeleteBucketTaggingInput, DeleteBucketTaggingOutput);

@@ -78,7 +78,7 @@ fn scan(s3: &Strongroom, bucket: &str, q: &Query<'_>) -> S3Result<Page> {
     Ok(page)
 }
 
-fn max_keys(m: Option<i32>) -> S3Result<usize> {
+pub(crate) fn max_keys(m: Option<i32>) -> S3Result<usize> {
     match m {
         None => Ok(1000),
         Some(n) if n < 0 => Err(s3_error!(
@@ -90,10 +90,10 @@ fn max_keys(m: Option<i32>) -> S3Result<usize> {
 }
 
 /// `encoding-type=url`: key-like fields are percent-encoded in the answer.
-struct Enc(bool);
+pub(crate) struct Enc(bool);
 
 impl Enc {
-    fn new(e: Option<&EncodingType>) -> S3Result<Enc> {
+    pub(crate) fn new(e: Option<&EncodingType>) -> S3Result<Enc> {
         match e.map(EncodingType::as_str) {
             None => Ok(Enc(false)),
             Some("url") => Ok(Enc(true)),
@@ -103,7 +103,7 @@ impl Enc {
             )),
         }
     }
-    fn s(&self, v: &str) -> String {
+    pub(crate) fn s(&self, v: &str) -> String {
         if !self.0 {
             return v.to_owned();
         }
@@ -115,7 +115,7 @@ impl Enc {
             .remove(b'/');
         percent_encoding::utf8_percent_encode(v, SET).to_string()
     }
-    fn o(&self, v: Option<&String>) -> Option<String> {
+    pub(crate) fn o(&self, v: Option<&String>) -> Option<String> {
         v.map(|v| self.s(v))
     }
 }
@@ -139,7 +139,7 @@ fn object(s3: &Strongroom, enc: &Enc, key: &str, rec: &ObjectRecord, with_owner:
     }
 }
 
-fn common_prefixes(enc: &Enc, p: &[String]) -> Option<Vec<CommonPrefix>> {
+pub(crate) fn common_prefixes(enc: &Enc, p: &[String]) -> Option<Vec<CommonPrefix>> {
     Some(p.iter().map(|p| CommonPrefix { prefix: Some(enc.s(p)) }).collect())
 }
 
@@ -259,6 +259,10 @@ pub(crate) async fn list_object_versions(
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let i = req.input;
+    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    if crate::versioning::state(&b) != crate::versioning::State::Never {
+        return crate::list_versions::list(s3, i).await;
+    }
     let (enc, max, prefix, page) = list_page(
         s3,
         &i.bucket,

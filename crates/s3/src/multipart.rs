@@ -417,9 +417,9 @@ pub(crate) async fn complete(
     let rec = s3
         .store
         .commit(move |txn| -> Result<ObjectRecord, Fail> {
-            if txn.bucket(&b)?.is_none() {
+            let Some(brec) = txn.bucket(&b)? else {
                 return Err(Fail(no_such_bucket()));
-            }
+            };
             let Some(u) = txn.upload(&b, &k, &id)? else {
                 // completing an upload that already completed answers again
                 return match txn.object(&b, &k)? {
@@ -428,7 +428,7 @@ pub(crate) async fn complete(
                 };
             };
             let parts = txn.parts(&id)?;
-            let rec = assemble(&u, &parts, &chosen, &owner)?;
+            let mut rec = assemble(&u, &parts, &chosen, &owner)?;
             if let Some(n) = expected_size
                 && u64::try_from(n).ok() != Some(rec.size)
             {
@@ -450,7 +450,7 @@ pub(crate) async fn complete(
             cond.check(txn.object(&b, &k)?.as_ref())?;
             let keep: Vec<BlobId> = rec.segments.iter().map(|s| s.id).collect();
             txn.delete_upload(&u, &keep)?;
-            txn.put_object(&b, &k, &rec)?;
+            crate::versioning::place(txn, &brec, &k, &mut rec)?;
             Ok(rec)
         })
         .await?;
@@ -468,6 +468,8 @@ pub(crate) async fn complete(
             server_side_encryption: echo.sse,
             ssekms_key_id: echo.kms_key_id,
             bucket_key_enabled: echo.bucket_key,
+            // a suspended bucket's write answers without a version id
+            version_id: rec.version_id.clone().filter(|v| v != crate::versioning::NULL),
         }..Default::default()
     ));
     // the output type has no SSE-C fields; AWS sends the headers

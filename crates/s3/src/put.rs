@@ -48,25 +48,25 @@ pub(crate) async fn commit_object(
     rec: ObjectRecord,
     pending: Vec<PendingSegment>,
     cond: WriteConditions,
-) -> S3Result<()> {
+) -> S3Result<Option<String>> {
     let (b, k) = (bucket.to_owned(), key.to_owned());
     let inline: Vec<PendingSegment> = pending
         .iter()
         .filter(|p| p.inline_data.is_some())
         .map(clone_pending)
         .collect();
+    let mut rec = rec;
     let res = s3
         .store
-        .commit(move |txn| -> Result<(), Fail> {
-            if txn.bucket(&b)?.is_none() {
+        .commit(move |txn| -> Result<Option<String>, Fail> {
+            let Some(brec) = txn.bucket(&b)? else {
                 return Err(Fail(no_such_bucket()));
-            }
+            };
             cond.check(txn.object(&b, &k)?.as_ref())?;
             for p in &inline {
                 txn.add_segment(p)?;
             }
-            txn.put_object(&b, &k, &rec)?;
-            Ok(())
+            crate::versioning::place(txn, &brec, &k, &mut rec)
         })
         .await;
     if res.is_err() {
@@ -149,13 +149,14 @@ pub(crate) async fn put_object(
     };
     let checksum_out = rec.checksum.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());
-    commit_object(s3, &input.bucket, &input.key, rec, vec![got.pending], cond).await?;
+    let version_id = commit_object(s3, &input.bucket, &input.key, rec, vec![got.pending], cond).await?;
     let c = ChecksumFields::from(checksum_out.as_ref());
     let mut out = with_checksums!(
         c,
         PutObjectOutput {
             e_tag: Some(etag(&etag_hex)),
             checksum_type: c.kind,
+            version_id: version_id,
         }..Default::default()
     );
     set_echo!(out, echo);

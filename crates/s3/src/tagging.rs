@@ -4,23 +4,26 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::Strongroom;
-use crate::error::{Fail, no_such_bucket, no_such_key};
-use crate::get::{check_version, load};
+use crate::error::{Fail, no_such_bucket};
 use crate::meta::{tag_set, tags_from, validate_tags};
 
 /// Most tags on a bucket.
 const MAX_BUCKET_TAGS: usize = 50;
 
-async fn set_object_tags(s3: &Strongroom, bucket: &str, key: &str, tags: Vec<(String, String)>) -> S3Result<()> {
+async fn set_object_tags(
+    s3: &Strongroom,
+    bucket: &str,
+    key: &str,
+    vid: Option<String>,
+    tags: Vec<(String, String)>,
+) -> S3Result<Option<String>> {
     let (b, k) = (bucket.to_owned(), key.to_owned());
     s3.store
-        .commit(move |txn| -> Result<(), Fail> {
-            if txn.bucket(&b)?.is_none() {
+        .commit(move |txn| -> Result<Option<String>, Fail> {
+            let Some(brec) = txn.bucket(&b)? else {
                 return Err(Fail(no_such_bucket()));
-            }
-            let mut rec = txn.object(&b, &k)?.ok_or_else(|| Fail(no_such_key()))?;
-            rec.tags = tags;
-            Ok(txn.put_object(&b, &k, &rec)?)
+            };
+            crate::versioning::retag(txn, &brec, &k, vid.as_deref(), tags)
         })
         .await
         .map_err(Into::into)
@@ -31,13 +34,10 @@ pub(crate) async fn put_object_tagging(
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let tags = tags_from(i.tagging);
     validate_tags(&tags, 10)?;
-    set_object_tags(s3, &i.bucket, &i.key, tags).await?;
-    Ok(S3Response::new(PutObjectTaggingOutput {
-        version_id: i.version_id,
-    }))
+    let version_id = set_object_tags(s3, &i.bucket, &i.key, i.version_id, tags).await?;
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
 }
 
 pub(crate) async fn get_object_tagging(
@@ -45,11 +45,10 @@ pub(crate) async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
-    let rec = load(s3, &i.bucket, &i.key)?;
+    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: tag_set(&rec.tags),
-        version_id: i.version_id,
+        version_id: rec.version_id,
     }))
 }
 
@@ -58,11 +57,8 @@ pub(crate) async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
-    set_object_tags(s3, &i.bucket, &i.key, Vec::new()).await?;
-    let mut resp = S3Response::new(DeleteObjectTaggingOutput {
-        version_id: i.version_id,
-    });
+    let version_id = set_object_tags(s3, &i.bucket, &i.key, i.version_id, Vec::new()).await?;
+    let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
 }

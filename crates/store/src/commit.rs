@@ -180,11 +180,14 @@ impl Txn<'_> {
     /// do not count: deleting the bucket aborts them).
     pub fn bucket_is_empty(&self, name: &str) -> Result<bool, StoreError> {
         let p = tables::bucket_prefix(name);
-        let t = self.w.open_table(OBJECTS)?;
-        if let Some(item) = t.range(p.as_slice()..)?.next() {
-            let (k, _) = item?;
-            if k.value().starts_with(&p) {
-                return Ok(false);
+        // noncurrent versions and delete markers count too
+        for table in [OBJECTS, tables::VERSIONS] {
+            let t = self.w.open_table(table)?;
+            if let Some(item) = t.range(p.as_slice()..)?.next() {
+                let (k, _) = item?;
+                if k.value().starts_with(&p) {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)

@@ -30,6 +30,23 @@ impl Txn<'_> {
         Ok(out)
     }
 
+    /// Every current object of a bucket (for turning them into versions
+    /// when versioning is first enabled, inside that commit).
+    pub fn current_objects(&self, bucket: &str) -> Result<Vec<(String, ObjectRecord)>, StoreError> {
+        let t = self.w.open_table(OBJECTS)?;
+        let start = tables::bucket_prefix(bucket);
+        let mut out = Vec::new();
+        for item in t.range(start.as_slice()..)? {
+            let (k, v) = item?;
+            let kb = k.value();
+            if !kb.starts_with(&start) {
+                break;
+            }
+            out.push((tables::key_of(bucket, kb)?.to_owned(), records::decode(v.value())?));
+        }
+        Ok(out)
+    }
+
     /// A sequence number newer than every version of the key and not
     /// older than `now` (callers pass a clock, e.g. nanoseconds).
     pub fn next_version_seq(&self, bucket: &str, key: &str, now: u64) -> Result<u64, StoreError> {
