@@ -66,9 +66,9 @@ fn find(txn: &Txn<'_>, bucket: &str, key: &str, vid: &str) -> Result<Option<(u64
     }
     let seq = seq_of(vid).ok_or_else(|| Fail(invalid_version()))?;
     Ok(txn
-        .versions(bucket, key)?
-        .into_iter()
-        .find(|(s, r)| *s == seq && r.version_id.as_deref() == Some(vid)))
+        .version_at(bucket, key, seq)?
+        .filter(|r| r.version_id.as_deref() == Some(vid))
+        .map(|r| (seq, r)))
 }
 
 /// Removes the `null` version of a key (a write or delete in a suspended
@@ -82,7 +82,7 @@ fn drop_null(txn: &mut Txn<'_>, bucket: &str, key: &str) -> Result<(), Fail> {
 
 /// Makes the newest version current (none when it is a delete marker).
 fn refresh_current(txn: &mut Txn<'_>, bucket: &str, key: &str) -> Result<(), Fail> {
-    let newest = txn.versions(bucket, key)?.into_iter().next();
+    let newest = txn.newest_version(bucket, key)?;
     match newest {
         Some((_, r)) if !r.delete_marker => txn.set_current(bucket, key, Some(&r))?,
         _ => txn.set_current(bucket, key, None)?,

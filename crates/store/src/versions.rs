@@ -47,10 +47,33 @@ impl Txn<'_> {
         Ok(out)
     }
 
+    /// The newest version of a key (one read, however many versions).
+    pub fn newest_version(&self, bucket: &str, key: &str) -> Result<Option<(u64, ObjectRecord)>, StoreError> {
+        let t = self.w.open_table(VERSIONS)?;
+        let prefix = tables::version_prefix(bucket, key);
+        if let Some(item) = t.range(prefix.as_slice()..)?.next() {
+            let (k, v) = item?;
+            let kb = k.value();
+            if kb.starts_with(&prefix) && kb.len() == prefix.len() + 8 {
+                let (_, seq) = tables::version_of(bucket, kb)?;
+                return Ok(Some((seq, records::decode(v.value())?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One version of a key by sequence number.
+    pub fn version_at(&self, bucket: &str, key: &str, seq: u64) -> Result<Option<ObjectRecord>, StoreError> {
+        let t = self.w.open_table(VERSIONS)?;
+        t.get(tables::version_key(bucket, key, seq).as_slice())?
+            .map(|v| records::decode(v.value()))
+            .transpose()
+    }
+
     /// A sequence number newer than every version of the key and not
     /// older than `now` (callers pass a clock, e.g. nanoseconds).
     pub fn next_version_seq(&self, bucket: &str, key: &str, now: u64) -> Result<u64, StoreError> {
-        let newest = self.versions(bucket, key)?.first().map(|(s, _)| *s);
+        let newest = self.newest_version(bucket, key)?.map(|(s, _)| s);
         Ok(newest.map_or(now, |n| now.max(n.saturating_add(1))))
     }
 
