@@ -129,9 +129,6 @@ impl S3AccessHook {
                     "This header is not supported by general purpose buckets"
                 ));
             }
-            if n.starts_with("x-amz-object-lock-") {
-                return Err(s3_error!(NotImplemented, "Object Lock is not supported yet"));
-            }
             if n.starts_with("x-amz-grant-") && cx.op != "CreateBucket" && !cx.op.ends_with("Acl") {
                 return Err(s3_error!(
                     AccessControlListNotSupported,

@@ -83,9 +83,6 @@ pub(crate) async fn create_bucket(
             "Only the BucketOwnerEnforced object ownership is supported yet"
         ));
     }
-    if i.object_lock_enabled_for_bucket == Some(true) {
-        return Err(s3_error!(NotImplemented, "Object Lock is not implemented yet"));
-    }
     let location = i
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)
@@ -102,7 +99,7 @@ pub(crate) async fn create_bucket(
             ),
         ));
     }
-    let rec = BucketRecord {
+    let mut rec = BucketRecord {
         name: i.bucket.clone(),
         owner: who.account_id().to_owned(),
         created_ms: now_ms(),
@@ -110,6 +107,11 @@ pub(crate) async fn create_bucket(
         tags: None,
         configs: BTreeMap::new(),
     };
+    // Object Lock turns versioning on, for good
+    if i.object_lock_enabled_for_bucket == Some(true) {
+        crate::lock::enable(&mut rec, &crate::lock::BucketLock::default());
+        rec.configs.insert(crate::versioning::CONFIG.into(), "Enabled".into());
+    }
     let me = who.account_id().to_owned();
     // us-east-1 answers 200 to an owner re-creating its bucket (a legacy AWS
     // behaviour; nothing changes); every other region says 409
@@ -230,6 +232,13 @@ pub(crate) async fn put_bucket_versioning(
     s3.store
         .commit(move |txn| -> Result<(), crate::error::Fail> {
             let mut b = txn.bucket(&name)?.ok_or_else(|| crate::error::Fail(no_such_bucket()))?;
+            if !enabled && crate::lock::of(&b).is_some() {
+                return Err(crate::error::Fail(crate::error::custom(
+                    "InvalidBucketState",
+                    http::StatusCode::CONFLICT,
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                )));
+            }
             crate::versioning::set_state(txn, &mut b, enabled)
         })
         .await?;

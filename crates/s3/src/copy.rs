@@ -128,6 +128,7 @@ pub(crate) async fn copy_object(
     // its own data (versions never share blobs)
     let same = sb == i.bucket && sk == i.key;
     let keep_blobs = same && crate::versioning::state(&dest) == crate::versioning::State::Never;
+    let (retention, legal_hold) = crate::lock::for_write(&dest, &lock_request!(i))?;
     let changes_class = i
         .storage_class
         .as_ref()
@@ -191,6 +192,8 @@ pub(crate) async fn copy_object(
             upload_id: None,
             sse: Some(keys.record),
             delete_marker: false,
+            retention,
+            legal_hold,
         };
         (rec, vec![pending])
     };

@@ -20,6 +20,7 @@ async fn delete_one(
     version_id: Option<String>,
     if_match: Option<ETagCondition>,
     owner: &str,
+    bypass_governance: bool,
 ) -> S3Result<Deleted> {
     let (b, k, owner) = (bucket.to_owned(), key.to_owned(), owner.to_owned());
     s3.store
@@ -35,7 +36,7 @@ async fn delete_one(
                 }
             }
             match version_id.as_deref() {
-                Some(v) => versioning::delete_version(txn, &brec, &k, v),
+                Some(v) => versioning::delete_version(txn, &brec, &k, v, bypass_governance),
                 None => versioning::delete_current(txn, &brec, &k, &owner),
             }
         })
@@ -49,7 +50,17 @@ pub(crate) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let who = crate::principal(&req)?;
     let i = req.input;
-    let d = delete_one(s3, &i.bucket, &i.key, i.version_id, i.if_match, who.account_id()).await?;
+    let bypass = i.bypass_governance_retention.unwrap_or(false);
+    let d = delete_one(
+        s3,
+        &i.bucket,
+        &i.key,
+        i.version_id,
+        i.if_match,
+        who.account_id(),
+        bypass,
+    )
+    .await?;
     let mut resp = S3Response::new(DeleteObjectOutput {
         version_id: d.version_id,
         delete_marker: d.delete_marker.then_some(true),
@@ -76,15 +87,22 @@ pub(crate) async fn delete_objects(
         ));
     }
     let quiet = i.delete.quiet.unwrap_or(false);
+    let bypass = i.bypass_governance_retention.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     // each key is its own mutation (outcomes are independent, as AWS
     // reports them); issued together, they share group commits
-    let results = futures::future::join_all(
-        objects
-            .iter()
-            .map(|o| delete_one(s3, &i.bucket, &o.key, o.version_id.clone(), None, who.account_id())),
-    )
+    let results = futures::future::join_all(objects.iter().map(|o| {
+        delete_one(
+            s3,
+            &i.bucket,
+            &o.key,
+            o.version_id.clone(),
+            None,
+            who.account_id(),
+            bypass,
+        )
+    }))
     .await;
     for (o, result) in objects.into_iter().zip(results) {
         match result {

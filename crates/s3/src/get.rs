@@ -234,6 +234,11 @@ macro_rules! describe {
             checksum_sha1: $c.sha1,
             checksum_sha256: $c.sha256,
             checksum_type: $c.kind,
+            object_lock_mode: $rec.retention.as_ref().map(|r| ObjectLockMode::from(r.mode.clone())),
+            object_lock_retain_until_date: $rec.retention.as_ref().map(|r| timestamp(r.until_ms)),
+            object_lock_legal_hold_status: $rec
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
             ..Default::default()
         }
     }};

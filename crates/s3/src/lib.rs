@@ -81,6 +81,17 @@ macro_rules! sse_request {
     };
 }
 
+/// The Object Lock fields of a write input.
+macro_rules! lock_request {
+    ($i:ident) => {
+        crate::lock::LockRequest {
+            mode: $i.object_lock_mode.clone(),
+            until: $i.object_lock_retain_until_date.clone(),
+            legal_hold: $i.object_lock_legal_hold_status.clone(),
+        }
+    };
+}
+
 /// The `x-amz-server-side-encryption-customer-*` fields of an input.
 macro_rules! customer_fields {
     ($i:ident) => {
@@ -126,6 +137,7 @@ mod get;
 mod ingest;
 mod list;
 mod list_versions;
+mod lock;
 mod meta;
 mod multipart;
 mod multipart_list;
@@ -247,6 +259,12 @@ delegate! {
     get_bucket_location => bucket::get_bucket_location(GetBucketLocationInput, GetBucketLocationOutput);
     get_bucket_versioning => bucket::get_bucket_versioning(GetBucketVersioningInput, GetBucketVersioningOutput);
     put_bucket_versioning => bucket::put_bucket_versioning(PutBucketVersioningInput, PutBucketVersioningOutput);
+    put_object_lock_configuration => lock::put_object_lock_configuration(PutObjectLockConfigurationInput, PutObjectLockConfigurationOutput);
+    get_object_lock_configuration => lock::get_object_lock_configuration(GetObjectLockConfigurationInput, GetObjectLockConfigurationOutput);
+    put_object_retention => lock::put_object_retention(PutObjectRetentionInput, PutObjectRetentionOutput);
+    get_object_retention => lock::get_object_retention(GetObjectRetentionInput, GetObjectRetentionOutput);
+    put_object_legal_hold => lock::put_object_legal_hold(PutObjectLegalHoldInput, PutObjectLegalHoldOutput);
+    get_object_legal_hold => lock::get_object_legal_hold(GetObjectLegalHoldInput, GetObjectLegalHoldOutput);
     put_bucket_tagging => tagging::put_bucket_tagging(PutBucketTaggingInput, PutBucketTaggingOutput);
     get_bucket_tagging => tagging::get_bucket_tagging(GetBucketTaggingInput, GetBucketTaggingOutput);
     delete_bucket_tagging => tagging::delete_bucket_tagging(DeleteBucketTaggingInput, DeleteBucketTaggingOutput);

@@ -63,6 +63,7 @@ pub(crate) async fn create(
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
     let bucket = crate::error::store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    let (retention, legal_hold) = crate::lock::for_write(&bucket, &lock_request!(i))?;
     let keys = s3
         .crypt
         .keys_for_write(&bucket, &i.key, &sse_request!(i), secure, &caller)
@@ -106,6 +107,8 @@ pub(crate) async fn create(
         checksum_algorithm: algo.map(|a| a.name().to_owned()),
         checksum_type: kind.clone(),
         sse: Some(keys.record),
+        retention,
+        legal_hold,
     };
     let upload_id = rec.upload_id.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());
@@ -381,6 +384,8 @@ fn assemble(
         upload_id: Some(u.upload_id.clone()),
         sse: u.sse.clone(),
         delete_marker: false,
+        retention: u.retention.clone(),
+        legal_hold: u.legal_hold,
     })
 }
 

@@ -108,6 +108,9 @@ pub(crate) async fn put_object(
     let headers = object_headers!(input)?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
     let checksum = checksum_request(&req.headers, input.checksum_algorithm.as_ref(), given_checksums!(input))?;
+    let lock = lock_request!(input);
+    crate::lock::require_digest(&req.headers, &lock)?;
+    let (retention, legal_hold) = crate::lock::for_write(&bucket, &lock)?;
     let keys = s3
         .crypt
         .keys_for_write(&bucket, &input.key, &sse_request!(input), secure, &caller)
@@ -142,6 +145,8 @@ pub(crate) async fn put_object(
         upload_id: None,
         sse: Some(keys.record),
         delete_marker: false,
+        retention,
+        legal_hold,
     };
     let cond = WriteConditions {
         if_match: input.if_match,

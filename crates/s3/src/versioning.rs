@@ -57,7 +57,12 @@ fn invalid_version() -> S3Error {
 }
 
 /// Finds a version of a key inside a commit: (seq, record).
-fn find(txn: &Txn<'_>, bucket: &str, key: &str, vid: &str) -> Result<Option<(u64, ObjectRecord)>, Fail> {
+pub(crate) fn find_version(
+    txn: &Txn<'_>,
+    bucket: &str,
+    key: &str,
+    vid: &str,
+) -> Result<Option<(u64, ObjectRecord)>, Fail> {
     if vid == NULL {
         return Ok(txn
             .versions(bucket, key)?
@@ -74,7 +79,7 @@ fn find(txn: &Txn<'_>, bucket: &str, key: &str, vid: &str) -> Result<Option<(u64
 /// Removes the `null` version of a key (a write or delete in a suspended
 /// bucket replaces it).
 fn drop_null(txn: &mut Txn<'_>, bucket: &str, key: &str) -> Result<(), Fail> {
-    if let Some((seq, _)) = find(txn, bucket, key, NULL)? {
+    if let Some((seq, _)) = find_version(txn, bucket, key, NULL)? {
         txn.delete_version(bucket, key, seq)?;
     }
     Ok(())
@@ -154,7 +159,7 @@ pub(crate) fn retag(
             Ok(None)
         }
         Some(v) => {
-            let (seq, mut rec) = find(txn, b, key, v)?.ok_or_else(|| Fail(no_such_version()))?;
+            let (seq, mut rec) = find_version(txn, b, key, v)?.ok_or_else(|| Fail(no_such_version()))?;
             if rec.delete_marker {
                 return Err(Fail(custom(
                     "MethodNotAllowed",
@@ -216,6 +221,8 @@ pub(crate) fn delete_current(
         upload_id: None,
         sse: None,
         delete_marker: true,
+        retention: None,
+        legal_hold: false,
     };
     txn.put_version(b, key, seq, &marker)?;
     txn.set_current(b, key, None)?;
@@ -226,7 +233,13 @@ pub(crate) fn delete_current(
 }
 
 /// DeleteObject with a version id: that version is gone for good.
-pub(crate) fn delete_version(txn: &mut Txn<'_>, bucket: &BucketRecord, key: &str, vid: &str) -> Result<Deleted, Fail> {
+pub(crate) fn delete_version(
+    txn: &mut Txn<'_>,
+    bucket: &BucketRecord,
+    key: &str,
+    vid: &str,
+    bypass_governance: bool,
+) -> Result<Deleted, Fail> {
     let b = bucket.name.as_str();
     if state(bucket) == State::Never {
         if vid != NULL {
@@ -238,13 +251,14 @@ pub(crate) fn delete_version(txn: &mut Txn<'_>, bucket: &BucketRecord, key: &str
             delete_marker: false,
         });
     }
-    let Some((seq, rec)) = find(txn, b, key, vid)? else {
+    let Some((seq, rec)) = find_version(txn, b, key, vid)? else {
         // deleting a version that does not exist succeeds (AWS)
         return Ok(Deleted {
             version_id: Some(vid.to_owned()),
             delete_marker: false,
         });
     };
+    crate::lock::check_delete(&rec, bypass_governance)?;
     txn.delete_version(b, key, seq)?;
     refresh_current(txn, b, key)?;
     Ok(Deleted {
@@ -341,7 +355,7 @@ pub(crate) fn read(s3: &Strongroom, bucket: &str, key: &str, vid: Option<&str>) 
     Ok(rec)
 }
 
-fn no_such_version() -> S3Error {
+pub(crate) fn no_such_version() -> S3Error {
     custom(
         "NoSuchVersion",
         StatusCode::NOT_FOUND,

@@ -27,7 +27,7 @@ pub use error::StoreError;
 pub use lease::Lease;
 pub use records::{
     Account, BlobId, BucketRecord, Checksum, CustomerKeyCheck, ObjectHeaders, ObjectRecord, PartRecord, PartSummary,
-    Segment, SseRecord, UploadRecord, WrappedKey,
+    Retention, Segment, SseRecord, UploadRecord, WrappedKey,
 };
 
 use std::path::{Path, PathBuf};

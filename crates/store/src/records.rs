@@ -158,6 +158,20 @@ pub struct ObjectRecord {
     /// A delete marker of a versioned bucket (no data).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete_marker: bool,
+    /// Object Lock retention of this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold of this version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+/// Object Lock retention: `GOVERNANCE` or `COMPLIANCE` until a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: String,
+    /// Milliseconds since the Unix epoch.
+    pub until_ms: i64,
 }
 
 /// What an object remembers of each of its parts.
@@ -199,6 +213,11 @@ pub struct UploadRecord {
     /// under its data keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<SseRecord>,
+    /// Object Lock of the object being assembled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// One uploaded part.

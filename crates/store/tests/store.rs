@@ -33,6 +33,8 @@ fn object(seg: strongroom_store::Segment) -> ObjectRecord {
         upload_id: None,
         sse: None,
         delete_marker: false,
+        retention: None,
+        legal_hold: false,
     }
 }
 

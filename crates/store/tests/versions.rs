@@ -23,6 +23,8 @@ fn object(seg: strongroom_store::Segment, vid: &str) -> ObjectRecord {
         upload_id: None,
         sse: None,
         delete_marker: false,
+        retention: None,
+        legal_hold: false,
     }
 }
 

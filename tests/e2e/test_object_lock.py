@@ -1,0 +1,134 @@
+"""Object Lock (WORM) through boto3: every attempt to get around COMPLIANCE
+is refused with AWS's errors and the data stays byte-exact; GOVERNANCE
+gives way only to the bypass header; a legal hold blocks on its own;
+retention expires (short retentions, real clock)."""
+import datetime
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import error_of
+
+
+def until(seconds):
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+
+
+@pytest.fixture()
+def lbucket(s3):
+    name = f"lock-{uuid.uuid4().hex[:20]}"
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+def test_lock_bucket_is_versioned_for_good(s3, lbucket):
+    assert s3.get_bucket_versioning(Bucket=lbucket)["Status"] == "Enabled"
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_versioning(Bucket=lbucket, VersioningConfiguration={"Status": "Suspended"})
+    assert error_of(e) == (409, "InvalidBucketState")
+    cfg = s3.get_object_lock_configuration(Bucket=lbucket)["ObjectLockConfiguration"]
+    assert cfg["ObjectLockEnabled"] == "Enabled"
+    # lock headers on a bucket without Object Lock are refused
+    plain = f"plain-{uuid.uuid4().hex[:20]}"
+    s3.create_bucket(Bucket=plain)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=plain, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=until(60))
+    assert error_of(e) == (400, "InvalidRequest")
+    with pytest.raises(ClientError) as e:
+        s3.get_object_lock_configuration(Bucket=plain)
+    assert error_of(e) == (404, "ObjectLockConfigurationNotFoundError")
+
+
+def test_compliance_cannot_be_bypassed(s3, lbucket):
+    data = b"regulated record " * 1000
+    v = s3.put_object(Bucket=lbucket, Key="rec", Body=data, ObjectLockMode="COMPLIANCE",
+                      ObjectLockRetainUntilDate=until(4))["VersionId"]
+    head = s3.head_object(Bucket=lbucket, Key="rec")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    attempts = {
+        "delete version": lambda: s3.delete_object(Bucket=lbucket, Key="rec", VersionId=v),
+        "delete version with bypass": lambda: s3.delete_object(Bucket=lbucket, Key="rec", VersionId=v,
+                                                               BypassGovernanceRetention=True),
+        "shorten": lambda: s3.put_object_retention(Bucket=lbucket, Key="rec", VersionId=v, Retention={
+            "Mode": "COMPLIANCE", "RetainUntilDate": until(1)}),
+        "switch to governance": lambda: s3.put_object_retention(
+            Bucket=lbucket, Key="rec", VersionId=v, BypassGovernanceRetention=True,
+            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until(3600)}),
+        "remove": lambda: s3.put_object_retention(Bucket=lbucket, Key="rec", VersionId=v,
+                                                  BypassGovernanceRetention=True, Retention={}),
+        "delete bucket": lambda: s3.delete_bucket(Bucket=lbucket),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError) as e:
+            attempt()
+        assert error_of(e)[0] in (403, 409), name
+    r = s3.delete_objects(Bucket=lbucket, BypassGovernanceRetention=True,
+                          Delete={"Objects": [{"Key": "rec", "VersionId": v}]})
+    assert r["Errors"][0]["Code"] == "AccessDenied"
+    # overwriting (a new version) and a plain delete (a marker) leave it intact
+    s3.put_object(Bucket=lbucket, Key="rec", Body=b"other")
+    s3.copy_object(Bucket=lbucket, Key="rec", CopySource={"Bucket": lbucket, "Key": "rec"},
+                   MetadataDirective="REPLACE")
+    s3.delete_object(Bucket=lbucket, Key="rec")
+    assert s3.get_object(Bucket=lbucket, Key="rec", VersionId=v)["Body"].read() == data
+    # extending is allowed
+    s3.put_object_retention(Bucket=lbucket, Key="rec", VersionId=v,
+                            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until(6)})
+    ret = s3.get_object_retention(Bucket=lbucket, Key="rec", VersionId=v)["Retention"]
+    assert ret["Mode"] == "COMPLIANCE"
+    with pytest.raises(ClientError):
+        s3.delete_object(Bucket=lbucket, Key="rec", VersionId=v)
+    time.sleep(7)
+    # expired: now it goes
+    s3.delete_object(Bucket=lbucket, Key="rec", VersionId=v)
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=lbucket, Key="rec", VersionId=v)
+    assert error_of(e) == (404, "NoSuchVersion")
+
+
+def test_governance_gives_way_only_to_the_bypass(s3, lbucket):
+    v = s3.put_object(Bucket=lbucket, Key="g", Body=b"gov", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=until(3600))["VersionId"]
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=lbucket, Key="g", VersionId=v)
+    assert error_of(e) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_retention(Bucket=lbucket, Key="g", VersionId=v,
+                                Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until(60)})
+    assert error_of(e) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_retention(Bucket=lbucket, Key="g", VersionId=v,
+                                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until(3600)})
+    assert error_of(e) == (403, "AccessDenied"), "even GOVERNANCE -> COMPLIANCE needs the bypass (AWS)"
+    s3.put_object_retention(Bucket=lbucket, Key="g", VersionId=v, BypassGovernanceRetention=True,
+                            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until(60)})
+    s3.delete_object(Bucket=lbucket, Key="g", VersionId=v, BypassGovernanceRetention=True)
+
+
+def test_legal_hold_and_default_retention(s3, lbucket):
+    v = s3.put_object(Bucket=lbucket, Key="h", Body=b"held", ObjectLockLegalHoldStatus="ON")["VersionId"]
+    assert s3.get_object_legal_hold(Bucket=lbucket, Key="h")["LegalHold"]["Status"] == "ON"
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=lbucket, Key="h", VersionId=v, BypassGovernanceRetention=True)
+    assert error_of(e) == (403, "AccessDenied")
+    s3.put_object_legal_hold(Bucket=lbucket, Key="h", VersionId=v, LegalHold={"Status": "OFF"})
+    s3.delete_object(Bucket=lbucket, Key="h", VersionId=v)
+    s3.put_object_lock_configuration(Bucket=lbucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    rule = s3.get_object_lock_configuration(Bucket=lbucket)["ObjectLockConfiguration"]["Rule"]
+    assert rule["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}
+    v = s3.put_object(Bucket=lbucket, Key="d", Body=b"default")["VersionId"]
+    assert s3.get_object_retention(Bucket=lbucket, Key="d", VersionId=v)["Retention"]["Mode"] == "GOVERNANCE"
+    up = s3.create_multipart_upload(Bucket=lbucket, Key="mp", ObjectLockMode="COMPLIANCE",
+                                    ObjectLockRetainUntilDate=until(3600))
+    p = s3.upload_part(Bucket=lbucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=b"m")
+    mv = s3.complete_multipart_upload(Bucket=lbucket, Key="mp", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})["VersionId"]
+    assert s3.get_object_retention(Bucket=lbucket, Key="mp", VersionId=mv)["Retention"]["Mode"] == "COMPLIANCE"
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=lbucket, Key="mp", VersionId=mv, BypassGovernanceRetention=True)
+    assert error_of(e) == (403, "AccessDenied")
