@@ -50,6 +50,23 @@ enum AdminCommand {
         #[arg(long)]
         master_key_file: Option<std::path::PathBuf>,
     },
+    /// Create (or replace) the virtual MFA device of an account's root
+    /// (run with the server stopped): prints its serial, secret, otpauth
+    /// URI and a QR code to scan with an authenticator app.
+    MfaEnable {
+        /// Data directory.
+        #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
+        data_dir: std::path::PathBuf,
+        /// The keyring file, when the server runs with --master-key-file.
+        #[arg(long)]
+        master_key_file: Option<std::path::PathBuf>,
+        /// The 12-digit account id.
+        #[arg(long)]
+        account: String,
+        /// Do not print the QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
     /// Re-wrap every object's data key under the active master key (run
     /// with the server stopped); afterwards older keys can leave the
     /// keyring.
@@ -82,6 +99,12 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Admin(AdminCommand::MfaEnable {
+            data_dir,
+            master_key_file,
+            account,
+            no_qr,
+        }) => mfa_enable(&data_dir, master_key_file.as_deref(), &account, no_qr),
         Command::Admin(AdminCommand::RewrapMasterKey {
             data_dir,
             master_key_file,
@@ -104,4 +127,39 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn mfa_enable(
+    data_dir: &std::path::Path,
+    keyring: Option<&std::path::Path>,
+    account: &str,
+    no_qr: bool,
+) -> anyhow::Result<()> {
+    let master = std::sync::Arc::new(keys::load(data_dir, keyring)?);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (serial, secret) = rt.block_on(async {
+        let store = strongroom_store::Store::open(data_dir)
+            .map_err(|e| anyhow::anyhow!("opening {} (is the server running?): {e}", data_dir.display()))?;
+        let ids = strongroom_iam::Identities::load(store, master).await?;
+        ids.enable_root_mfa(account).await.map_err(|e| anyhow::anyhow!("{e}"))
+    })?;
+    let b32 = zeroize::Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&secret));
+    let uri = zeroize::Zeroizing::new(format!(
+        "otpauth://totp/Strongroom:{account}?secret={}&issuer=Strongroom&algorithm=SHA1&digits=6&period=30",
+        b32.as_str()
+    ));
+    println!("MFA device of account {account}'s root (shown once):");
+    println!("  serial: {serial}");
+    println!("  secret: {}", b32.as_str());
+    println!("  uri:    {}", uri.as_str());
+    if !no_qr {
+        let code = qrcode::QrCode::new(uri.as_bytes())?;
+        let art = code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build();
+        println!("{art}");
+    }
+    println!("Use it as: x-amz-mfa: {serial} <6-digit code>  (e.g. aws s3api ... --mfa \"{serial} 123456\")");
+    Ok(())
 }

@@ -49,8 +49,8 @@ impl std::fmt::Debug for NewAccount {
 /// Every account, by access key and by id.
 #[derive(Clone)]
 pub struct Identities {
-    store: Store,
-    master: Arc<MasterKeys>,
+    pub(crate) store: Store,
+    pub(crate) master: Arc<MasterKeys>,
     by_key: Arc<RwLock<HashMap<String, Account>>>,
 }
 

@@ -12,9 +12,13 @@
 
 mod access;
 mod identities;
+mod mfa;
 pub mod precheck;
 pub mod sigv2;
 pub mod sigv4;
+pub mod totp;
+
+pub use mfa::MfaFailure;
 mod verify;
 
 pub use verify::{AuthError, SignedRequest};

@@ -200,10 +200,15 @@ pub(crate) async fn get_bucket_versioning(
             Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED))
         }
     };
-    Ok(S3Response::new(GetBucketVersioningOutput {
-        status,
-        ..Default::default()
-    }))
+    let mfa_delete = match crate::versioning::state(&b) {
+        crate::versioning::State::Never => None,
+        _ => Some(MFADeleteStatus::from_static(if crate::versioning::mfa_delete(&b) {
+            MFADeleteStatus::ENABLED
+        } else {
+            MFADeleteStatus::DISABLED
+        })),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput { status, mfa_delete }))
 }
 
 /// PutBucketVersioning: Enabled or Suspended (a bucket never goes back to
@@ -213,11 +218,20 @@ pub(crate) async fn put_bucket_versioning(
     s3: &Strongroom,
     req: S3Request<PutBucketVersioningInput>,
 ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let who = principal(&req)?;
     let i = req.input;
     let c = i.versioning_configuration;
-    if c.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) || i.mfa.is_some() {
-        return Err(s3_error!(NotImplemented, "MFA Delete is not supported yet"));
-    }
+    let mfa_change = match c.mfa_delete.as_ref().map(MFADelete::as_str) {
+        None => None,
+        Some(MFADelete::ENABLED) => Some(true),
+        Some(MFADelete::DISABLED) => Some(false),
+        Some(_) => {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+    };
     let enabled = match c.status.as_ref().map(BucketVersioningStatus::as_str) {
         Some(BucketVersioningStatus::ENABLED) => true,
         Some(BucketVersioningStatus::SUSPENDED) => false,
@@ -228,10 +242,28 @@ pub(crate) async fn put_bucket_versioning(
             ));
         }
     };
+    let current = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    // changing MFA Delete, and suspending while it is on, need the bucket
+    // owner's root and a fresh code of its device
+    if mfa_change.is_some() || (!enabled && crate::versioning::mfa_delete(&current)) {
+        if who.account_id() != current.owner {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        crate::versioning::require_mfa(s3, &current.owner, i.mfa.as_deref()).await?;
+    }
     let name = i.bucket.clone();
     s3.store
         .commit(move |txn| -> Result<(), crate::error::Fail> {
             let mut b = txn.bucket(&name)?.ok_or_else(|| crate::error::Fail(no_such_bucket()))?;
+            match mfa_change {
+                Some(true) => {
+                    b.configs.insert(crate::versioning::MFA_CONFIG.into(), "Enabled".into());
+                }
+                Some(false) => {
+                    b.configs.remove(crate::versioning::MFA_CONFIG);
+                }
+                None => {}
+            }
             if !enabled && crate::lock::of(&b).is_some() {
                 return Err(crate::error::Fail(crate::error::custom(
                     "InvalidBucketState",

@@ -51,6 +51,12 @@ pub(crate) async fn delete_object(
     let who = crate::principal(&req)?;
     let i = req.input;
     let bypass = i.bypass_governance_retention.unwrap_or(false);
+    if i.version_id.is_some()
+        && let Some(b) = store(s3.store.bucket(&i.bucket))?
+        && versioning::mfa_delete(&b)
+    {
+        versioning::require_mfa(s3, &b.owner, i.mfa.as_deref()).await?;
+    }
     let d = delete_one(
         s3,
         &i.bucket,
@@ -76,8 +82,13 @@ pub(crate) async fn delete_objects(
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let who = crate::principal(&req)?;
     let i = req.input;
-    if store(s3.store.bucket(&i.bucket))?.is_none() {
+    let Some(brec) = store(s3.store.bucket(&i.bucket))? else {
         return Err(no_such_bucket());
+    };
+    // permanent deletions under MFA Delete need one valid code for the
+    // whole request
+    if versioning::mfa_delete(&brec) && i.delete.objects.iter().any(|o| o.version_id.is_some()) {
+        versioning::require_mfa(s3, &brec.owner, i.mfa.as_deref()).await?;
     }
     let objects = i.delete.objects;
     if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {

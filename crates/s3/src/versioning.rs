@@ -12,6 +12,21 @@ use crate::error::{Fail, custom, no_such_key, store};
 use crate::{Strongroom, now_ms};
 
 pub(crate) const CONFIG: &str = "versioning";
+pub(crate) const MFA_CONFIG: &str = "mfa-delete";
+
+/// True when MFA Delete is on for the bucket.
+pub(crate) fn mfa_delete(b: &BucketRecord) -> bool {
+    b.configs.get(MFA_CONFIG).is_some_and(|v| v == "Enabled")
+}
+
+/// Checks an `x-amz-mfa` header against the bucket owner's root device.
+pub(crate) async fn require_mfa(s3: &Strongroom, owner: &str, header: Option<&str>) -> S3Result<()> {
+    let now = u64::try_from(now_ms()).unwrap_or(0) / 1000;
+    s3.identities
+        .check_mfa(owner, header, now)
+        .await
+        .map_err(|_| s3_error!(AccessDenied, "Mfa Authentication must be used for this request"))
+}
 pub(crate) const NULL: &str = "null";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

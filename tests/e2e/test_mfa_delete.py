@@ -1,0 +1,94 @@
+"""MFA Delete through boto3: a virtual TOTP device of the account root
+(`strongroom admin mfa-enable`), required to change MFA Delete, to suspend
+versioning and to delete versions for good; codes are single-use and
+failures lock the device for a while."""
+import base64
+import hashlib
+import hmac
+import struct
+import subprocess
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import Server, binary, error_of
+
+
+def totp(secret: bytes, step: int) -> str:
+    mac = hmac.new(secret, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def test_rfc6238_vector_in_this_helper():
+    assert totp(b"12345678901234567890", 59 // 30) == "287082"
+
+
+def test_mfa_delete(tmp_path):
+    data = tmp_path / "data"
+    s = Server(str(data)).start()
+    c = s.client()
+    c.create_bucket(Bucket="mfa")
+    c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled"})
+    v1 = c.put_object(Bucket="mfa", Key="k", Body=b"one")["VersionId"]
+    v2 = c.put_object(Bucket="mfa", Key="k", Body=b"two")["VersionId"]
+    s.stop()
+    out = subprocess.run([binary(), "admin", "mfa-enable", "--data-dir", str(data), "--account", "210000000001"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    fields = dict(map(str.strip, line.strip().split(": ", 1)) for line in out.stdout.splitlines()
+                  if line.startswith(("  serial:", "  secret:", "  uri:")))
+    serial, secret = fields["serial"], base64.b32decode(fields["secret"] + "=" * (-len(fields["secret"]) % 8))
+    assert fields["uri"].startswith("otpauth://totp/")
+    assert "▀" in out.stdout or "█" in out.stdout or "▄" in out.stdout, "a QR code is printed"
+    s = Server(str(data)).start()
+    try:
+        c = s.client()
+        # keep clear of a step boundary so the three steps stay valid
+        if time.time() % 30 > 20:
+            time.sleep(30 - time.time() % 30 + 0.2)
+        now = int(time.time()) // 30
+        # codes of the previous, current and next step are all valid once each
+        steps = iter([now - 1, now, now + 1])
+        with pytest.raises(ClientError) as e:
+            c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
+        assert error_of(e) == (403, "AccessDenied")
+        c.put_bucket_versioning(Bucket="mfa", MFA=f"{serial} {totp(secret, next(steps))}",
+                                VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
+        assert c.get_bucket_versioning(Bucket="mfa")["MFADelete"] == "Enabled"
+        # enabling versioning and listing need no MFA; plain deletes add markers
+        c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled"})
+        assert len(c.list_object_versions(Bucket="mfa")["Versions"]) == 2
+        # permanent deletion and suspension need a fresh code
+        with pytest.raises(ClientError) as e:
+            c.delete_object(Bucket="mfa", Key="k", VersionId=v1)
+        assert error_of(e) == (403, "AccessDenied")
+        with pytest.raises(ClientError) as e:
+            c.delete_objects(Bucket="mfa", Delete={"Objects": [{"Key": "k", "VersionId": v1}]})
+        assert error_of(e) == (403, "AccessDenied")
+        with pytest.raises(ClientError) as e:
+            c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Suspended"})
+        assert error_of(e) == (403, "AccessDenied")
+        code = totp(secret, next(steps))
+        c.delete_object(Bucket="mfa", Key="k", VersionId=v1, MFA=f"{serial} {code}")
+        with pytest.raises(ClientError) as e:
+            c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} {code}")
+        assert error_of(e) == (403, "AccessDenied"), "a code is accepted once"
+        with pytest.raises(ClientError) as e:
+            c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"arn:aws:iam::1:mfa/x {totp(secret, now + 1)}")
+        assert error_of(e) == (403, "AccessDenied"), "the serial must be the device's"
+        c.put_bucket_versioning(Bucket="mfa", MFA=f"{serial} {totp(secret, next(steps))}",
+                                VersioningConfiguration={"Status": "Suspended"})
+        assert c.get_bucket_versioning(Bucket="mfa")["Status"] == "Suspended"
+        assert [v["VersionId"] for v in c.list_object_versions(Bucket="mfa")["Versions"]] == [v2]
+        # five wrong codes lock the device: then even a right code is refused
+        for _ in range(5):
+            with pytest.raises(ClientError):
+                c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} 000000")
+        with pytest.raises(ClientError) as e:
+            c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} {totp(secret, now + 2)}")
+        assert error_of(e) == (403, "AccessDenied")
+        assert c.get_object(Bucket="mfa", Key="k", VersionId=v2)["Body"].read() == b"two"
+    finally:
+        s.stop()
