@@ -172,6 +172,19 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
 async fn serve(s: Settings) -> anyhow::Result<()> {
     make_private_dir(&s.data_dir)?;
     let store = Store::open(&s.data_dir).with_context(|| format!("opening {}", s.data_dir.display()))?;
+    match strongroom_s3::lock::check_locked(&store) {
+        Ok(damaged) if damaged.is_empty() => {}
+        Ok(damaged) => {
+            for d in &damaged {
+                tracing::error!(version = %d, "locked data damaged");
+            }
+            println!(
+                "WARNING: {} locked object versions are damaged (see the log)",
+                damaged.len()
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "the locked-data check failed"),
+    }
     let master = Arc::new(crate::keys::load(&s.data_dir, s.master_key_file.as_deref())?);
     tracing::info!(keys = master.len(), active = master.active().0, "master keyring loaded");
     let ids = Identities::load(store.clone(), master.clone()).await?;

@@ -137,7 +137,7 @@ mod get;
 mod ingest;
 mod list;
 mod list_versions;
-mod lock;
+pub mod lock;
 mod meta;
 mod multipart;
 mod multipart_list;

@@ -231,6 +231,21 @@ impl Store {
         }
     }
 
+    /// Bytes a segment occupies where it is stored (blob file or inline
+    /// row), or None when it is missing.
+    pub fn stored_len(&self, seg: &Segment) -> Result<Option<u64>, StoreError> {
+        if seg.inline {
+            let r = self.inner.db.begin_read()?;
+            let t = r.open_table(INLINE)?;
+            return Ok(t.get(seg.id.0.as_slice())?.map(|v| v.value().len() as u64));
+        }
+        match std::fs::metadata(blob::blob_path(&self.inner.blob_dir, &seg.id)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Reads one multipart upload.
     pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<UploadRecord>, StoreError> {
         let r = self.inner.db.begin_read()?;
