@@ -72,6 +72,10 @@ def test_compliance_cannot_be_bypassed(s3, lbucket):
     s3.put_object(Bucket=lbucket, Key="rec", Body=b"other")
     s3.copy_object(Bucket=lbucket, Key="rec", CopySource={"Bucket": lbucket, "Key": "rec"},
                    MetadataDirective="REPLACE")
+    up = s3.create_multipart_upload(Bucket=lbucket, Key="rec")
+    p = s3.upload_part(Bucket=lbucket, Key="rec", UploadId=up["UploadId"], PartNumber=1, Body=b"mp")
+    s3.complete_multipart_upload(Bucket=lbucket, Key="rec", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
     s3.delete_object(Bucket=lbucket, Key="rec")
     assert s3.get_object(Bucket=lbucket, Key="rec", VersionId=v)["Body"].read() == data
     # extending is allowed
