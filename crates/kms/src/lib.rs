@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audit;
+mod json;
 mod keys;
 mod ledger;
 pub mod policy;

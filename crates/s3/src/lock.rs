@@ -258,6 +258,37 @@ pub fn check_locked(store: &strongroom_store::Store) -> Result<Vec<String>, stro
     Ok(damaged)
 }
 
+/// Changes the lock fields of one version (or the current one) of a
+/// bucket with Object Lock, in one commit.
+async fn change_lock(
+    s3: &Strongroom,
+    bucket: &str,
+    key: &str,
+    vid: Option<String>,
+    f: impl FnOnce(&mut ObjectRecord) -> Result<(), Fail> + Send + 'static,
+) -> S3Result<()> {
+    let (b, k) = (bucket.to_owned(), key.to_owned());
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            let brec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            if of(&brec).is_none() {
+                return Err(Fail(missing_config()));
+            }
+            update_version(txn, &b, &k, vid.as_deref(), f).map(|_| ())
+        })
+        .await
+        .map_err(Into::into)
+}
+
+/// A version of a bucket with Object Lock, for reading its lock fields.
+fn locked_version(s3: &Strongroom, bucket: &str, key: &str, vid: Option<&str>) -> S3Result<ObjectRecord> {
+    let b = store(s3.store.bucket(bucket))?.ok_or_else(no_such_bucket)?;
+    if of(&b).is_none() {
+        return Err(missing_config());
+    }
+    crate::versioning::read(s3, bucket, key, vid)
+}
+
 pub(crate) async fn put_object_lock_configuration(
     s3: &Strongroom,
     req: S3Request<PutObjectLockConfigurationInput>,
@@ -389,21 +420,12 @@ pub(crate) async fn put_object_retention(
             ));
         }
     };
-    let (b, k, vid) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
-    s3.store
-        .commit(move |txn| -> Result<(), Fail> {
-            let brec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
-            if of(&brec).is_none() {
-                return Err(Fail(missing_config()));
-            }
-            update_version(txn, &b, &k, vid.as_deref(), |rec| {
-                check_change(rec.retention.as_ref(), new.as_ref(), bypass)?;
-                rec.retention = new;
-                Ok(())
-            })?;
-            Ok(())
-        })
-        .await?;
+    change_lock(s3, &i.bucket, &i.key, i.version_id, move |rec| {
+        check_change(rec.retention.as_ref(), new.as_ref(), bypass)?;
+        rec.retention = new;
+        Ok(())
+    })
+    .await?;
     Ok(S3Response::new(PutObjectRetentionOutput::default()))
 }
 
@@ -412,11 +434,7 @@ pub(crate) async fn get_object_retention(
     req: S3Request<GetObjectRetentionInput>,
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
     let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    if of(&b).is_none() {
-        return Err(missing_config());
-    }
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = locked_version(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     let Some(r) = rec.retention else {
         return Err(custom(
             "NoSuchObjectLockConfiguration",
@@ -453,20 +471,11 @@ pub(crate) async fn put_object_legal_hold(
             ));
         }
     };
-    let (b, k, vid) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
-    s3.store
-        .commit(move |txn| -> Result<(), Fail> {
-            let brec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
-            if of(&brec).is_none() {
-                return Err(Fail(missing_config()));
-            }
-            update_version(txn, &b, &k, vid.as_deref(), |rec| {
-                rec.legal_hold = on;
-                Ok(())
-            })?;
-            Ok(())
-        })
-        .await?;
+    change_lock(s3, &i.bucket, &i.key, i.version_id, move |rec| {
+        rec.legal_hold = on;
+        Ok(())
+    })
+    .await?;
     Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
 }
 
@@ -475,11 +484,7 @@ pub(crate) async fn get_object_legal_hold(
     req: S3Request<GetObjectLegalHoldInput>,
 ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
     let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    if of(&b).is_none() {
-        return Err(missing_config());
-    }
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = locked_version(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
     Ok(S3Response::new(GetObjectLegalHoldOutput {
         legal_hold: Some(ObjectLockLegalHold {
             status: Some(ObjectLockLegalHoldStatus::from(
