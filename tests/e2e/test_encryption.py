@@ -759,6 +759,20 @@ def test_malformed_kms_and_sse_input_gets_aws_errors_not_crashes(srv, s3s, bucke
     assert kms_client(srv).list_keys()["Keys"] is not None
 
 
+def test_sse_kms_needs_sigv4(srv, s3, bucket):
+    """AWS serves SSE-KMS objects to SigV4 requests only."""
+    v2 = srv.client(signature_version="s3")
+    with pytest.raises(ClientError) as e:
+        v2.put_object(Bucket=bucket, Key="v2", Body=b"x", ServerSideEncryption="aws:kms")
+    assert error_of(e) == (400, "InvalidArgument")
+    s3.put_object(Bucket=bucket, Key="kms-v4", Body=body(10), ServerSideEncryption="aws:kms")
+    with pytest.raises(ClientError) as e:
+        v2.get_object(Bucket=bucket, Key="kms-v4")
+    assert error_of(e) == (400, "InvalidArgument")
+    v2.put_object(Bucket=bucket, Key="s3-v2", Body=body(10))
+    assert v2.get_object(Bucket=bucket, Key="s3-v2")["Body"].read() == body(10)
+
+
 def test_zz_no_plaintext_reaches_the_disk(srv):
     """Runs last in this module: everything above wrote MARKER in every mode.
     Account secrets are sealed under the master key too."""

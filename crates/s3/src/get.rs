@@ -330,6 +330,7 @@ pub(crate) async fn get_object(
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
     crate::sse::refuse_on_read(&req.headers)?;
+    let sigv2 = crate::is_sigv2(&req);
     let i = req.input;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
     // a concurrent overwrite may remove the blobs between reading the record
@@ -339,6 +340,7 @@ pub(crate) async fn get_object(
         let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
         read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
         let sel = select(&rec, i.range.as_ref(), i.part_number)?;
+        crate::sse::require_sigv4(rec.sse.as_ref(), sigv2)?;
         let keys = s3
             .crypt
             .open_keys(&i.bucket, &i.key, rec.sse.as_ref(), customer.as_ref(), &caller)

@@ -215,6 +215,22 @@ pub(crate) fn secure<T>(req: &S3Request<T>) -> bool {
     conn(req).is_some_and(|c| c.secure)
 }
 
+/// True for a SigV2-signed request (header or query).
+pub(crate) fn is_sigv2<T>(req: &S3Request<T>) -> bool {
+    let header = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "));
+    let query = req
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|kv| kv.starts_with("AWSAccessKeyId="));
+    header || query
+}
+
 /// The key-service caller of a request.
 pub(crate) fn kms_caller<T>(req: &S3Request<T>, who: &Principal, region: &str) -> strongroom_kms::Caller {
     sse::caller(who, conn(req).as_ref(), region)

@@ -100,6 +100,7 @@ pub(crate) async fn put_object(
     }
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
+    let sigv2 = crate::is_sigv2(&req);
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
     let Some(bucket) = s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))? else {
@@ -115,6 +116,7 @@ pub(crate) async fn put_object(
         .crypt
         .keys_for_write(&bucket, &input.key, &sse_request!(input), secure, &caller)
         .await?;
+    crate::sse::require_sigv4(Some(&keys.record), sigv2)?;
     let got = ingest(
         &s3.store,
         input.body,

@@ -82,6 +82,17 @@ fn invalid_request(msg: &str) -> S3Error {
     custom("InvalidRequest", StatusCode::BAD_REQUEST, msg)
 }
 
+/// SSE-KMS and DSSE-KMS objects are written and read with SigV4 only
+/// (AWS): a SigV2 request for one is 400 InvalidArgument.
+pub(crate) fn require_sigv4(rec: Option<&SseRecord>, sigv2: bool) -> S3Result<()> {
+    if sigv2 && rec.is_some_and(|r| r.mode == SSE_KMS || r.mode == DSSE_KMS) {
+        return Err(invalid_argument(
+            "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.",
+        ));
+    }
+    Ok(())
+}
+
 /// Data keys of one object, ready to seal or open its streams.
 pub(crate) struct DataKeys {
     pub keys: Vec<Key>,
