@@ -178,33 +178,54 @@ impl S3AccessHook {
     /// `x-amz-expected-bucket-owner` (and the copy source's counterpart):
     /// the request fails with 403 unless the bucket belongs to that account.
     fn expected_owner(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
-        let check = |header: &str, bucket: Option<&str>| -> S3Result<()> {
-            let Some(want) = cx.headers().get(header).and_then(|v| v.to_str().ok()) else {
-                return Ok(());
-            };
-            let Some(bucket) = bucket else { return Ok(()) };
-            let owner = self
-                .store
-                .bucket(bucket)
-                .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?
-                .map(|b| b.owner);
-            match owner {
-                Some(o) if o != want => Err(s3_error!(AccessDenied, "Access Denied")),
-                _ => Ok(()),
-            }
-        };
         let dest = match cx.s3_path() {
             S3Path::Root => None,
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.as_ref()),
         };
-        check("x-amz-expected-bucket-owner", dest)?;
+        self.owner_is(cx.headers(), "x-amz-expected-bucket-owner", dest)?;
         let source = cx
             .headers()
             .get("x-amz-copy-source")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim_start_matches('/'))
             .and_then(|v| v.split('/').next());
-        check("x-amz-source-expected-bucket-owner", source)
+        self.owner_is(cx.headers(), "x-amz-source-expected-bucket-owner", source)
+    }
+
+    /// 403 when `header` names an account that does not own `bucket`.
+    fn owner_is(&self, headers: &http::HeaderMap, header: &str, bucket: Option<&str>) -> S3Result<()> {
+        let Some(want) = headers.get(header).and_then(|v| v.to_str().ok()) else {
+            return Ok(());
+        };
+        let Some(bucket) = bucket else { return Ok(()) };
+        let owner = self
+            .store
+            .bucket(bucket)
+            .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?
+            .map(|b| b.owner);
+        match owner {
+            Some(o) if o != want => Err(s3_error!(AccessDenied, "Access Denied")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The principal of a verified request; anonymous callers are denied
+    /// (a bucket that does not exist is reported as such, to anyone).
+    fn caller(&self, credentials: Option<&s3s::auth::Credentials>, bucket: Option<&str>) -> S3Result<Principal> {
+        let Some(creds) = credentials else {
+            if let Some(b) = bucket
+                && self.store.bucket(b).ok().flatten().is_none()
+            {
+                return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+            }
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        };
+        self.identities.principal(&creds.access_key).ok_or_else(|| {
+            s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )
+        })
     }
 }
 
@@ -226,29 +247,10 @@ impl S3AccessHook {
             let _ = slot.0.set(op.to_owned());
         }
         self.protocol_checks(&Facts { headers, query, op })?;
-        let Some(creds) = credentials else {
-            if self.store.bucket(bucket).ok().flatten().is_none() {
-                return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-            }
-            return Err(s3_error!(AccessDenied, "Access Denied"));
-        };
-        let Some(principal) = self.identities.principal(&creds.access_key) else {
-            return Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ));
-        };
+        let principal = self.caller(credentials, Some(bucket))?;
         let path = S3Path::Bucket { bucket: bucket.into() };
         self.authorize(&principal, op, &path)?;
-        if let Some(want) = headers.get("x-amz-expected-bucket-owner").and_then(|v| v.to_str().ok())
-            && self
-                .store
-                .bucket(bucket)
-                .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?
-                .is_some_and(|b| b.owner != want)
-        {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
-        }
+        self.owner_is(headers, "x-amz-expected-bucket-owner", Some(bucket))?;
         extensions.insert(principal.clone());
         Ok(principal)
     }
@@ -266,21 +268,11 @@ impl S3Access for S3AccessHook {
             query: cx.uri().query(),
             op: &op,
         })?;
-        let Some(creds) = cx.credentials() else {
-            // a bucket that does not exist is reported as such, to anyone
-            if let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path()
-                && self.store.bucket(bucket).ok().flatten().is_none()
-            {
-                return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-            }
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+        let bucket = match cx.s3_path() {
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
+            S3Path::Root => None,
         };
-        let Some(principal) = self.identities.principal(&creds.access_key) else {
-            return Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ));
-        };
+        let principal = self.caller(cx.credentials(), bucket.as_deref())?;
         self.authorize(&principal, &op, cx.s3_path())?;
         self.expected_owner(cx)?;
         cx.extensions_mut().insert(principal);

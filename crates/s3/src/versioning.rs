@@ -110,6 +110,22 @@ fn refresh_current(txn: &mut Txn<'_>, bucket: &str, key: &str) -> Result<(), Fai
     Ok(())
 }
 
+/// The sequence number and id of a key's next version: a fresh id when
+/// versioning is enabled; `null` (replacing the old `null` version) when
+/// it is suspended.
+fn next_version(txn: &mut Txn<'_>, st: State, bucket: &str, key: &str) -> Result<(u64, String), Fail> {
+    if st == State::Suspended {
+        drop_null(txn, bucket, key)?;
+    }
+    let seq = txn.next_version_seq(bucket, key, now_ns())?;
+    let vid = if st == State::Enabled {
+        new_version_id(seq)?
+    } else {
+        NULL.to_owned()
+    };
+    Ok((seq, vid))
+}
+
 /// Places `rec` as the new current object of `key` (inside a commit) and
 /// sets its version id. Returns the version id to answer with.
 pub(crate) fn place(
@@ -126,15 +142,7 @@ pub(crate) fn place(
             Ok(None)
         }
         st => {
-            if st == State::Suspended {
-                drop_null(txn, b, key)?;
-            }
-            let seq = txn.next_version_seq(b, key, now_ns())?;
-            let vid = if st == State::Enabled {
-                new_version_id(seq)?
-            } else {
-                NULL.to_owned()
-            };
+            let (seq, vid) = next_version(txn, st, b, key)?;
             rec.version_id = Some(vid.clone());
             txn.put_version(b, key, seq, rec)?;
             txn.set_current(b, key, Some(rec))?;
@@ -213,15 +221,7 @@ pub(crate) fn delete_current(
         txn.delete_object(b, key)?;
         return Ok(Deleted::default());
     }
-    if st == State::Suspended {
-        drop_null(txn, b, key)?;
-    }
-    let seq = txn.next_version_seq(b, key, now_ns())?;
-    let vid = if st == State::Enabled {
-        new_version_id(seq)?
-    } else {
-        NULL.to_owned()
-    };
+    let (seq, vid) = next_version(txn, st, b, key)?;
     let marker = ObjectRecord {
         size: 0,
         etag: String::new(),
