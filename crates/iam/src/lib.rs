@@ -13,6 +13,7 @@
 mod access;
 mod identities;
 mod mfa;
+pub mod policy;
 pub mod precheck;
 pub mod sigv2;
 pub mod sigv4;
