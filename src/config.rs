@@ -200,6 +200,21 @@ pub struct BootstrapAccount {
     pub canonical_id: Option<String>,
     pub access_key: String,
     pub secret_key: String,
+    /// IAM users of the account (`[[account.user]]`).
+    #[serde(default)]
+    pub user: Vec<BootstrapUser>,
+}
+
+/// One IAM user of a bootstrap account: a known access key and inline
+/// policies (name to JSON document), so tests start with known users.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapUser {
+    pub name: String,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, String>,
 }
 
 impl Bootstrap {

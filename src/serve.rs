@@ -190,7 +190,9 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let ids = Identities::load(store.clone(), master.clone()).await?;
     let (root_key, note) = ensure_root(&store, &ids, &s.data_dir).await?;
     if let Some(p) = &s.bootstrap {
-        for a in Bootstrap::load(p)?.account {
+        for mut a in Bootstrap::load(p)?.account {
+            let users = std::mem::take(&mut a.user);
+            let account = a.id.clone();
             let created = ids
                 .ensure(NewAccount {
                     email: a.email.unwrap_or_else(|| format!("{}@localhost", a.name)),
@@ -202,6 +204,9 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
                 })
                 .await?;
             tracing::debug!(created, "bootstrap account");
+            for u in users {
+                bootstrap_user(&ids, &account, u).await?;
+            }
         }
     }
 
@@ -353,5 +358,28 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     });
     strongroom_server::serve(listeners, front, rx).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates a bootstrap file's IAM user if missing, with its key and
+/// inline policies (policies are replaced at every start).
+async fn bootstrap_user(ids: &Identities, account: &str, u: crate::config::BootstrapUser) -> anyhow::Result<()> {
+    let fail = |e: strongroom_iam::IamError| anyhow::anyhow!("bootstrap user {}: {} {}", u.name, e.code, e.message);
+    match ids.create_user(account, &u.name, None).await {
+        Ok(_) => {}
+        Err(e) if e.code == "EntityAlreadyExists" => {}
+        Err(e) => return Err(fail(e)),
+    }
+    if let (Some(k), Some(s)) = (&u.access_key, &u.secret_key) {
+        let owned = ids.key_owner(account, k).as_deref() == Some(u.name.as_str());
+        if !owned {
+            ids.import_access_key(account, &u.name, k, s).await.map_err(fail)?;
+        }
+    }
+    for (name, doc) in &u.policies {
+        ids.set_inline_policy(account, "user", &u.name, name, Some(doc))
+            .await
+            .map_err(fail)?;
+    }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub struct S3AccessHook {
     identities: Identities,
     store: Store,
     settings: AccessSettings,
+    policies: crate::gate::PolicyCache,
 }
 
 impl S3AccessHook {
@@ -33,11 +34,12 @@ impl S3AccessHook {
             identities,
             store,
             settings,
+            policies: crate::gate::PolicyCache::default(),
         }
     }
 }
 
-fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+pub(crate) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')
         .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
@@ -154,27 +156,6 @@ impl S3AccessHook {
         Ok(())
     }
 
-    fn authorize(&self, principal: &Principal, op: &str, path: &S3Path) -> S3Result<()> {
-        // CreateBucket answers for itself (BucketAlreadyExists is 409, not 403)
-        if op == "CreateBucket" {
-            return Ok(());
-        }
-        let bucket = match path {
-            S3Path::Root => return Ok(()),
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
-        };
-        let rec = self
-            .store
-            .bucket(bucket)
-            .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?;
-        match rec {
-            // the operation answers NoSuchBucket (or creates it)
-            None => Ok(()),
-            Some(b) if b.owner == principal.account_id => Ok(()),
-            Some(_) => Err(s3_error!(AccessDenied, "Access Denied")),
-        }
-    }
-
     /// `x-amz-expected-bucket-owner` (and the copy source's counterpart):
     /// the request fails with 403 unless the bucket belongs to that account.
     fn expected_owner(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
@@ -208,28 +189,36 @@ impl S3AccessHook {
             _ => Ok(()),
         }
     }
-
-    /// The principal of a verified request; anonymous callers are denied
-    /// (a bucket that does not exist is reported as such, to anyone).
-    fn caller(&self, credentials: Option<&s3s::auth::Credentials>, bucket: Option<&str>) -> S3Result<Principal> {
-        let Some(creds) = credentials else {
-            if let Some(b) = bucket
-                && self.store.bucket(b).ok().flatten().is_none()
-            {
-                return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-            }
-            return Err(s3_error!(AccessDenied, "Access Denied"));
-        };
-        self.identities.principal(&creds.access_key).ok_or_else(|| {
-            s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })
-    }
 }
 
 impl S3AccessHook {
+    /// The caller and the authorization decision. Anonymous callers of a
+    /// bucket that does not exist learn that it does not exist.
+    fn decide(
+        &self,
+        credentials: Option<&s3s::auth::Credentials>,
+        ask: &crate::gate::Ask<'_>,
+    ) -> S3Result<(Principal, crate::gate::Gate)> {
+        let authz = crate::gate::Authorizer {
+            identities: &self.identities,
+            store: &self.store,
+            cache: &self.policies,
+        };
+        let principal = authz.caller(credentials, ask)?;
+        match authz.authorize(&principal, ask) {
+            Ok(gate) => Ok((principal, gate)),
+            Err(e) => {
+                if principal.is_anonymous()
+                    && let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = ask.path
+                    && self.store.bucket(bucket).ok().flatten().is_none()
+                {
+                    return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// The same decision as the hook's, for a bucket-level request s3s
     /// hands to a custom route (routes bypass the access hook): protocol
     /// checks, the caller, authorization, expected bucket owner. Inserts
@@ -247,11 +236,19 @@ impl S3AccessHook {
             let _ = slot.0.set(op.to_owned());
         }
         self.protocol_checks(&Facts { headers, query, op })?;
-        let principal = self.caller(credentials, Some(bucket))?;
         let path = S3Path::Bucket { bucket: bucket.into() };
-        self.authorize(&principal, op, &path)?;
+        let conn = extensions.get::<crate::ConnInfo>().cloned();
+        let ask = crate::gate::Ask {
+            op,
+            path: &path,
+            headers,
+            query,
+            conn: conn.as_ref(),
+        };
+        let (principal, gate) = self.decide(credentials, &ask)?;
         self.owner_is(headers, "x-amz-expected-bucket-owner", Some(bucket))?;
         extensions.insert(principal.clone());
+        extensions.insert(gate);
         Ok(principal)
     }
 }
@@ -268,14 +265,18 @@ impl S3Access for S3AccessHook {
             query: cx.uri().query(),
             op: &op,
         })?;
-        let bucket = match cx.s3_path() {
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
-            S3Path::Root => None,
+        let conn = cx.extensions_mut().get::<crate::ConnInfo>().cloned();
+        let ask = crate::gate::Ask {
+            op: &op,
+            path: cx.s3_path(),
+            headers: cx.headers(),
+            query: cx.uri().query(),
+            conn: conn.as_ref(),
         };
-        let principal = self.caller(cx.credentials(), bucket.as_deref())?;
-        self.authorize(&principal, &op, cx.s3_path())?;
+        let (principal, gate) = self.decide(cx.credentials(), &ask)?;
         self.expected_owner(cx)?;
         cx.extensions_mut().insert(principal);
+        cx.extensions_mut().insert(gate);
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 use strongroom_crypt::MasterKeys;
 use strongroom_store::{Account, Store, StoreError};
+use zeroize::Zeroizing;
 
 /// What can go wrong managing identities.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,19 @@ pub struct Identities {
     pub(crate) store: Store,
     pub(crate) master: Arc<MasterKeys>,
     by_key: Arc<RwLock<HashMap<String, Account>>>,
+    /// IAM users, keys, groups, policies, roles and sessions.
+    pub(crate) dir: Arc<RwLock<crate::directory::Directory>>,
+    /// Serializes IAM changes (read, modify, persist, publish).
+    pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Why an access key did not yield a principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyError {
+    /// No such key (or deleted, or an expired session).
+    Unknown,
+    /// A session key without its token, or with another one.
+    BadToken,
 }
 
 fn secret_context(account_id: &str) -> Vec<u8> {
@@ -80,10 +94,23 @@ impl Identities {
             }
             by_key.insert(a.access_key.clone(), a);
         }
+        let (dir, reseal) = crate::directory::Directory::load(&store, &master)?;
+        if !reseal.is_empty() {
+            store
+                .commit(move |t| -> Result<(), StoreError> {
+                    for (name, v) in &reseal {
+                        t.put_system(name, v)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
         let ids = Identities {
             store,
             master,
             by_key: Arc::new(RwLock::new(by_key)),
+            dir: Arc::new(RwLock::new(dir)),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         };
         for id in legacy {
             let a = ids
@@ -171,14 +198,14 @@ impl Identities {
     }
 
     /// Runs `f` on the account of an access key, without copying its secret.
-    fn with_account<R>(&self, access_key: &str, f: impl FnOnce(&Account) -> R) -> Option<R> {
+    pub(crate) fn with_account<R>(&self, access_key: &str, f: impl FnOnce(&Account) -> R) -> Option<R> {
         self.by_key.read().ok().and_then(|m| m.get(access_key).map(f))
     }
 
     /// Runs `f` on the secret of an access key (for verifiers that sign
     /// themselves); the secret is never copied out.
     pub(crate) fn with_secret<R>(&self, access_key: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
-        self.with_account(access_key, |a| f(&a.secret_key))
+        self.secret_of(access_key).map(|s| f(&s))
     }
 
     /// Public facts of the account with this id (no secret).
@@ -193,15 +220,105 @@ impl Identities {
         })
     }
 
-    /// The principal for a verified access key.
-    pub(crate) fn principal(&self, access_key: &str) -> Option<crate::Principal> {
-        self.with_account(access_key, |a| crate::Principal {
+    /// The principal of a verified access key: an account root, an IAM
+    /// user's active key, or a live session whose token matches (compared
+    /// in constant time).
+    pub(crate) fn principal(&self, access_key: &str, token: Option<&str>) -> Result<crate::Principal, KeyError> {
+        if let Some(p) = self.with_account(access_key, |a| crate::Principal {
             account_id: a.id.clone(),
             display_name: a.name.clone(),
             canonical_id: a.canonical_id.clone(),
             access_key: a.access_key.clone(),
+            kind: crate::CallerKind::Root,
+            mfa_at: None,
+            temporary: false,
             _proof: crate::Proof,
-        })
+        }) {
+            return Ok(p);
+        }
+        let dir = self.dir.read().map_err(|_| KeyError::Unknown)?;
+        let base = |account: &str, kind: crate::CallerKind, mfa_at: Option<i64>, temporary: bool| {
+            let info = self.account(account);
+            crate::Principal {
+                account_id: account.to_owned(),
+                display_name: info.as_ref().map(|i| i.name.clone()).unwrap_or_default(),
+                canonical_id: info.map(|i| i.canonical_id).unwrap_or_default(),
+                access_key: access_key.to_owned(),
+                kind,
+                mfa_at,
+                temporary,
+                _proof: crate::Proof,
+            }
+        };
+        if let Some(k) = dir.keys.get(access_key) {
+            if k.status != crate::directory::KeyStatus::Active {
+                return Err(KeyError::Unknown);
+            }
+            let user = dir.accounts.get(&k.account).and_then(|a| a.users.get(&k.user));
+            let Some(u) = user else {
+                return Err(KeyError::Unknown);
+            };
+            let kind = crate::CallerKind::User {
+                name: u.name.clone(),
+                id: u.id.clone(),
+            };
+            return Ok(base(&k.account, kind, None, false));
+        }
+        if let Some(sess) = dir.sessions.get(access_key) {
+            if sess.expires <= crate::now_secs() {
+                return Err(KeyError::Unknown);
+            }
+            let given = token
+                .map(|t| crate::sigv4::sha256_hex(t.as_bytes()))
+                .unwrap_or_default();
+            if !strongroom_crypt::ct_eq(given.as_bytes(), sess.token_sha256.as_bytes()) {
+                return Err(KeyError::BadToken);
+            }
+            let kind = match &sess.of {
+                crate::directory::SessionOf::User(None) => crate::CallerKind::Root,
+                crate::directory::SessionOf::User(Some(name)) => {
+                    let u = dir.accounts.get(&sess.account).and_then(|a| a.users.get(name));
+                    match u {
+                        Some(u) => crate::CallerKind::User {
+                            name: u.name.clone(),
+                            id: u.id.clone(),
+                        },
+                        None => return Err(KeyError::Unknown),
+                    }
+                }
+                crate::directory::SessionOf::Role { role, session } => {
+                    let r = dir.accounts.get(&sess.account).and_then(|a| a.roles.get(role));
+                    match r {
+                        Some(r) => crate::CallerKind::Role {
+                            role: r.name.clone(),
+                            role_id: r.id.clone(),
+                            session: session.clone(),
+                        },
+                        None => return Err(KeyError::Unknown),
+                    }
+                }
+            };
+            return Ok(base(&sess.account, kind, sess.mfa_at, true));
+        }
+        Err(KeyError::Unknown)
+    }
+
+    /// The secret of any access key (root, IAM user's active key, live
+    /// session), for signature verification.
+    pub(crate) fn secret_of(&self, access_key: &str) -> Option<Zeroizing<String>> {
+        if let Some(s) = self.with_account(access_key, |a| Zeroizing::new(a.secret_key.clone())) {
+            return Some(s);
+        }
+        let dir = self.dir.read().ok()?;
+        if let Some(k) = dir.keys.get(access_key)
+            && k.status == crate::directory::KeyStatus::Active
+        {
+            return Some(k.secret.clone());
+        }
+        dir.sessions
+            .get(access_key)
+            .filter(|s| s.expires > crate::now_secs())
+            .map(|s| s.secret.clone())
     }
 }
 
@@ -242,8 +359,8 @@ pub fn derive_canonical_id(account_id: &str) -> String {
 #[async_trait::async_trait]
 impl S3Auth for Identities {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.with_account(access_key, |a| SecretKey::from(a.secret_key.as_str())) {
-            Some(secret) => Ok(secret),
+        match self.secret_of(access_key) {
+            Some(secret) => Ok(SecretKey::from(secret.as_str())),
             None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."

@@ -11,14 +11,24 @@
 #![forbid(unsafe_code)]
 
 mod access;
+pub mod authz;
+pub mod directory;
+pub mod gate;
+mod iam_ops;
 mod identities;
 mod mfa;
 pub mod policy;
 pub mod precheck;
+pub mod s3_actions;
+mod s3_context;
+pub use s3_context::s3_context as request_context;
 pub mod sigv2;
 pub mod sigv4;
 pub mod totp;
 
+pub use gate::{Gate, PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
+pub use iam_ops::{IamError, KeyInfo, NewCredentials};
+pub use identities::KeyError;
 pub use mfa::MfaFailure;
 mod verify;
 
@@ -48,13 +58,35 @@ pub struct ConnInfo {
     pub tls_version: Option<String>,
 }
 
-/// An authenticated caller. Only this crate creates one.
+/// What kind of caller a [`Principal`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallerKind {
+    /// The account's root user.
+    Root,
+    /// An IAM user (name, unique id).
+    User { name: String, id: String },
+    /// A session of an assumed role.
+    Role {
+        role: String,
+        role_id: String,
+        session: String,
+    },
+    /// An unsigned request.
+    Anonymous,
+}
+
+/// An authenticated (or anonymous) caller. Only this crate creates one.
 #[derive(Clone, Debug)]
 pub struct Principal {
     account_id: String,
     display_name: String,
     canonical_id: String,
     access_key: String,
+    kind: CallerKind,
+    /// Unix seconds of the MFA check behind these credentials.
+    mfa_at: Option<i64>,
+    /// Temporary credentials (STS).
+    temporary: bool,
     _proof: Proof,
 }
 
@@ -79,4 +111,75 @@ impl Principal {
     pub fn access_key(&self) -> &str {
         &self.access_key
     }
+    pub fn kind(&self) -> &CallerKind {
+        &self.kind
+    }
+    pub fn is_anonymous(&self) -> bool {
+        self.kind == CallerKind::Anonymous
+    }
+    pub fn is_root(&self) -> bool {
+        self.kind == CallerKind::Root
+    }
+    /// The caller's ARN (aws:PrincipalArn): the role's ARN for role sessions.
+    pub fn arn(&self) -> String {
+        let a = &self.account_id;
+        match &self.kind {
+            CallerKind::Root => format!("arn:aws:iam::{a}:root"),
+            CallerKind::User { name, .. } => format!("arn:aws:iam::{a}:user/{name}"),
+            CallerKind::Role { role, .. } => format!("arn:aws:iam::{a}:role/{role}"),
+            CallerKind::Anonymous => "*".to_owned(),
+        }
+    }
+    /// The ARN STS reports (GetCallerIdentity): the session's for roles.
+    pub fn identity_arn(&self) -> String {
+        match &self.kind {
+            CallerKind::Role { role, session, .. } => {
+                format!("arn:aws:sts::{}:assumed-role/{role}/{session}", self.account_id)
+            }
+            _ => self.arn(),
+        }
+    }
+    /// aws:userid.
+    pub fn userid(&self) -> String {
+        match &self.kind {
+            CallerKind::Root => self.account_id.clone(),
+            CallerKind::User { id, .. } => id.clone(),
+            CallerKind::Role { role_id, session, .. } => format!("{role_id}:{session}"),
+            CallerKind::Anonymous => "anonymous".to_owned(),
+        }
+    }
+    /// aws:PrincipalType.
+    pub fn principal_type(&self) -> &'static str {
+        match self.kind {
+            CallerKind::Root => "Account",
+            CallerKind::User { .. } => "User",
+            CallerKind::Role { .. } => "AssumedRole",
+            CallerKind::Anonymous => "Anonymous",
+        }
+    }
+    /// Unix seconds of the MFA authentication behind the credentials.
+    pub fn mfa_at(&self) -> Option<i64> {
+        self.mfa_at
+    }
+    /// True for STS credentials.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+    /// The anonymous caller.
+    pub(crate) fn anonymous() -> Principal {
+        Principal {
+            account_id: String::new(),
+            display_name: String::new(),
+            canonical_id: String::new(),
+            access_key: String::new(),
+            kind: CallerKind::Anonymous,
+            mfa_at: None,
+            temporary: false,
+            _proof: Proof,
+        }
+    }
+}
+
+pub(crate) fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }

@@ -75,12 +75,66 @@ impl Identities {
         Ok((serial, secret))
     }
 
+    /// Creates the secret of a device made through the IAM API (record
+    /// `mfa-dev/<serial>`); returns the seed, shown once.
+    pub(crate) async fn new_device_secret(&self, serial: &str) -> Result<(Zeroizing<Vec<u8>>, ()), IdentityError> {
+        let mut secret = Zeroizing::new(vec![0u8; 20]);
+        strongroom_crypt::fill_random(&mut secret).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let (mid, mk) = self.master.active();
+        let sealed = strongroom_crypt::seal_bytes(mk, &secret, &context(serial))
+            .map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let rec = MfaRecord {
+            account: String::new(),
+            serial: serial.to_owned(),
+            sealed_secret: format!("{mid}:{}", base64_simd::STANDARD.encode_to_string(&sealed)),
+            last_step: 0,
+            failures: 0,
+            locked_until: 0,
+        };
+        let bytes = serde_json::to_vec(&rec).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let n = format!("mfa-dev/{serial}");
+        self.store
+            .commit(move |t| -> Result<(), StoreError> { t.put_system(&n, &bytes) })
+            .await?;
+        Ok((secret, ()))
+    }
+
+    /// EnableMFADevice: two consecutive codes of the device.
+    pub(crate) fn device_codes_consecutive(&self, serial: &str, code1: &str, code2: &str, now_secs: u64) -> bool {
+        let Ok(Some(raw)) = self.store.system(&format!("mfa-dev/{serial}")) else {
+            return false;
+        };
+        let Ok(rec) = serde_json::from_slice::<MfaRecord>(&raw) else {
+            return false;
+        };
+        let Some(secret) = open_secret(&self.master, &rec, &context(serial)) else {
+            return false;
+        };
+        // code1 for the previous (or an earlier) step, code2 for the next one
+        let s1 = totp::verify(&secret, code1.trim(), now_secs);
+        let s2 = totp::verify(&secret, code2.trim(), now_secs);
+        let s2b = totp::verify(&secret, code2.trim(), now_secs + 30);
+        matches!((s1, s2.or(s2b)), (Some(a), Some(b)) if b == a + 1)
+    }
+
+    /// Checks `<serial> <code>` against a device made through the IAM API.
+    pub async fn check_device_mfa(&self, serial: &str, code: &str, now_secs: u64) -> Result<(), MfaFailure> {
+        let header = format!("{serial} {code}");
+        self.check_record(format!("mfa-dev/{serial}"), context(serial), header, now_secs)
+            .await
+    }
+
     /// Checks an `x-amz-mfa` header against the account root's device.
     pub async fn check_mfa(&self, account: &str, header: Option<&str>, now_secs: u64) -> Result<(), MfaFailure> {
         let header = header.ok_or(MfaFailure::Missing)?.trim().to_owned();
+        self.check_record(name(account), context(account), header, now_secs)
+            .await
+    }
+
+    async fn check_record(&self, n: String, ctx: Vec<u8>, header: String, now_secs: u64) -> Result<(), MfaFailure> {
         let master = self.master.clone();
-        let n = name(account);
-        let acct = account.to_owned();
+        let account = n.clone();
+        let account = account.as_str();
         let outcome = self
             .store
             .commit(move |t| -> Result<Result<(), MfaFailure>, StoreError> {
@@ -97,13 +151,7 @@ impl Identities {
                     if serial != rec.serial {
                         return Err(MfaFailure::WrongSerial);
                     }
-                    let (mid, b64) = rec.sealed_secret.split_once(':').ok_or(MfaFailure::NoDevice)?;
-                    let mk = master.get(mid).ok_or(MfaFailure::NoDevice)?;
-                    let blob = base64_simd::STANDARD
-                        .decode_to_vec(b64)
-                        .map_err(|_| MfaFailure::NoDevice)?;
-                    let secret =
-                        strongroom_crypt::open_bytes(mk, &blob, &context(&acct)).map_err(|_| MfaFailure::NoDevice)?;
+                    let secret = open_secret(&master, &rec, &ctx).ok_or(MfaFailure::NoDevice)?;
                     let step = totp::verify(&secret, code.trim(), now_secs).ok_or(MfaFailure::WrongCode)?;
                     if step <= rec.last_step {
                         return Err(MfaFailure::Replayed);
@@ -134,4 +182,12 @@ impl Identities {
         }
         outcome
     }
+}
+
+fn open_secret(master: &strongroom_crypt::MasterKeys, rec: &MfaRecord, ctx: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let (mid, b64) = rec.sealed_secret.split_once(':')?;
+    let mk = master.get(mid)?;
+    let blob = base64_simd::STANDARD.decode_to_vec(b64).ok()?;
+    let plain = strongroom_crypt::open_bytes(mk, &blob, ctx).ok()?;
+    Some(Zeroizing::new(plain.to_vec()))
 }

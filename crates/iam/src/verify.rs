@@ -209,7 +209,8 @@ impl Identities {
         if !ok {
             return Err(AuthError::BadSignature);
         }
-        let p = self.principal(a.access_key).ok_or(AuthError::UnknownKey)?;
+        let token = req.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        let p = self.principal(a.access_key, token).map_err(|_| AuthError::UnknownKey)?;
         Ok((p, a.region.to_owned()))
     }
 }

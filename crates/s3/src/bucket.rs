@@ -246,7 +246,7 @@ pub(crate) async fn put_bucket_versioning(
     // changing MFA Delete, and suspending while it is on, need the bucket
     // owner's root and a fresh code of its device
     if mfa_change.is_some() || (!enabled && crate::versioning::mfa_delete(&current)) {
-        if who.account_id() != current.owner {
+        if who.account_id() != current.owner || !who.is_root() {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
         crate::versioning::require_mfa(s3, &current.owner, i.mfa.as_deref()).await?;

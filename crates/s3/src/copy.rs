@@ -6,7 +6,6 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use strongroom_crypt::Key;
-use strongroom_iam::Principal;
 use strongroom_store::{ObjectRecord, PartRecord, PendingSegment};
 
 use crate::checksum::{Algo, Md5, hex};
@@ -19,9 +18,8 @@ use crate::put::{WriteConditions, commit_object};
 use crate::sse::SealedWriter;
 use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal, timestamp};
 
-/// Resolves and authorizes the copy source: the caller must own its bucket
-/// (the access hook only saw the destination).
-fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
+/// Resolves the copy source (the access hook authorized reading it).
+fn source(s3: &Strongroom, src: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
     let CopySource::Bucket {
         bucket,
         key,
@@ -33,10 +31,8 @@ fn source(s3: &Strongroom, who: &Principal, src: &CopySource) -> S3Result<(Strin
             "Access point copy sources are not implemented yet"
         ));
     };
-    let b = store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
-    if b.owner != who.account_id() {
-        return Err(s3_error!(AccessDenied, "Access Denied"));
-    }
+    // the access hook authorized reading the source (s3:GetObject[Version])
+    store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
     // a delete marker as source answers 400 InvalidRequest on AWS; ours
     // is the read's 404/405
     let rec = crate::versioning::read(s3, bucket, key, version_id.as_deref())?;
@@ -92,7 +88,7 @@ pub(crate) async fn copy_object(
     let secure = crate::secure(&req);
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
-    let (sb, sk, src) = source(s3, &who, &i.copy_source)?;
+    let (sb, sk, src) = source(s3, &i.copy_source)?;
     let src_customer = crate::sse::customer_key(&copy_source_customer!(i), secure)?;
     let src_keys = s3
         .crypt
@@ -256,7 +252,7 @@ pub(crate) async fn upload_part_copy(
     let i = req.input;
     let n = check_part_number(i.part_number)?;
     let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
-    let (sb, sk, src) = source(s3, &who, &i.copy_source)?;
+    let (sb, sk, src) = source(s3, &i.copy_source)?;
     let src_customer = crate::sse::customer_key(&copy_source_customer!(i), secure)?;
     let src_keys = s3
         .crypt

@@ -99,11 +99,26 @@ pub(crate) async fn delete_objects(
     }
     let quiet = i.delete.quiet.unwrap_or(false);
     let bypass = i.bypass_governance_retention.unwrap_or(false);
+    // authorized per key, as AWS: s3:DeleteObject[Version] (and
+    // s3:BypassGovernanceRetention when asked); no gate, no deletion
+    let gate = req.extensions.get::<strongroom_iam::Gate>().cloned();
+    let allowed = |o: &ObjectIdentifier| {
+        let Some(g) = &gate else { return false };
+        let action = if o.version_id.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        g.allows(action, &o.key) && (!bypass || g.allows("s3:BypassGovernanceRetention", &o.key))
+    };
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     // each key is its own mutation (outcomes are independent, as AWS
     // reports them); issued together, they share group commits
-    let results = futures::future::join_all(objects.iter().map(|o| {
+    let results = futures::future::join_all(objects.iter().map(|o| async {
+        if !allowed(o) {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
         delete_one(
             s3,
             &i.bucket,
@@ -113,6 +128,7 @@ pub(crate) async fn delete_objects(
             who.account_id(),
             bypass,
         )
+        .await
     }))
     .await;
     for (o, result) in objects.into_iter().zip(results) {

@@ -124,17 +124,19 @@ impl FrontDoor {
         let path = req.uri().path().to_owned();
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
-        if let Some(kms) = &self.kms {
-            let (parts, body) = req.into_parts();
-            if crate::kms_route::is_kms(&parts) {
-                let (resp, op) = crate::kms_route::handle(kms, &self.identities, parts, body, &info, &rid).await;
-                return self.finish(resp, &rid, &id2, &method, &op, &info, &path, started);
-            }
-            return self
-                .handle_s3(Request::from_parts(parts, body), info, rid, id2, started)
-                .await;
+        let (parts, body) = req.into_parts();
+        if let Some(service) = crate::query_api::service_of(&parts) {
+            let (resp, op) = crate::query_api::handle(service, &self.identities, parts, body, &info, &rid).await;
+            return self.finish(resp, &rid, &id2, &method, &op, &info, &path, started);
         }
-        self.handle_s3(req, info, rid, id2, started).await
+        if let Some(kms) = &self.kms
+            && crate::kms_route::is_kms(&parts)
+        {
+            let (resp, op) = crate::kms_route::handle(kms, &self.identities, parts, body, &info, &rid).await;
+            return self.finish(resp, &rid, &id2, &method, &op, &info, &path, started);
+        }
+        self.handle_s3(Request::from_parts(parts, body), info, rid, id2, started)
+            .await
     }
 
     async fn handle_s3(

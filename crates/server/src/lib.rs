@@ -12,6 +12,7 @@ mod front;
 mod host;
 mod kms_route;
 mod metrics;
+mod query_api;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -15,6 +15,11 @@ pub use condition::Context;
 pub use eval::{Outcome, PrincipalMatch, Subject};
 pub use glob::wildcard;
 
+/// Parses a date as condition operators do (ISO 8601 or epoch seconds).
+pub fn parse_date_secs(s: &str) -> Option<f64> {
+    condition::parse_date(s)
+}
+
 use serde_json::Value;
 
 /// Largest policy document accepted (bucket policies: 20 KiB in AWS).
@@ -354,6 +359,17 @@ impl Policy {
             }
         }
         Ok(Policy { variables, statements })
+    }
+
+    /// True when a condition tests a key starting with `prefix`
+    /// (case-insensitive).
+    pub fn tests_key(&self, prefix: &str) -> bool {
+        let prefix = prefix.to_ascii_lowercase();
+        self.statements.iter().any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.key.to_ascii_lowercase().starts_with(&prefix))
+        })
     }
 
     /// True when an Allow statement grants to everyone without a condition

@@ -114,7 +114,7 @@ impl DataKeys {
 pub(crate) fn caller(who: &Principal, conn: Option<&ConnInfo>, region: &str) -> Caller {
     Caller {
         account_id: who.account_id().to_owned(),
-        arn: format!("arn:aws:iam::{}:root", who.account_id()),
+        arn: who.identity_arn(),
         access_key: who.access_key().to_owned(),
         source_ip: conn.map(|c| c.peer.ip().to_string()).unwrap_or_default(),
         via_service: Some(format!("s3.{region}.amazonaws.com")),

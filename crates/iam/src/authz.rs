@@ -1,0 +1,156 @@
+//! The authorization decision: one function combining the caller's
+//! identity policies, the resource's policy and Block Public Access with
+//! AWS's evaluation logic.
+//!
+//! - An explicit Deny in any applicable policy wins.
+//! - Within the resource owner's account, an Allow from the identity
+//!   policies or from the resource policy (naming the caller) suffices; the
+//!   account's root is allowed by its identity.
+//! - Across accounts, both sides must allow: the caller's identity
+//!   policies (a root's identity allows everything) and the resource
+//!   policy (naming the caller or its account).
+//! - Anonymous callers are allowed only by a resource policy granting `*`.
+//! - RestrictPublicBuckets: a public resource policy grants nothing to
+//!   callers outside the owner's account.
+//! - The resource owner's root may always read, change and delete the
+//!   bucket policy (so a policy cannot lock its owner out).
+
+use std::sync::Arc;
+
+use crate::policy::{Context, Outcome, Policy, PrincipalMatch, Subject};
+use crate::{CallerKind, Identities, Principal};
+
+/// The resource side of a request.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceSide<'a> {
+    /// Account owning the resource (None: the caller's own, e.g.
+    /// ListAllMyBuckets or CreateBucket).
+    pub owner: Option<&'a str>,
+    /// The resource policy (bucket policy), if any.
+    pub policy: Option<&'a Policy>,
+    /// Block Public Access's RestrictPublicBuckets (bucket or account).
+    pub restrict_public: bool,
+}
+
+/// The decision, with the reason for logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Denied by an explicit Deny statement.
+    ExplicitDeny,
+    /// No statement allows it.
+    ImplicitDeny,
+}
+
+impl Decision {
+    pub fn allowed(self) -> bool {
+        self == Decision::Allow
+    }
+}
+
+/// Actions the resource owner's root may always take.
+const OWNER_ROOT_ALWAYS: &[&str] = &["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
+
+/// The policies attached to the caller's identity.
+pub fn identity_policies(ids: &Identities, who: &Principal) -> Vec<Arc<Policy>> {
+    let Ok(dir) = ids.dir.read() else {
+        return Vec::new();
+    };
+    match who.kind() {
+        CallerKind::User { name, .. } => dir.user_policies(who.account_id(), name),
+        CallerKind::Role { role, .. } => dir.role_policies(who.account_id(), role),
+        CallerKind::Root | CallerKind::Anonymous => Vec::new(),
+    }
+}
+
+/// How the Principal element of a policy sees a caller.
+pub fn subject_of(who: &Principal) -> SubjectOwned {
+    SubjectOwned {
+        account: (!who.is_anonymous()).then(|| who.account_id().to_owned()),
+        arn: (!who.is_anonymous()).then(|| who.identity_arn()),
+        role_arn: matches!(who.kind(), CallerKind::Role { .. }).then(|| who.arn()),
+        canonical_id: (!who.is_anonymous()).then(|| who.canonical_id().to_owned()),
+        is_root: who.is_root(),
+    }
+}
+
+/// An owned [`Subject`].
+#[derive(Clone, Debug)]
+pub struct SubjectOwned {
+    pub account: Option<String>,
+    pub arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub canonical_id: Option<String>,
+    pub is_root: bool,
+}
+
+impl SubjectOwned {
+    pub fn as_subject(&self) -> Subject<'_> {
+        Subject {
+            account: self.account.as_deref(),
+            arn: self.arn.as_deref(),
+            role_arn: self.role_arn.as_deref(),
+            canonical_id: self.canonical_id.as_deref(),
+            is_root: self.is_root,
+        }
+    }
+}
+
+/// Decides one action on one resource.
+pub fn decide(
+    who: &Principal,
+    identity: &[Arc<Policy>],
+    action: &str,
+    resource: &str,
+    side: &ResourceSide<'_>,
+    ctx: &Context,
+) -> Decision {
+    let subject = subject_of(who);
+    let subject = subject.as_subject();
+    let owner = side.owner.unwrap_or(who.account_id());
+    let same_account = !who.is_anonymous() && owner == who.account_id();
+    let owner_root_exempt = same_account && who.is_root() && OWNER_ROOT_ALWAYS.contains(&action);
+
+    // identity side
+    let mut id_allow = who.is_root();
+    for p in identity {
+        match p.evaluate(&subject, action, resource, ctx) {
+            Outcome::Deny => return Decision::ExplicitDeny,
+            Outcome::Allow(_) => id_allow = true,
+            Outcome::NotApplicable => {}
+        }
+    }
+    // resource side
+    let mut res_allow = None;
+    if let Some(policy) = side.policy {
+        match policy.evaluate(&subject, action, resource, ctx) {
+            Outcome::Deny if !owner_root_exempt => return Decision::ExplicitDeny,
+            Outcome::Allow(m) => {
+                let public_blocked = side.restrict_public && !same_account && policy.is_public();
+                if !public_blocked {
+                    res_allow = Some(m);
+                }
+            }
+            _ => {}
+        }
+    }
+    let allowed = if who.is_anonymous() {
+        res_allow == Some(PrincipalMatch::Direct)
+    } else if same_account {
+        id_allow || res_allow == Some(PrincipalMatch::Direct)
+    } else {
+        id_allow && res_allow.is_some()
+    };
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::ImplicitDeny
+    }
+}
+
+impl Identities {
+    /// The principal for an unsigned request.
+    pub fn anonymous(&self) -> Principal {
+        Principal::anonymous()
+    }
+}

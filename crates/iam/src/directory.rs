@@ -1,0 +1,326 @@
+//! IAM entities inside accounts: users with access keys, groups, customer
+//! managed policies, roles with trust policies, and temporary (STS)
+//! credentials. Persisted as system records (`iam/<account>` holds an
+//! account's entities, `iam-key/<id>` one access key with its secret sealed
+//! under the master key, `iam-session/<id>` one session) and held in memory,
+//! with every policy document parsed once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use strongroom_crypt::MasterKeys;
+use zeroize::Zeroizing;
+
+use crate::IdentityError;
+use crate::policy::{Kind, Policy};
+
+/// A policy document as written, with its parsed form.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Doc {
+    pub text: String,
+    #[serde(skip)]
+    pub parsed: Option<Arc<Policy>>,
+}
+
+impl Doc {
+    pub fn new(text: &str, kind: Kind) -> Result<Doc, crate::policy::Malformed> {
+        let p = Policy::parse(text, kind)?;
+        Ok(Doc {
+            text: text.to_owned(),
+            parsed: Some(Arc::new(p)),
+        })
+    }
+    fn reparse(&mut self, kind: Kind) {
+        self.parsed = Policy::parse(&self.text, kind).ok().map(Arc::new);
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub created: i64,
+    #[serde(default)]
+    pub inline: BTreeMap<String, Doc>,
+    #[serde(default)]
+    pub attached: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Serial of the user's enabled MFA device.
+    #[serde(default)]
+    pub mfa: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub created: i64,
+    #[serde(default)]
+    pub inline: BTreeMap<String, Doc>,
+    #[serde(default)]
+    pub attached: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ManagedPolicy {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub path: String,
+    pub created: i64,
+    pub doc: Doc,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub created: i64,
+    pub trust: Doc,
+    #[serde(default)]
+    pub inline: BTreeMap<String, Doc>,
+    #[serde(default)]
+    pub attached: Vec<String>,
+    pub max_session: u64,
+}
+
+/// A virtual MFA device created through the IAM API.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VirtualMfa {
+    pub serial: String,
+    pub user: Option<String>,
+    pub created: i64,
+    pub enabled: Option<i64>,
+}
+
+/// Everything IAM holds for one account.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AccountIam {
+    #[serde(default)]
+    pub users: BTreeMap<String, User>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+    /// Customer managed policies by name.
+    #[serde(default)]
+    pub policies: BTreeMap<String, ManagedPolicy>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, Role>,
+    #[serde(default)]
+    pub mfa_devices: BTreeMap<String, VirtualMfa>,
+}
+
+impl AccountIam {
+    fn reparse(&mut self) {
+        for u in self.users.values_mut() {
+            u.inline.values_mut().for_each(|d| d.reparse(Kind::Identity));
+        }
+        for g in self.groups.values_mut() {
+            g.inline.values_mut().for_each(|d| d.reparse(Kind::Identity));
+        }
+        for p in self.policies.values_mut() {
+            p.doc.reparse(Kind::Identity);
+        }
+        for r in self.roles.values_mut() {
+            r.trust.reparse(Kind::Trust);
+            r.inline.values_mut().for_each(|d| d.reparse(Kind::Identity));
+        }
+    }
+
+    /// The managed policy an ARN names, if it is this account's.
+    pub fn managed(&self, arn: &str) -> Option<&ManagedPolicy> {
+        self.policies.values().find(|p| p.arn == arn)
+    }
+}
+
+/// Active or Inactive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// An IAM user's long-term access key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub account: String,
+    pub user: String,
+    pub status: KeyStatus,
+    pub created: i64,
+    pub sealed_secret: String,
+    #[serde(skip)]
+    pub secret: Zeroizing<String>,
+}
+
+/// Who a session acts as.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SessionOf {
+    /// GetSessionToken by a user (None: the account root).
+    User(Option<String>),
+    /// AssumeRole: role name and session name.
+    Role { role: String, session: String },
+}
+
+/// Temporary credentials from STS.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub account: String,
+    pub of: SessionOf,
+    /// Unix seconds.
+    pub expires: i64,
+    pub issued: i64,
+    /// Unix seconds of the MFA check, if the session was MFA-authenticated.
+    pub mfa_at: Option<i64>,
+    pub sealed_secret: String,
+    /// SHA-256 of the session token (hex).
+    pub token_sha256: String,
+    #[serde(skip)]
+    pub secret: Zeroizing<String>,
+}
+
+/// A system record to write: name and bytes.
+pub(crate) type Record = (String, Vec<u8>);
+
+/// The in-memory directory.
+#[derive(Clone, Default)]
+pub struct Directory {
+    pub accounts: HashMap<String, AccountIam>,
+    pub keys: HashMap<String, AccessKey>,
+    pub sessions: HashMap<String, Session>,
+}
+
+pub(crate) fn key_context(id: &str) -> Vec<u8> {
+    format!("strongroom iam key secret v1\0{id}").into_bytes()
+}
+
+pub(crate) fn seal(master: &MasterKeys, secret: &str, ctx: &[u8]) -> Result<String, IdentityError> {
+    let (mid, mk) = master.active();
+    let sealed =
+        strongroom_crypt::seal_bytes(mk, secret.as_bytes(), ctx).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+    Ok(format!("{mid}:{}", base64_simd::STANDARD.encode_to_string(&sealed)))
+}
+
+pub(crate) fn unseal(master: &MasterKeys, sealed: &str, ctx: &[u8]) -> Result<Zeroizing<String>, IdentityError> {
+    let bad = |m: &str| IdentityError::Invalid(format!("sealed IAM secret: {m}"));
+    let (mid, b64) = sealed.split_once(':').ok_or_else(|| bad("malformed"))?;
+    let mk = master.get(mid).ok_or_else(|| bad("master key not in the keyring"))?;
+    let blob = base64_simd::STANDARD.decode_to_vec(b64).map_err(|_| bad("malformed"))?;
+    let plain = strongroom_crypt::open_bytes(mk, &blob, ctx).map_err(|_| bad("does not open"))?;
+    Ok(Zeroizing::new(
+        String::from_utf8(plain.to_vec()).map_err(|_| bad("not UTF-8"))?,
+    ))
+}
+
+impl Directory {
+    /// Loads every IAM record; secrets sealed under an older master key
+    /// are returned for re-sealing.
+    pub(crate) fn load(
+        store: &strongroom_store::Store,
+        master: &MasterKeys,
+    ) -> Result<(Directory, Vec<Record>), IdentityError> {
+        let bad = |e: serde_json::Error| IdentityError::Invalid(e.to_string());
+        let mut d = Directory::default();
+        let mut reseal = Vec::new();
+        let active = format!("{}:", master.active().0);
+        for (name, v) in store.system_scan("iam/")? {
+            let mut a: AccountIam = serde_json::from_slice(&v).map_err(bad)?;
+            a.reparse();
+            d.accounts.insert(name.trim_start_matches("iam/").to_owned(), a);
+        }
+        for (name, v) in store.system_scan("iam-key/")? {
+            let mut k: AccessKey = serde_json::from_slice(&v).map_err(bad)?;
+            k.secret = unseal(master, &k.sealed_secret, &key_context(&k.id))?;
+            if !k.sealed_secret.starts_with(&active) {
+                k.sealed_secret = seal(master, &k.secret, &key_context(&k.id))?;
+                reseal.push((name, serde_json::to_vec(&k).map_err(bad)?));
+            }
+            d.keys.insert(k.id.clone(), k);
+        }
+        let now = crate::now_secs();
+        for (_, v) in store.system_scan("iam-session/")? {
+            let mut s: Session = serde_json::from_slice(&v).map_err(bad)?;
+            if s.expires <= now {
+                continue;
+            }
+            s.secret = unseal(master, &s.sealed_secret, &key_context(&s.id))?;
+            d.sessions.insert(s.id.clone(), s);
+        }
+        Ok((d, reseal))
+    }
+
+    /// Identity policies that apply to a user: inline, attached, and those
+    /// of the user's groups.
+    pub fn user_policies(&self, account: &str, user: &str) -> Vec<Arc<Policy>> {
+        let Some(a) = self.accounts.get(account) else {
+            return Vec::new();
+        };
+        let Some(u) = a.users.get(user) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Arc<Policy>> = u.inline.values().filter_map(|d| d.parsed.clone()).collect();
+        let attached = |arns: &[String], out: &mut Vec<Arc<Policy>>| {
+            for arn in arns {
+                if let Some(p) = a.managed(arn).and_then(|m| m.doc.parsed.clone()) {
+                    out.push(p);
+                }
+            }
+        };
+        attached(&u.attached, &mut out);
+        for g in &u.groups {
+            if let Some(g) = a.groups.get(g) {
+                out.extend(g.inline.values().filter_map(|d| d.parsed.clone()));
+                attached(&g.attached, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Identity policies of a role.
+    pub fn role_policies(&self, account: &str, role: &str) -> Vec<Arc<Policy>> {
+        let Some(a) = self.accounts.get(account) else {
+            return Vec::new();
+        };
+        let Some(r) = a.roles.get(role) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Arc<Policy>> = r.inline.values().filter_map(|d| d.parsed.clone()).collect();
+        for arn in &r.attached {
+            if let Some(p) = a.managed(arn).and_then(|m| m.doc.parsed.clone()) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// Random identifiers in AWS's shapes: prefix + 16 upper-case letters and
+/// digits (AKIA..., AIDA..., ASIA...).
+pub(crate) fn new_id(prefix: &str) -> Result<String, IdentityError> {
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut b = [0u8; 16];
+    strongroom_crypt::fill_random(&mut b).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+    let tail: String = b.iter().map(|x| ALPHA[usize::from(*x) % ALPHA.len()] as char).collect();
+    Ok(format!("{prefix}{tail}"))
+}
+
+/// A random secret of `n` bytes, base64 (40 characters for 30 bytes).
+pub(crate) fn new_secret(n: usize) -> Result<Zeroizing<String>, IdentityError> {
+    let mut b = Zeroizing::new(vec![0u8; n]);
+    strongroom_crypt::fill_random(&mut b).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+    Ok(Zeroizing::new(base64_simd::STANDARD.encode_to_string(&*b)))
+}

@@ -1,0 +1,678 @@
+//! Changes to IAM entities, as the IAM and STS APIs and `strongroom admin`
+//! make them. Each change runs on a copy of the directory, persists the
+//! records it touched in one commit, then publishes the copy, so a failed
+//! change leaves nothing behind.
+
+use std::collections::BTreeMap;
+
+use strongroom_store::StoreError;
+use zeroize::Zeroizing;
+
+use crate::directory::{
+    AccessKey, Directory, Doc, Group, KeyStatus, ManagedPolicy, Role, Session, SessionOf, User, VirtualMfa,
+    key_context, new_id, new_secret, seal,
+};
+use crate::policy::Kind;
+use crate::{Identities, IdentityError, now_secs};
+
+/// An IAM/STS API error: HTTP status, AWS error code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl IamError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> IamError {
+        IamError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn no_such(what: &str) -> IamError {
+        IamError::new(404, "NoSuchEntity", format!("The {what} cannot be found."))
+    }
+    fn exists(what: &str) -> IamError {
+        IamError::new(409, "EntityAlreadyExists", format!("{what} already exists."))
+    }
+    pub fn validation(m: impl Into<String>) -> IamError {
+        IamError::new(400, "ValidationError", m)
+    }
+    fn internal(e: impl std::fmt::Display) -> IamError {
+        tracing::error!(error = %e, "IAM change failed");
+        IamError::new(
+            500,
+            "ServiceFailure",
+            "The request processing has failed because of an unknown error.",
+        )
+    }
+}
+
+impl From<IdentityError> for IamError {
+    fn from(e: IdentityError) -> IamError {
+        IamError::internal(e)
+    }
+}
+
+/// Records a change touched, to persist.
+#[derive(Default)]
+struct Touched {
+    accounts: Vec<String>,
+    keys: Vec<String>,
+    sessions: Vec<String>,
+}
+
+/// New credentials, shown once.
+pub struct NewCredentials {
+    pub access_key: String,
+    pub secret: Zeroizing<String>,
+    pub token: Option<Zeroizing<String>>,
+    pub expires: Option<i64>,
+    pub created: i64,
+}
+
+/// Public facts of an access key.
+pub struct KeyInfo {
+    pub id: String,
+    pub user: String,
+    pub status: KeyStatus,
+    pub created: i64,
+}
+
+fn valid_name(n: &str, max: usize) -> Result<(), IamError> {
+    if n.is_empty() || n.len() > max || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
+        return Err(IamError::validation(format!(
+            "The specified value for name is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_- (at most {max} characters): {n:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn doc(text: &str, kind: Kind) -> Result<Doc, IamError> {
+    Doc::new(text, kind).map_err(|e| IamError::new(400, "MalformedPolicyDocument", e.0))
+}
+
+impl Identities {
+    async fn change<R>(
+        &self,
+        f: impl FnOnce(&mut Directory, &mut Touched) -> Result<R, IamError>,
+    ) -> Result<R, IamError> {
+        let _g = self.writer.lock().await;
+        let mut d = self.dir.read().map_err(IamError::internal)?.clone();
+        let mut t = Touched::default();
+        let r = f(&mut d, &mut t)?;
+        let mut writes: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        for a in &t.accounts {
+            let v = d
+                .accounts
+                .get(a)
+                .map(serde_json::to_vec)
+                .transpose()
+                .map_err(IamError::internal)?;
+            writes.push((format!("iam/{a}"), v));
+        }
+        for k in &t.keys {
+            let v = d
+                .keys
+                .get(k)
+                .map(serde_json::to_vec)
+                .transpose()
+                .map_err(IamError::internal)?;
+            writes.push((format!("iam-key/{k}"), v));
+        }
+        for s in &t.sessions {
+            let v = d
+                .sessions
+                .get(s)
+                .map(serde_json::to_vec)
+                .transpose()
+                .map_err(IamError::internal)?;
+            writes.push((format!("iam-session/{s}"), v));
+        }
+        self.store
+            .commit(move |txn| -> Result<(), StoreError> {
+                for (name, v) in &writes {
+                    match v {
+                        Some(v) => txn.put_system(name, v)?,
+                        None => txn.delete_system(name)?,
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(IamError::internal)?;
+        *self.dir.write().map_err(IamError::internal)? = d;
+        Ok(r)
+    }
+
+    /// A copy of an account's IAM entities (for reads).
+    pub fn iam_view<R>(&self, account: &str, f: impl FnOnce(&crate::directory::AccountIam) -> R) -> R {
+        let empty = crate::directory::AccountIam::default();
+        match self.dir.read() {
+            Ok(d) => f(d.accounts.get(account).unwrap_or(&empty)),
+            Err(_) => f(&empty),
+        }
+    }
+
+    pub async fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<User, IamError> {
+        valid_name(name, 64)?;
+        let id = new_id("AIDA")?;
+        let path = path.unwrap_or("/").to_owned();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.users.keys().any(|u| u.eq_ignore_ascii_case(name)) {
+                return Err(IamError::exists(&format!("User with name {name}")));
+            }
+            let u = User {
+                name: name.to_owned(),
+                id,
+                path,
+                created: now_secs(),
+                inline: BTreeMap::new(),
+                attached: Vec::new(),
+                groups: Vec::new(),
+                mfa: None,
+            };
+            a.users.insert(name.to_owned(), u.clone());
+            t.accounts.push(account.to_owned());
+            Ok(u)
+        })
+        .await
+    }
+
+    pub fn get_user(&self, account: &str, name: &str) -> Result<User, IamError> {
+        self.iam_view(account, |a| a.users.get(name).cloned())
+            .ok_or_else(|| IamError::no_such(&format!("user with name {name}")))
+    }
+
+    pub async fn delete_user(&self, account: &str, name: &str) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let has_keys = d.keys.values().any(|k| k.account == account && k.user == name);
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let u = a
+                .users
+                .get(name)
+                .ok_or_else(|| IamError::no_such(&format!("user with name {name}")))?;
+            if has_keys || !u.inline.is_empty() || !u.attached.is_empty() || !u.groups.is_empty() || u.mfa.is_some() {
+                return Err(IamError::new(
+                    409,
+                    "DeleteConflict",
+                    "Cannot delete entity, must remove access keys, policies, groups and MFA devices first.",
+                ));
+            }
+            a.users.remove(name);
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Creates an access key for a user (at most two per user).
+    pub async fn create_access_key(&self, account: &str, user: &str) -> Result<NewCredentials, IamError> {
+        let id = new_id("AKIA")?;
+        let secret = new_secret(30)?;
+        let sealed = seal(&self.master, &secret, &key_context(&id))?;
+        let created = now_secs();
+        let shown = secret.clone();
+        self.change(|d, t| {
+            if !d.accounts.get(account).is_some_and(|a| a.users.contains_key(user)) {
+                return Err(IamError::no_such(&format!("user with name {user}")));
+            }
+            let n = d
+                .keys
+                .values()
+                .filter(|k| k.account == account && k.user == user)
+                .count();
+            if n >= 2 {
+                return Err(IamError::new(
+                    409,
+                    "LimitExceeded",
+                    "Cannot exceed quota for AccessKeysPerUser: 2",
+                ));
+            }
+            d.keys.insert(
+                id.clone(),
+                AccessKey {
+                    id: id.clone(),
+                    account: account.to_owned(),
+                    user: user.to_owned(),
+                    status: KeyStatus::Active,
+                    created,
+                    sealed_secret: sealed,
+                    secret,
+                },
+            );
+            t.keys.push(id.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(NewCredentials {
+            access_key: id,
+            secret: shown,
+            token: None,
+            expires: None,
+            created,
+        })
+    }
+
+    /// Adds a user's key with a given secret (bootstrap files); idempotent.
+    pub async fn import_access_key(&self, account: &str, user: &str, id: &str, secret: &str) -> Result<(), IamError> {
+        if id.len() < 16 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) || secret.len() < 20 {
+            return Err(IamError::validation(
+                "access keys need 16+ letters/digits and 20+ character secrets",
+            ));
+        }
+        if self.account(account).is_some_and(|a| a.access_key == id) || self.with_account(id, |_| ()).is_some() {
+            return Err(IamError::exists(&format!("Access key {id}")));
+        }
+        let sealed = seal(&self.master, secret, &key_context(id))?;
+        let secret = Zeroizing::new(secret.to_owned());
+        self.change(|d, t| {
+            if let Some(k) = d.keys.get(id)
+                && (k.account != account || k.user != user)
+            {
+                return Err(IamError::exists(&format!("Access key {id}")));
+            }
+            d.keys.insert(
+                id.to_owned(),
+                AccessKey {
+                    id: id.to_owned(),
+                    account: account.to_owned(),
+                    user: user.to_owned(),
+                    status: KeyStatus::Active,
+                    created: now_secs(),
+                    sealed_secret: sealed,
+                    secret,
+                },
+            );
+            t.keys.push(id.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn list_access_keys(&self, account: &str, user: &str) -> Result<Vec<KeyInfo>, IamError> {
+        self.get_user(account, user)?;
+        let d = self.dir.read().map_err(IamError::internal)?;
+        let mut v: Vec<KeyInfo> = d
+            .keys
+            .values()
+            .filter(|k| k.account == account && k.user == user)
+            .map(|k| KeyInfo {
+                id: k.id.clone(),
+                user: k.user.clone(),
+                status: k.status,
+                created: k.created,
+            })
+            .collect();
+        v.sort_by_key(|k| k.created);
+        Ok(v)
+    }
+
+    /// The user a key belongs to (for UpdateAccessKey without UserName).
+    pub fn key_owner(&self, account: &str, key: &str) -> Option<String> {
+        let d = self.dir.read().ok()?;
+        d.keys.get(key).filter(|k| k.account == account).map(|k| k.user.clone())
+    }
+
+    pub async fn update_access_key(
+        &self,
+        account: &str,
+        user: &str,
+        key: &str,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let k = d
+                .keys
+                .get_mut(key)
+                .filter(|k| k.account == account && k.user == user)
+                .ok_or_else(|| IamError::no_such(&format!("Access Key with id {key}")))?;
+            k.status = status;
+            t.keys.push(key.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_access_key(&self, account: &str, user: &str, key: &str) -> Result<(), IamError> {
+        self.change(|d, t| {
+            if !d.keys.get(key).is_some_and(|k| k.account == account && k.user == user) {
+                return Err(IamError::no_such(&format!("Access Key with id {key}")));
+            }
+            d.keys.remove(key);
+            t.keys.push(key.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Puts (`Some`) or deletes (`None`) an inline policy of a user, group
+    /// or role (`kind` = "user" | "group" | "role").
+    pub async fn set_inline_policy(
+        &self,
+        account: &str,
+        kind: &str,
+        owner: &str,
+        name: &str,
+        text: Option<&str>,
+    ) -> Result<(), IamError> {
+        valid_name(name, 128)?;
+        let parsed = text.map(|t| doc(t, Kind::Identity)).transpose()?;
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let map = match kind {
+                "user" => a.users.get_mut(owner).map(|u| &mut u.inline),
+                "group" => a.groups.get_mut(owner).map(|g| &mut g.inline),
+                _ => a.roles.get_mut(owner).map(|r| &mut r.inline),
+            }
+            .ok_or_else(|| IamError::no_such(&format!("{kind} with name {owner}")))?;
+            match parsed {
+                Some(p) => {
+                    map.insert(name.to_owned(), p);
+                }
+                None => {
+                    if map.remove(name).is_none() {
+                        return Err(IamError::no_such(&format!("{kind} policy with name {name}")));
+                    }
+                }
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn create_policy(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        text: &str,
+    ) -> Result<ManagedPolicy, IamError> {
+        valid_name(name, 128)?;
+        let parsed = doc(text, Kind::Identity)?;
+        let id = new_id("ANPA")?;
+        let path = path.unwrap_or("/").to_owned();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.policies.contains_key(name) {
+                return Err(IamError::exists(&format!("A policy called {name}")));
+            }
+            let p = ManagedPolicy {
+                arn: format!("arn:aws:iam::{account}:policy{path}{name}"),
+                name: name.to_owned(),
+                id,
+                path,
+                created: now_secs(),
+                doc: parsed,
+            };
+            a.policies.insert(name.to_owned(), p.clone());
+            t.accounts.push(account.to_owned());
+            Ok(p)
+        })
+        .await
+    }
+
+    /// Attaches (`attach`) or detaches a managed policy to a user, group or role.
+    pub async fn attach_policy(
+        &self,
+        account: &str,
+        kind: &str,
+        owner: &str,
+        arn: &str,
+        attach: bool,
+    ) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.managed(arn).is_none() {
+                return Err(IamError::no_such(&format!("Policy {arn}")));
+            }
+            let list = match kind {
+                "user" => a.users.get_mut(owner).map(|u| &mut u.attached),
+                "group" => a.groups.get_mut(owner).map(|g| &mut g.attached),
+                _ => a.roles.get_mut(owner).map(|r| &mut r.attached),
+            }
+            .ok_or_else(|| IamError::no_such(&format!("{kind} with name {owner}")))?;
+            if attach {
+                if !list.iter().any(|x| x == arn) {
+                    list.push(arn.to_owned());
+                }
+            } else {
+                let before = list.len();
+                list.retain(|x| x != arn);
+                if list.len() == before {
+                    return Err(IamError::no_such(&format!("Policy {arn} attached to {owner}")));
+                }
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn create_group(&self, account: &str, name: &str, path: Option<&str>) -> Result<Group, IamError> {
+        valid_name(name, 128)?;
+        let id = new_id("AGPA")?;
+        let path = path.unwrap_or("/").to_owned();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.groups.contains_key(name) {
+                return Err(IamError::exists(&format!("Group with name {name}")));
+            }
+            let g = Group {
+                name: name.to_owned(),
+                id,
+                path,
+                created: now_secs(),
+                inline: BTreeMap::new(),
+                attached: Vec::new(),
+            };
+            a.groups.insert(name.to_owned(), g.clone());
+            t.accounts.push(account.to_owned());
+            Ok(g)
+        })
+        .await
+    }
+
+    /// Adds (`add`) or removes a user from a group.
+    pub async fn group_membership(&self, account: &str, group: &str, user: &str, add: bool) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if !a.groups.contains_key(group) {
+                return Err(IamError::no_such(&format!("group with name {group}")));
+            }
+            let u = a
+                .users
+                .get_mut(user)
+                .ok_or_else(|| IamError::no_such(&format!("user with name {user}")))?;
+            if add {
+                if !u.groups.iter().any(|g| g == group) {
+                    u.groups.push(group.to_owned());
+                }
+            } else {
+                u.groups.retain(|g| g != group);
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn create_role(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        trust: &str,
+        max_session: Option<u64>,
+    ) -> Result<Role, IamError> {
+        valid_name(name, 64)?;
+        let trust = doc(trust, Kind::Trust)?;
+        let max_session = max_session.unwrap_or(3600);
+        if !(3600..=43_200).contains(&max_session) {
+            return Err(IamError::validation(
+                "MaxSessionDuration must be between 3600 and 43200 seconds",
+            ));
+        }
+        let id = new_id("AROA")?;
+        let path = path.unwrap_or("/").to_owned();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.roles.keys().any(|r| r.eq_ignore_ascii_case(name)) {
+                return Err(IamError::exists(&format!("Role with name {name}")));
+            }
+            let r = Role {
+                name: name.to_owned(),
+                id,
+                path,
+                created: now_secs(),
+                trust,
+                inline: BTreeMap::new(),
+                attached: Vec::new(),
+                max_session,
+            };
+            a.roles.insert(name.to_owned(), r.clone());
+            t.accounts.push(account.to_owned());
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Creates an unassigned virtual MFA device; returns it and its seed.
+    pub async fn create_virtual_mfa(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<(VirtualMfa, Zeroizing<Vec<u8>>), IamError> {
+        valid_name(name, 128)?;
+        let serial = format!("arn:aws:iam::{account}:mfa/{name}");
+        let (seed, _) = self.new_device_secret(&serial).await.map_err(IamError::internal)?;
+        let dev = VirtualMfa {
+            serial: serial.clone(),
+            user: None,
+            created: now_secs(),
+            enabled: None,
+        };
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.mfa_devices.contains_key(&serial) {
+                return Err(IamError::exists(&format!(
+                    "MFADevice entity at the same path and name {name}"
+                )));
+            }
+            a.mfa_devices.insert(serial.clone(), dev.clone());
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await?;
+        Ok((dev, seed))
+    }
+
+    /// Assigns a virtual device to a user after two consecutive codes.
+    pub async fn enable_mfa(
+        &self,
+        account: &str,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), IamError> {
+        let known = self.iam_view(account, |a| {
+            (
+                a.users.contains_key(user),
+                a.mfa_devices.get(serial).map(|d| d.user.clone()),
+            )
+        });
+        match known {
+            (false, _) => return Err(IamError::no_such(&format!("user with name {user}"))),
+            (_, None) => return Err(IamError::no_such(&format!("MFA device {serial}"))),
+            (_, Some(Some(_))) => return Err(IamError::exists("MFA Device")),
+            _ => {}
+        }
+        if !self.device_codes_consecutive(serial, code1, code2, now_secs().max(0).unsigned_abs()) {
+            return Err(IamError::new(
+                403,
+                "InvalidAuthenticationCode",
+                "Authentication code for device is not valid.",
+            ));
+        }
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if let Some(dev) = a.mfa_devices.get_mut(serial) {
+                dev.user = Some(user.to_owned());
+                dev.enabled = Some(now_secs());
+            }
+            if let Some(u) = a.users.get_mut(user) {
+                u.mfa = Some(serial.to_owned());
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn deactivate_mfa(&self, account: &str, user: &str, serial: &str) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let u = a
+                .users
+                .get_mut(user)
+                .ok_or_else(|| IamError::no_such(&format!("user with name {user}")))?;
+            if u.mfa.as_deref() != Some(serial) {
+                return Err(IamError::no_such(&format!("MFA device {serial}")));
+            }
+            u.mfa = None;
+            if let Some(dev) = a.mfa_devices.get_mut(serial) {
+                dev.user = None;
+                dev.enabled = None;
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Issues temporary credentials.
+    pub async fn new_session(
+        &self,
+        account: &str,
+        of: SessionOf,
+        secs: u64,
+        mfa_at: Option<i64>,
+    ) -> Result<NewCredentials, IamError> {
+        let id = new_id("ASIA")?;
+        let secret = new_secret(30)?;
+        let token = new_secret(96)?;
+        let sealed = seal(&self.master, &secret, &key_context(&id))?;
+        let issued = now_secs();
+        let expires = issued + i64::try_from(secs).unwrap_or(3600);
+        let s = Session {
+            id: id.clone(),
+            account: account.to_owned(),
+            of,
+            expires,
+            issued,
+            mfa_at,
+            sealed_secret: sealed,
+            token_sha256: crate::sigv4::sha256_hex(token.as_bytes()),
+            secret: secret.clone(),
+        };
+        self.change(|d, t| {
+            d.sessions.retain(|_, s| s.expires > issued);
+            d.sessions.insert(id.clone(), s);
+            t.sessions.push(id.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(NewCredentials {
+            access_key: id,
+            secret,
+            token: Some(token),
+            expires: Some(expires),
+            created: issued,
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! Bucket policies (Put/Get/Delete/GetBucketPolicyStatus), Block Public
+//! Access of a bucket (Put/Get/DeletePublicAccessBlock) and Object
+//! Ownership (Get/PutBucketOwnershipControls). The documents are kept in
+//! the bucket record's configs; the access hook evaluates them.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strongroom_iam::policy::{Kind, Policy};
+use strongroom_iam::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
+
+use crate::Strongroom;
+use crate::error::{Fail, no_such_bucket, store};
+
+/// Sets (`Some`) or removes a bucket config.
+async fn set_config(s3: &Strongroom, bucket: &str, name: &'static str, value: Option<String>) -> S3Result<()> {
+    let b = bucket.to_owned();
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            let mut rec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            match value {
+                Some(v) => rec.configs.insert(name.into(), v),
+                None => rec.configs.remove(name),
+            };
+            Ok(txn.put_bucket(&rec)?)
+        })
+        .await
+        .map_err(Into::into)
+}
+
+fn malformed(m: impl std::fmt::Display) -> s3s::S3Error {
+    s3_error!(MalformedPolicy, "{m}")
+}
+
+/// A bucket policy must speak of S3 actions and of this bucket's resources.
+fn validate_for_bucket(p: &Policy, bucket: &str) -> S3Result<()> {
+    for s in &p.statements {
+        for a in &s.action.0 {
+            let svc = a.split(':').next().unwrap_or_default();
+            if a != "*" && !svc.eq_ignore_ascii_case("s3") {
+                return Err(malformed("Policy has invalid action"));
+            }
+        }
+        if let Some((rs, _)) = &s.resource {
+            for r in rs {
+                let Some(rest) = r.strip_prefix("arn:aws:s3:::") else {
+                    return Err(malformed("Policy has invalid resource"));
+                };
+                let b = rest.split('/').next().unwrap_or_default();
+                if !strongroom_iam::policy::wildcard(b, bucket, false) {
+                    return Err(malformed("Policy has invalid resource"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn put_bucket_policy(
+    s3: &Strongroom,
+    req: S3Request<PutBucketPolicyInput>,
+) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+    let i = req.input;
+    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    let p = Policy::parse(&i.policy, Kind::Resource).map_err(malformed)?;
+    validate_for_bucket(&p, &i.bucket)?;
+    if p.is_public() && strongroom_iam::gate::effective_pab(&s3.store, &b).block_public_policy {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
+    set_config(s3, &i.bucket, POLICY_CONFIG, Some(i.policy)).await?;
+    let mut resp = S3Response::new(PutBucketPolicyOutput {});
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+fn no_policy() -> s3s::S3Error {
+    s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")
+}
+
+pub(crate) async fn get_bucket_policy(
+    s3: &Strongroom,
+    req: S3Request<GetBucketPolicyInput>,
+) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let policy = b.configs.get(POLICY_CONFIG).cloned().ok_or_else(no_policy)?;
+    Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
+}
+
+pub(crate) async fn delete_bucket_policy(
+    s3: &Strongroom,
+    req: S3Request<DeleteBucketPolicyInput>,
+) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    set_config(s3, &req.input.bucket, POLICY_CONFIG, None).await?;
+    let mut resp = S3Response::new(DeleteBucketPolicyOutput {});
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn get_bucket_policy_status(
+    s3: &Strongroom,
+    req: S3Request<GetBucketPolicyStatusInput>,
+) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let text = b.configs.get(POLICY_CONFIG).ok_or_else(no_policy)?;
+    let public = Policy::parse(text, Kind::Resource).is_ok_and(|p| p.is_public());
+    Ok(S3Response::new(GetBucketPolicyStatusOutput {
+        policy_status: Some(PolicyStatus {
+            is_public: Some(public),
+        }),
+    }))
+}
+
+pub(crate) async fn put_public_access_block(
+    s3: &Strongroom,
+    req: S3Request<PutPublicAccessBlockInput>,
+) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+    let i = req.input;
+    store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    let c = i.public_access_block_configuration;
+    let pab = PublicAccessBlock {
+        block_public_acls: c.block_public_acls.unwrap_or(false),
+        ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+        block_public_policy: c.block_public_policy.unwrap_or(false),
+        restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+    };
+    let v = serde_json::to_string(&pab).map_err(|e| s3_error!(InternalError, "{e}"))?;
+    set_config(s3, &i.bucket, PAB_CONFIG, Some(v)).await?;
+    Ok(S3Response::new(PutPublicAccessBlockOutput {}))
+}
+
+pub(crate) async fn get_public_access_block(
+    s3: &Strongroom,
+    req: S3Request<GetPublicAccessBlockInput>,
+) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let pab: PublicAccessBlock = b
+        .configs
+        .get(PAB_CONFIG)
+        .and_then(|v| serde_json::from_str(v).ok())
+        .ok_or_else(|| {
+            crate::error::custom(
+                "NoSuchPublicAccessBlockConfiguration",
+                http::StatusCode::NOT_FOUND,
+                "The public access block configuration was not found",
+            )
+        })?;
+    Ok(S3Response::new(GetPublicAccessBlockOutput {
+        public_access_block_configuration: Some(PublicAccessBlockConfiguration {
+            block_public_acls: Some(pab.block_public_acls),
+            ignore_public_acls: Some(pab.ignore_public_acls),
+            block_public_policy: Some(pab.block_public_policy),
+            restrict_public_buckets: Some(pab.restrict_public_buckets),
+        }),
+    }))
+}
+
+pub(crate) async fn delete_public_access_block(
+    s3: &Strongroom,
+    req: S3Request<DeletePublicAccessBlockInput>,
+) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    set_config(s3, &req.input.bucket, PAB_CONFIG, None).await?;
+    let mut resp = S3Response::new(DeletePublicAccessBlockOutput {});
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(crate) async fn get_bucket_ownership_controls(
+    s3: &Strongroom,
+    req: S3Request<GetBucketOwnershipControlsInput>,
+) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+        ownership_controls: Some(OwnershipControls {
+            rules: vec![OwnershipControlsRule {
+                object_ownership: ObjectOwnership::from_static(ObjectOwnership::BUCKET_OWNER_ENFORCED),
+            }],
+        }),
+    }))
+}
+
+pub(crate) async fn put_bucket_ownership_controls(
+    s3: &Strongroom,
+    req: S3Request<PutBucketOwnershipControlsInput>,
+) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+    let i = req.input;
+    store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    let rules = &i.ownership_controls.rules;
+    if rules.len() != 1 {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    if rules[0].object_ownership.as_str() != ObjectOwnership::BUCKET_OWNER_ENFORCED {
+        // ACL-enabled ownership needs ACL support, which is not built
+        return Err(s3_error!(
+            NotImplemented,
+            "Only the BucketOwnerEnforced object ownership is supported"
+        ));
+    }
+    Ok(S3Response::new(PutBucketOwnershipControlsOutput {}))
+}

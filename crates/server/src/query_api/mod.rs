@@ -1,0 +1,233 @@
+//! The AWS Query APIs on the S3 listeners: IAM (`Action=CreateUser...`,
+//! SigV4 service `iam`) and STS (service `sts`), form-encoded POSTs
+//! answered in XML, verified by our SigV4 verifier. IAM actions are
+//! authorized like any other: the account root may do everything in its
+//! account, users need identity policies allowing `iam:<Action>`.
+
+mod iam;
+mod sts;
+
+use std::collections::HashMap;
+
+use http::{HeaderValue, Response, StatusCode};
+use hyper::body::Incoming;
+use strongroom_iam::{ConnInfo, IamError, Identities, Principal, SignedRequest};
+
+/// Largest Query API body (policy documents are at most a few KiB).
+const MAX_BODY: usize = 128 * 1024;
+
+/// The signing service of a Query API request, if it is one.
+pub(crate) fn service_of(parts: &http::request::Parts) -> Option<&'static str> {
+    if parts.method != http::Method::POST || parts.uri.path() != "/" {
+        return None;
+    }
+    let form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return None;
+    }
+    let auth = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+    match scope.split('/').nth(3)? {
+        "iam" => Some("iam"),
+        "sts" => Some("sts"),
+        _ => None,
+    }
+}
+
+/// XML text escaping.
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// ISO 8601 of Unix seconds, as IAM prints dates.
+pub(crate) fn iso(secs: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.format(&f).unwrap_or_default()
+}
+
+fn xml_response(status: u16, body: String) -> Response<s3s::Body> {
+    let mut r = Response::new(s3s::Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    r
+}
+
+/// `<{Action}Response>` with its result and the request id.
+pub(crate) fn ok(ns: &str, action: &str, result: &str, rid: &str) -> Response<s3s::Body> {
+    let result = if result.is_empty() {
+        String::new()
+    } else {
+        format!("<{action}Result>{result}</{action}Result>")
+    };
+    xml_response(
+        200,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{ns}\">{result}<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+}
+
+pub(crate) fn error(ns: &str, e: &IamError, rid: &str) -> Response<s3s::Body> {
+    let kind = if e.status >= 500 { "Receiver" } else { "Sender" };
+    xml_response(
+        e.status,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{ns}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>",
+            e.code,
+            esc(&e.message)
+        ),
+    )
+}
+
+/// Form parameters.
+pub(crate) struct Params(HashMap<String, String>);
+
+impl Params {
+    fn parse(body: &[u8]) -> Params {
+        let dec = |s: &str| {
+            let s = s.replace('+', " ");
+            percent_encoding::percent_decode_str(&s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let text = String::from_utf8_lossy(body);
+        Params(
+            text.split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (dec(k), dec(v))
+                })
+                .collect(),
+        )
+    }
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    pub(crate) fn need(&self, k: &str) -> Result<&str, IamError> {
+        self.get(k).filter(|v| !v.is_empty()).ok_or_else(|| {
+            IamError::validation(format!(
+                "1 validation error detected: Value null at '{k}' failed to satisfy constraint: Member must not be null"
+            ))
+        })
+    }
+    pub(crate) fn num(&self, k: &str) -> Result<Option<u64>, IamError> {
+        self.get(k)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| IamError::validation(format!("{k} must be a number")))
+            })
+            .transpose()
+    }
+}
+
+/// What a Query API handler gets.
+pub(crate) struct Call<'a> {
+    pub ids: &'a Identities,
+    pub who: Principal,
+    pub params: Params,
+    pub conn: &'a ConnInfo,
+    pub headers: &'a http::HeaderMap,
+}
+
+/// Serves one Query API request; returns the response and the operation.
+pub(crate) async fn handle(
+    service: &'static str,
+    ids: &Identities,
+    parts: http::request::Parts,
+    body: Incoming,
+    info: &ConnInfo,
+    rid: &str,
+) -> (Response<s3s::Body>, String) {
+    let ns = if service == "iam" { iam::NS } else { sts::NS };
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    let bytes = match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            let e = IamError::new(413, "RequestEntityTooLarge", "The request body is too large.");
+            return (error(ns, &e, rid), format!("{service}:Unknown"));
+        }
+    };
+    let params = Params::parse(&bytes);
+    let action = params.get("Action").unwrap_or("Unknown").to_owned();
+    let op = format!("{service}:{action}");
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: "/",
+        query: Vec::new(),
+        headers: &parts.headers,
+        body: &bytes,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let who = match ids.verify_sigv4(&signed, service, now) {
+        Ok((p, _)) => p,
+        Err(e) => {
+            let (code, msg) = e.code_and_message();
+            let code = match code {
+                "UnrecognizedClientException" => "InvalidClientTokenId",
+                "InvalidSignatureException" => "SignatureDoesNotMatch",
+                "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
+                _ => "IncompleteSignature",
+            };
+            let e = IamError::new(403, code, msg);
+            return (error(ns, &e, rid), op);
+        }
+    };
+    let call = Call {
+        ids,
+        who,
+        params,
+        conn: info,
+        headers: &parts.headers,
+    };
+    let out = if service == "iam" {
+        iam::dispatch(&call, &action).await
+    } else {
+        sts::dispatch(&call, &action).await
+    };
+    match out {
+        Ok(result) => (ok(ns, &action, &result, rid), op),
+        Err(e) => (error(ns, &e, rid), op),
+    }
+}
+
+/// The identity-policy decision for an IAM/STS action on a resource of
+/// the caller's account.
+pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(), IamError> {
+    let identity = strongroom_iam::authz::identity_policies(call.ids, &call.who);
+    let ctx = strongroom_iam::request_context(&call.who, Some(call.conn), call.headers, None, now());
+    let d = strongroom_iam::authz::decide(
+        &call.who,
+        &identity,
+        action,
+        resource,
+        &strongroom_iam::authz::ResourceSide::default(),
+        &ctx,
+    );
+    if d.allowed() {
+        Ok(())
+    } else {
+        Err(IamError::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource}",
+                call.who.identity_arn()
+            ),
+        ))
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,186 @@
+//! STS actions: GetCallerIdentity, GetSessionToken (optionally
+//! MFA-authenticated), AssumeRole (trust policy and the caller's identity
+//! policies decide, as AWS).
+
+use strongroom_iam::directory::SessionOf;
+use strongroom_iam::{CallerKind, IamError, NewCredentials};
+
+use super::{Call, esc, iso, now};
+
+pub(crate) const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+fn credentials_xml(k: &NewCredentials) -> String {
+    format!(
+        "<Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>",
+        k.access_key,
+        esc(&k.secret),
+        esc(k.token.as_deref().map_or("", |t| t.as_str())),
+        iso(k.expires.unwrap_or_default())
+    )
+}
+
+fn mfa_denied() -> IamError {
+    IamError::new(
+        403,
+        "AccessDenied",
+        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+    )
+}
+
+/// Checks `SerialNumber` + `TokenCode` against the caller's device; the
+/// Unix time of the check when both are given.
+async fn mfa(c: &Call<'_>) -> Result<Option<i64>, IamError> {
+    let (Some(serial), Some(code)) = (c.params.get("SerialNumber"), c.params.get("TokenCode")) else {
+        return Ok(None);
+    };
+    let acct = c.who.account_id();
+    let t = u64::try_from(now()).unwrap_or_default();
+    match c.who.kind() {
+        CallerKind::Root => {
+            let header = format!("{serial} {code}");
+            c.ids
+                .check_mfa(acct, Some(&header), t)
+                .await
+                .map_err(|_| mfa_denied())?;
+        }
+        CallerKind::User { name, .. } => {
+            let assigned = c.ids.iam_view(acct, |a| a.users.get(name).and_then(|u| u.mfa.clone()));
+            if assigned.as_deref() != Some(serial) {
+                return Err(mfa_denied());
+            }
+            c.ids
+                .check_device_mfa(serial, code, t)
+                .await
+                .map_err(|_| mfa_denied())?;
+        }
+        _ => return Err(mfa_denied()),
+    }
+    Ok(Some(now()))
+}
+
+fn duration(c: &Call<'_>, default: u64, max: u64) -> Result<u64, IamError> {
+    let d = c.params.num("DurationSeconds")?.unwrap_or(default);
+    if !(900..=max).contains(&d) {
+        return Err(IamError::validation(format!(
+            "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"
+        )));
+    }
+    Ok(d)
+}
+
+pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamError> {
+    let acct = c.who.account_id().to_owned();
+    match action {
+        "GetCallerIdentity" => Ok(format!(
+            "<Arn>{}</Arn><UserId>{}</UserId><Account>{acct}</Account>",
+            esc(&c.who.identity_arn()),
+            esc(&c.who.userid())
+        )),
+        "GetSessionToken" => {
+            if c.who.is_temporary() {
+                return Err(IamError::new(
+                    403,
+                    "AccessDenied",
+                    "Cannot call GetSessionToken with session credentials",
+                ));
+            }
+            let (of, default, max) = match c.who.kind() {
+                CallerKind::Root => (SessionOf::User(None), 3600, 3600),
+                CallerKind::User { name, .. } => (SessionOf::User(Some(name.clone())), 43_200, 129_600),
+                _ => return Err(IamError::new(403, "AccessDenied", "Not allowed for this caller")),
+            };
+            let secs = duration(c, default, max)?;
+            let mfa_at = mfa(c).await?;
+            let k = c.ids.new_session(&acct, of, secs, mfa_at).await?;
+            Ok(credentials_xml(&k))
+        }
+        "AssumeRole" => {
+            let role_arn = c.params.need("RoleArn")?.to_owned();
+            let session = c.params.need("RoleSessionName")?.to_owned();
+            if session.len() < 2
+                || session.len() > 64
+                || !session
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+            {
+                return Err(IamError::validation("RoleSessionName must be 2 to 64 of [\\w+=,.@-]"));
+            }
+            let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+            let (role_acct, role_name) = match parts.as_slice() {
+                ["arn", _, "iam", "", a, rest] => match rest.rsplit_once('/') {
+                    Some((kind, name)) if kind.starts_with("role") => ((*a).to_owned(), name.to_owned()),
+                    _ => return Err(IamError::validation(format!("{role_arn} is not a role ARN"))),
+                },
+                _ => return Err(IamError::validation(format!("{role_arn} is not a role ARN"))),
+            };
+            let role = c.ids.iam_view(&role_acct, |a| a.roles.get(&role_name).cloned());
+            let denied = || {
+                IamError::new(
+                    403,
+                    "AccessDenied",
+                    format!(
+                        "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                        c.who.identity_arn()
+                    ),
+                )
+            };
+            let Some(role) = role else { return Err(denied()) };
+            if c.who.is_anonymous() {
+                return Err(denied());
+            }
+            let mfa_at = mfa(c).await?.or(c.who.mfa_at());
+            let mut ctx = strongroom_iam::request_context(&c.who, Some(c.conn), c.headers, None, now());
+            ctx.set(
+                "aws:MultiFactorAuthPresent",
+                if mfa_at.is_some() { "true" } else { "false" },
+            );
+            if let Some(at) = mfa_at {
+                ctx.set("aws:MultiFactorAuthAge", (now() - at).max(0).to_string());
+            }
+            let identity = strongroom_iam::authz::identity_policies(c.ids, &c.who);
+            let side = strongroom_iam::authz::ResourceSide {
+                owner: Some(&role_acct),
+                policy: role.trust.parsed.as_deref(),
+                restrict_public: false,
+            };
+            let d = strongroom_iam::authz::decide(&c.who, &identity, "sts:AssumeRole", &role_arn, &side, &ctx);
+            // the trust policy must name the caller (or its account) itself
+            let trusted = role.trust.parsed.as_deref().is_some_and(|t| {
+                let s = strongroom_iam::authz::subject_of(&c.who);
+                matches!(
+                    t.evaluate(&s.as_subject(), "sts:AssumeRole", &role_arn, &ctx),
+                    strongroom_iam::policy::Outcome::Allow(_)
+                )
+            });
+            if !d.allowed() || !trusted {
+                return Err(denied());
+            }
+            let secs = duration(c, 3600, role.max_session)?;
+            let k = c
+                .ids
+                .new_session(
+                    &role_acct,
+                    SessionOf::Role {
+                        role: role.name.clone(),
+                        session: session.clone(),
+                    },
+                    secs,
+                    mfa_at,
+                )
+                .await?;
+            Ok(format!(
+                "{}<AssumedRoleUser><AssumedRoleId>{}:{}</AssumedRoleId><Arn>arn:aws:sts::{role_acct}:assumed-role/{}/{}</Arn></AssumedRoleUser>",
+                credentials_xml(&k),
+                role.id,
+                esc(&session),
+                esc(&role.name),
+                esc(&session)
+            ))
+        }
+        _ => Err(IamError::new(
+            400,
+            "InvalidAction",
+            format!("Could not find operation {action} for version 2011-06-15"),
+        )),
+    }
+}
