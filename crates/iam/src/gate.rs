@@ -273,10 +273,15 @@ impl Authorizer<'_> {
                         (On::Object, Some(k)) => format!("arn:aws:s3:::{b}/{k}"),
                         _ => format!("arn:aws:s3:::{b}"),
                     };
-                    let rs = ResourceSide {
-                        owner: side.as_ref().map(|s| s.owner.as_str()),
-                        policy: side.as_ref().and_then(|s| s.policy.as_deref()),
-                        restrict_public: side.as_ref().is_some_and(|s| s.restrict_public),
+                    // creating a bucket is the caller's own act (the
+                    // operation answers BucketAlreadyExists for taken names)
+                    let rs = match &side {
+                        Some(s) if ask.op != "CreateBucket" => ResourceSide {
+                            owner: Some(s.owner.as_str()),
+                            policy: s.policy.as_deref(),
+                            restrict_public: s.restrict_public,
+                        },
+                        _ => ResourceSide::default(),
                     };
                     let d = decide(who, &gate.inner.identity, action, &resource, &rs, &gate.inner.ctx);
                     (resource, d)

@@ -1,0 +1,279 @@
+"""Identity through the AWS CLI verbatim: IAM users and keys, STS, the
+seed's two bucket policies over both listeners, MFA-authenticated
+sessions, and pre-signed URLs evaluated as their signer at request time."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from conftest import MAIN, error_of
+from test_access_matrix import iam_client, s3_client, sts_client
+
+
+def aws(server, creds, *args, secure=False, token=None, check=True):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=creds[0], AWS_SECRET_ACCESS_KEY=creds[1],
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    env.pop("AWS_SESSION_TOKEN", None)
+    if token:
+        env["AWS_SESSION_TOKEN"] = token
+    ep = ["--endpoint-url", server.https if secure else server.http]
+    if secure:
+        ep += ["--ca-bundle", server.ca]
+    r = subprocess.run(["aws", *ep, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def totp(seed_b32: str, at: float) -> str:
+    key = base64.b32decode(seed_b32 + "=" * (-len(seed_b32) % 8))
+    msg = struct.pack(">Q", int(at) // 30)
+    h = hmac.new(key, msg, hashlib.sha1).digest()
+    o = h[-1] & 15
+    return "%06d" % ((struct.unpack(">I", h[o:o + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def test_iam_and_sts_commands_work_verbatim(server, tmp_path):
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    user = json.loads(aws(server, MAIN, "iam", "create-user", "--user-name", name).stdout)["User"]
+    assert user["Arn"] == f"arn:aws:iam::210000000001:user/{name}" and user["UserId"].startswith("AIDA")
+    key = json.loads(aws(server, MAIN, "iam", "create-access-key", "--user-name", name).stdout)["AccessKey"]
+    creds = (key["AccessKeyId"], key["SecretAccessKey"])
+    assert key["Status"] == "Active" and len(creds[1]) == 40
+    listed = json.loads(aws(server, MAIN, "iam", "list-access-keys", "--user-name", name).stdout)
+    assert [k["AccessKeyId"] for k in listed["AccessKeyMetadata"]] == [creds[0]]
+    # the secret is shown once and never again
+    assert creds[1] not in json.dumps(listed)
+    me = json.loads(aws(server, creds, "sts", "get-caller-identity").stdout)
+    assert me == {"UserId": user["UserId"], "Account": "210000000001", "Arn": user["Arn"]}
+    # a user with no policy may do nothing in S3
+    assert aws(server, creds, "s3", "ls", check=False).returncode != 0
+    pol = tmp_path / "p.json"
+    pol.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets", "s3:CreateBucket", "s3:PutObject", "s3:GetObject",
+                                       "s3:ListBucket", "s3:DeleteObject", "s3:DeleteBucket"], "Resource": "*"}]}))
+    aws(server, MAIN, "iam", "put-user-policy", "--user-name", name, "--policy-name", "s3",
+        "--policy-document", f"file://{pol}")
+    got = json.loads(aws(server, MAIN, "iam", "get-user-policy", "--user-name", name, "--policy-name", "s3").stdout)
+    assert got["PolicyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert json.loads(aws(server, MAIN, "iam", "list-user-policies", "--user-name", name).stdout)["PolicyNames"] == ["s3"]
+    b = f"cli-{uuid.uuid4().hex[:10]}"
+    aws(server, creds, "s3", "mb", f"s3://{b}")
+    # session credentials act as the user
+    sess = json.loads(aws(server, creds, "sts", "get-session-token", "--duration-seconds", "900").stdout)["Credentials"]
+    assert sess["AccessKeyId"].startswith("ASIA")
+    s = (sess["AccessKeyId"], sess["SecretAccessKey"])
+    me2 = json.loads(aws(server, s, "sts", "get-caller-identity", token=sess["SessionToken"]).stdout)
+    assert me2["Arn"] == user["Arn"]
+    aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"])
+    # a wrong token is refused
+    assert aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"][:-4] + "AAAA", check=False).returncode != 0
+    # deactivating the key takes effect at once; deleting it too
+    aws(server, MAIN, "iam", "update-access-key", "--user-name", name, "--access-key-id", creds[0], "--status", "Inactive")
+    r = aws(server, creds, "s3", "ls", check=False)
+    assert r.returncode != 0 and "InvalidAccessKeyId" in r.stderr
+    aws(server, MAIN, "iam", "update-access-key", "--user-name", name, "--access-key-id", creds[0], "--status", "Active")
+    aws(server, creds, "s3", "rb", f"s3://{b}")
+    # at most two keys per user
+    aws(server, MAIN, "iam", "create-access-key", "--user-name", name)
+    r = aws(server, MAIN, "iam", "create-access-key", "--user-name", name, check=False)
+    assert "LimitExceeded" in r.stderr
+    # a user with keys cannot be deleted; errors are IAM's
+    r = aws(server, MAIN, "iam", "delete-user", "--user-name", name, check=False)
+    assert "DeleteConflict" in r.stderr
+    r = aws(server, MAIN, "iam", "get-user", "--user-name", "no-such-user", check=False)
+    assert "NoSuchEntity" in r.stderr
+    r = aws(server, MAIN, "iam", "put-user-policy", "--user-name", name, "--policy-name", "bad",
+            "--policy-document", '{"Statement":[{"Effect":"Allow"}]}', check=False)
+    assert "MalformedPolicyDocument" in r.stderr
+    # users cannot manage IAM without a policy allowing it
+    r = aws(server, creds, "iam", "create-user", "--user-name", "escalate", check=False)
+    assert "AccessDenied" in r.stderr
+
+
+def test_bootstrap_users_start_with_known_keys_and_policies(server):
+    boot = ("AKIAE2EBOOTREADER001", "E2eBootReaderSecret000000000000000000001")
+    b = f"e2e-boot-{uuid.uuid4().hex[:8]}"
+    owner = server.client(MAIN)
+    owner.create_bucket(Bucket=b)
+    owner.put_object(Bucket=b, Key="k", Body=b"boot")
+    c = s3_client(server, boot)
+    assert c.get_object(Bucket=b, Key="k")["Body"].read() == b"boot"
+    with pytest.raises(ClientError) as e:
+        c.put_object(Bucket=b, Key="w", Body=b"x")
+    assert error_of(e) == (403, "AccessDenied")
+
+
+SECURE_TRANSPORT = """{"Version":"2012-10-17","Statement":[{"Sid":"RestrictToTLSRequestsOnly","Action":"s3:GetObject",
+"Effect":"Deny","Resource":["arn:aws:s3:::BUCKET","arn:aws:s3:::BUCKET/*"],
+"Condition":{"Bool":{"aws:SecureTransport":"false"}},"Principal":"*"}]}"""
+
+FORCED_ENCRYPTION = """{"Version":"2012-10-17","Id":"PutObjPolicy","Statement":[
+{"Sid":"DenyIncorrectEncryptionHeader","Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+ "Resource":"arn:aws:s3:::BUCKET/*","Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"aws:kms"}}},
+{"Sid":"DenyUnEncryptedObjectUploads","Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+ "Resource":"arn:aws:s3:::BUCKET/*","Condition":{"Null":{"s3:x-amz-server-side-encryption":"true"}}}]}"""
+
+SSE_C_REQUIRED = """{"Version":"2012-10-17","Statement":[{"Sid":"RequireSSEC","Effect":"Deny","Principal":"*",
+"Action":"s3:PutObject","Resource":"arn:aws:s3:::BUCKET/*",
+"Condition":{"Null":{"s3:x-amz-server-side-encryption-customer-algorithm":"true"}}}]}"""
+
+
+def test_seed_secure_transport_policy(server, tmp_path):
+    b = f"seed-tls-{uuid.uuid4().hex[:8]}"
+    aws(server, MAIN, "s3", "mb", f"s3://{b}")
+    f = tmp_path / "f"
+    f.write_bytes(b"seed")
+    aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/k")
+    aws(server, MAIN, "s3api", "put-bucket-policy", "--bucket", b, "--policy", SECURE_TRANSPORT.replace("BUCKET", b))
+    for _ in range(3):
+        r = aws(server, MAIN, "s3", "cp", f"s3://{b}/k", "-", check=False)
+        assert r.returncode != 0 and "403" in r.stderr
+        assert aws(server, MAIN, "s3", "cp", f"s3://{b}/k", "-", secure=True).stdout == "seed"
+    # plain HTTP through a curl pre-signed URL fails the same way; HTTPS works
+    url = aws(server, MAIN, "s3", "presign", f"s3://{b}/k").stdout.strip()
+    assert requests.get(url).status_code == 403
+    url = aws(server, MAIN, "s3", "presign", f"s3://{b}/k", secure=True).stdout.strip()
+    assert requests.get(url, verify=server.ca).content == b"seed"
+    aws(server, MAIN, "s3", "rm", f"s3://{b}/k", secure=True)
+    aws(server, MAIN, "s3api", "delete-bucket-policy", "--bucket", b)
+    aws(server, MAIN, "s3", "rb", f"s3://{b}")
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+def test_seed_forced_encryption_policy(server, tmp_path, secure):
+    b = f"seed-kms-{uuid.uuid4().hex[:8]}"
+    aws(server, MAIN, "s3", "mb", f"s3://{b}")
+    aws(server, MAIN, "s3api", "put-bucket-policy", "--bucket", b, "--policy", FORCED_ENCRYPTION.replace("BUCKET", b))
+    f = tmp_path / "f"
+    f.write_bytes(b"x" * 1000)
+    # no header: denied, although the bucket's default encryption (SSE-S3)
+    # would have encrypted it; policies are evaluated first
+    r = aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/plain", secure=secure, check=False)
+    assert r.returncode != 0 and "AccessDenied" in r.stderr
+    r = aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/aes", "--sse", "AES256", secure=secure, check=False)
+    assert r.returncode != 0 and "AccessDenied" in r.stderr
+    aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/kms", "--sse", "aws:kms", secure=secure)
+    head = json.loads(aws(server, MAIN, "s3api", "head-object", "--bucket", b, "--key", "kms", secure=secure).stdout)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    # nothing was stored by the refused writes
+    keys = json.loads(aws(server, MAIN, "s3api", "list-objects-v2", "--bucket", b).stdout)["Contents"]
+    assert [k["Key"] for k in keys] == ["kms"]
+    aws(server, MAIN, "s3", "rm", f"s3://{b}/kms")
+    aws(server, MAIN, "s3api", "delete-bucket-policy", "--bucket", b)
+    aws(server, MAIN, "s3", "rb", f"s3://{b}")
+
+
+def test_seed_sse_c_required_policy(server, tmp_path):
+    b = f"seed-ssec-{uuid.uuid4().hex[:8]}"
+    aws(server, MAIN, "s3", "mb", f"s3://{b}")
+    aws(server, MAIN, "s3api", "put-bucket-policy", "--bucket", b, "--policy", SSE_C_REQUIRED.replace("BUCKET", b))
+    f = tmp_path / "f"
+    f.write_bytes(b"c" * 100)
+    r = aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/plain", secure=True, check=False)
+    assert r.returncode != 0 and "AccessDenied" in r.stderr
+    key = "0123456789abcdef0123456789abcdef"
+    aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/c", "--sse-c", "AES256", "--sse-c-key", key, secure=True)
+    aws(server, MAIN, "s3", "rm", f"s3://{b}/c", secure=True)
+    aws(server, MAIN, "s3api", "delete-bucket-policy", "--bucket", b)
+    aws(server, MAIN, "s3", "rb", f"s3://{b}")
+
+
+def test_mfa_authenticated_sessions(server):
+    iam = iam_client(server, MAIN)
+    name = f"mfa-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=name)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    creds = (k["AccessKeyId"], k["SecretAccessKey"])
+    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    seed = dev["Base32StringSeed"].decode() if isinstance(dev["Base32StringSeed"], bytes) else dev["Base32StringSeed"]
+    serial = dev["SerialNumber"]
+    now = time.time()
+    iam.enable_mfa_device(UserName=name, SerialNumber=serial, AuthenticationCode1=totp(seed, now - 30),
+                          AuthenticationCode2=totp(seed, now))
+    assert [d["SerialNumber"] for d in iam.list_mfa_devices(UserName=name)["MFADevices"]] == [serial]
+    b = f"mfa-{uuid.uuid4().hex[:8]}"
+    owner = server.client(MAIN)
+    owner.create_bucket(Bucket=b)
+    owner.put_object(Bucket=b, Key="k", Body=b"mfa")
+    iam.put_user_policy(UserName=name, PolicyName="mfa", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                "Resource": f"arn:aws:s3:::{b}/*",
+                                                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
+                                                              "NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}}]}))
+    sts = sts_client(server, creds)
+    plain = sts.get_session_token(DurationSeconds=900)["Credentials"]
+    c = s3_client(server, (plain["AccessKeyId"], plain["SecretAccessKey"]), plain["SessionToken"])
+    with pytest.raises(ClientError) as e:
+        c.get_object(Bucket=b, Key="k")
+    assert error_of(e) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        sts.get_session_token(SerialNumber=serial, TokenCode="000000")
+    assert error_of(e) == (403, "AccessDenied")
+    # a code not yet used (the enrolment used this and the previous step)
+    time.sleep(30 - time.time() % 30 + 0.5)
+    m = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, time.time()))["Credentials"]
+    c = s3_client(server, (m["AccessKeyId"], m["SecretAccessKey"]), m["SessionToken"])
+    assert c.get_object(Bucket=b, Key="k")["Body"].read() == b"mfa"
+    # long-term keys never carry MFA
+    with pytest.raises(ClientError) as e:
+        s3_client(server, creds).get_object(Bucket=b, Key="k")
+    assert error_of(e) == (403, "AccessDenied")
+
+
+def test_presigned_urls_carry_the_signers_rights_at_request_time(server):
+    iam = iam_client(server, MAIN)
+    name = f"pre-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=name)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    creds = (k["AccessKeyId"], k["SecretAccessKey"])
+    b = f"pre-{uuid.uuid4().hex[:8]}"
+    owner = server.client(MAIN)
+    owner.create_bucket(Bucket=b)
+    owner.put_object(Bucket=b, Key="k", Body=b"pre")
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::{b}/*"}]})
+    iam.put_user_policy(UserName=name, PolicyName="rw", PolicyDocument=doc)
+    c = s3_client(server, creds)
+    url = c.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=300)
+    assert requests.get(url).content == b"pre"
+    # tampered query: another key with the same signature
+    assert requests.get(url.replace("/k?", "/k2?")).status_code == 403
+    # unsigned x-amz-* header added to a pre-signed request
+    r = requests.get(url, headers={"x-amz-server-side-encryption-customer-algorithm": "AES256"})
+    assert r.status_code in (400, 403)
+    put = c.generate_presigned_url("put_object", Params={"Bucket": b, "Key": "up"}, ExpiresIn=300)
+    r = requests.put(put, data=b"x", headers={"x-amz-tagging": "a=b"})
+    assert r.status_code == 403 and "not signed" in r.text
+    assert requests.put(put, data=b"x").status_code == 200
+    # policy changed after signing: the URL loses its power at once
+    iam.delete_user_policy(UserName=name, PolicyName="rw")
+    assert requests.get(url).status_code == 403
+    iam.put_user_policy(UserName=name, PolicyName="rw", PolicyDocument=doc)
+    assert requests.get(url).status_code == 200
+    # deactivated, then deleted key
+    iam.update_access_key(UserName=name, AccessKeyId=creds[0], Status="Inactive")
+    r = requests.get(url)
+    assert r.status_code == 403 and "InvalidAccessKeyId" in r.text
+    iam.update_access_key(UserName=name, AccessKeyId=creds[0], Status="Active")
+    assert requests.get(url).status_code == 200
+    iam.delete_access_key(UserName=name, AccessKeyId=creds[0])
+    assert requests.get(url).status_code == 403
+    # expiry
+    k2 = iam.create_access_key(UserName=name)["AccessKey"]
+    c2 = s3_client(server, (k2["AccessKeyId"], k2["SecretAccessKey"]))
+    short = c2.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=1)
+    time.sleep(2)
+    r = requests.get(short)
+    assert r.status_code == 403 and "expired" in r.text
+    week = c2.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=604801)
+    assert requests.get(week).status_code in (400, 403)
