@@ -277,3 +277,46 @@ def test_presigned_urls_carry_the_signers_rights_at_request_time(server):
     assert r.status_code == 403 and "expired" in r.text
     week = c2.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=604801)
     assert requests.get(week).status_code in (400, 403)
+
+
+def test_kms_use_by_users_needs_their_identity_policies(server):
+    """A key policy naming the account (the default) delegates to IAM: a
+    user needs an identity policy for the key, directly and through S3."""
+    iam = iam_client(server, MAIN)
+    name = f"kmsu-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=name)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    creds = (k["AccessKeyId"], k["SecretAccessKey"])
+    import boto3
+    owner_kms = boto3.client("kms", endpoint_url=server.http, aws_access_key_id=MAIN[0],
+                             aws_secret_access_key=MAIN[1], region_name="us-east-1")
+    key = owner_kms.create_key()["KeyMetadata"]["Arn"]
+    kms = boto3.client("kms", endpoint_url=server.http, aws_access_key_id=creds[0],
+                       aws_secret_access_key=creds[1], region_name="us-east-1")
+    b = f"kmsu-{uuid.uuid4().hex[:8]}"
+    owner = server.client(MAIN)
+    owner.create_bucket(Bucket=b)
+    iam.put_user_policy(UserName=name, PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+                                                "Resource": f"arn:aws:s3:::{b}/*"}]}))
+    s3 = s3_client(server, creds)
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        kms.list_keys()
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    assert error_of(e)[1] in ("AccessDenied", "KMS.AccessDeniedException")
+    # nothing was stored
+    assert "Contents" not in owner.list_objects_v2(Bucket=b)
+    iam.put_user_policy(UserName=name, PolicyName="kms", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt",
+                                                                           "kms:GenerateDataKey"], "Resource": key}]}))
+    blob = kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    s3.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"x"
+    # the owner's root reads it without any identity policy
+    assert owner.get_object(Bucket=b, Key="k")["Body"].read() == b"x"

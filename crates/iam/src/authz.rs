@@ -154,3 +154,14 @@ impl Identities {
         Principal::anonymous()
     }
 }
+
+/// True when the caller's identity policies alone allow `action` on
+/// `resource` (roots: always).
+pub fn identity_allows(ids: &Identities, who: &Principal, ctx: &Context, action: &str, resource: &str) -> bool {
+    let identity = identity_policies(ids, who);
+    let rs = ResourceSide {
+        owner: Some(who.account_id()),
+        ..ResourceSide::default()
+    };
+    decide(who, &identity, action, resource, &rs, ctx).allowed()
+}

@@ -114,6 +114,17 @@ struct GateInner {
 }
 
 impl Gate {
+    /// True when the caller's identity policies alone allow `action` on
+    /// `resource` (for services S3 calls on the caller's behalf, e.g. KMS).
+    pub fn identity_allows(&self, action: &str, resource: &str) -> bool {
+        let g = &self.inner;
+        let rs = ResourceSide {
+            owner: Some(g.who.account_id()),
+            ..ResourceSide::default()
+        };
+        decide(&g.who, &g.identity, action, resource, &rs, &g.ctx).allowed()
+    }
+
     /// True when the caller may take `action` on `key` of the request's bucket.
     pub fn allows(&self, action: &str, key: &str) -> bool {
         let g = &self.inner;

@@ -495,6 +495,7 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
                 context: &empty,
                 source_ip: &caller.source_ip,
                 key_arn: &k.arn,
+                delegated: true,
             };
             if !bypass && !crate::policy::allows(&parsed, &r) {
                 return Err(KmsError::MalformedPolicy(

@@ -37,6 +37,24 @@ pub struct Caller {
     pub source_ip: String,
     /// Set when S3 calls on the caller's behalf (`s3.amazonaws.com`).
     pub via_service: Option<String>,
+    /// For callers other than an account root: whether their identity
+    /// policies allow an action on a key ARN. A key policy that names the
+    /// account delegates to these (AWS's "Enable IAM policies"); None for
+    /// roots, whose identity allows everything.
+    pub identity: Option<IdentityCheck>,
+}
+
+/// An identity-policy decision: (action, key ARN) -> allowed.
+#[derive(Clone)]
+pub struct IdentityCheck(pub std::sync::Arc<IdentityFn>);
+
+/// The function behind an [`IdentityCheck`].
+pub type IdentityFn = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+impl std::fmt::Debug for IdentityCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityCheck")
+    }
 }
 
 /// An encryption context: authenticated, not secret.

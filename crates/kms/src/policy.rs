@@ -24,6 +24,9 @@ pub struct Request<'a> {
     pub context: &'a crate::Context,
     pub source_ip: &'a str,
     pub key_arn: &'a str,
+    /// The caller's identity policies allow the action (always true for an
+    /// account root): a key policy naming the account grants only then.
+    pub delegated: bool,
 }
 
 fn malformed(m: impl Into<String>) -> KmsError {
@@ -153,8 +156,11 @@ pub fn parse(doc: &str) -> Result<Value, KmsError> {
 }
 
 fn principal_matches(p: &Value, r: &Request<'_>) -> bool {
-    let matches_one =
-        |s: &str| s == "*" || s == r.account || s == r.principal_arn || s == format!("arn:aws:iam::{}:root", r.account);
+    let matches_one = |s: &str| {
+        s == "*"
+            || s == r.principal_arn
+            || (r.delegated && (s == r.account || s == format!("arn:aws:iam::{}:root", r.account)))
+    };
     match p {
         Value::String(s) => s == "*",
         Value::Object(m) => m.iter().any(|(kind, v)| match kind.as_str() {
@@ -321,8 +327,27 @@ mod tests {
             via_service: via,
             context: ctx,
             source_ip: "127.0.0.1",
+            delegated: true,
             key_arn: "arn:aws:kms:us-east-1:111111111111:key/k",
         }
+    }
+
+    #[test]
+    fn a_key_policy_naming_the_account_delegates_to_identity_policies() {
+        let ctx = crate::Context::new();
+        let p = parse(&default_policy("111111111111")).unwrap_or_default();
+        let mut r = req("kms:Decrypt", "111111111111", None, &ctx);
+        r.principal_arn = "arn:aws:iam::111111111111:user/alice";
+        r.delegated = false;
+        assert!(!allows(&p, &r), "a user without identity permission is denied");
+        r.delegated = true;
+        assert!(allows(&p, &r), "a user whose identity policy allows is granted");
+        let named = serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Principal":{"AWS":"arn:aws:iam::111111111111:user/alice"},"Action":"kms:*","Resource":"*"}]})
+        .to_string();
+        let p = parse(&named).unwrap_or_default();
+        r.delegated = false;
+        assert!(allows(&p, &r), "a key policy naming the user grants by itself");
     }
 
     #[test]

@@ -229,6 +229,7 @@ impl Kms {
             context: ctx,
             source_ip: &caller.source_ip,
             key_arn: &key.arn,
+            delegated: caller.identity.as_ref().is_none_or(|f| (f.0)(action, &key.arn)),
         };
         if policy::allows(&p, &r) {
             Ok(())

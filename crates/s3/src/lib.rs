@@ -234,7 +234,16 @@ pub(crate) fn is_sigv2<T>(req: &S3Request<T>) -> bool {
 
 /// The key-service caller of a request.
 pub(crate) fn kms_caller<T>(req: &S3Request<T>, who: &Principal, region: &str) -> strongroom_kms::Caller {
-    sse::caller(who, conn(req).as_ref(), region)
+    let mut c = sse::caller(who, conn(req).as_ref(), region);
+    if !who.is_root() {
+        // a user's (or role's) own policies must allow the key use; no
+        // gate means the hook did not run: deny
+        let gate = req.extensions.get::<strongroom_iam::Gate>().cloned();
+        c.identity = Some(strongroom_kms::IdentityCheck(std::sync::Arc::new(
+            move |action, key| gate.as_ref().is_some_and(|g| g.identity_allows(action, key)),
+        )));
+    }
+    c
 }
 
 pub(crate) fn now_ms() -> i64 {

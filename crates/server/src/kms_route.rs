@@ -91,12 +91,36 @@ pub(crate) async fn handle(
             return (error(400, code, &msg, rid), op);
         }
     };
+    let identity = (!principal.is_root()).then(|| {
+        let ids = identities.clone();
+        let who = principal.clone();
+        let ctx = strongroom_iam::request_context(&who, Some(info), &parts.headers, None, now);
+        strongroom_kms::IdentityCheck(std::sync::Arc::new(move |action: &str, key: &str| {
+            strongroom_iam::authz::identity_allows(&ids, &who, &ctx, action, key)
+        }))
+    });
+    // actions on no key are the caller's identity's to allow
+    let keyless = matches!(
+        target.as_str(),
+        "TrentService.CreateKey" | "TrentService.ListKeys" | "TrentService.ListAliases" | "TrentService.GenerateRandom"
+    );
+    if keyless
+        && let Some(check) = &identity
+        && !(check.0)(&op, "*")
+    {
+        let msg = format!(
+            "User: {} is not authorized to perform: {op} because no identity-based policy allows the {op} action",
+            principal.identity_arn()
+        );
+        return (error(400, "AccessDeniedException", &msg, rid), op);
+    }
     let caller = Caller {
         account_id: principal.account_id().to_owned(),
-        arn: format!("arn:aws:iam::{}:root", principal.account_id()),
+        arn: principal.identity_arn(),
         access_key: principal.access_key().to_owned(),
         source_ip: info.peer.ip().to_string(),
         via_service: None,
+        identity,
     };
     let (status, out) = strongroom_kms::api::handle(kms, &caller, &target, &bytes).await;
     (json(status, out, rid), op)

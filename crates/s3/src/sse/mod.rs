@@ -118,6 +118,7 @@ pub(crate) fn caller(who: &Principal, conn: Option<&ConnInfo>, region: &str) -> 
         access_key: who.access_key().to_owned(),
         source_ip: conn.map(|c| c.peer.ip().to_string()).unwrap_or_default(),
         via_service: Some(format!("s3.{region}.amazonaws.com")),
+        identity: None,
     }
 }
 
