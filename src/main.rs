@@ -1,6 +1,7 @@
 //! `strongroom`: the command line. `serve` runs the server; `presign` makes
 //! a pre-signed URL like `aws s3 presign`.
 
+mod admin_iam;
 mod audit;
 mod bench;
 mod bench_http;
@@ -67,6 +68,18 @@ enum AdminCommand {
         #[arg(long)]
         no_qr: bool,
     },
+    /// Identity tasks (run with the server stopped): create-account,
+    /// create-user, put-user-policy.
+    Iam {
+        /// Data directory.
+        #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
+        data_dir: std::path::PathBuf,
+        /// The keyring file, when the server runs with --master-key-file.
+        #[arg(long)]
+        master_key_file: Option<std::path::PathBuf>,
+        #[command(subcommand)]
+        command: admin_iam::IamCommand,
+    },
     /// Re-wrap every object's data key under the active master key (run
     /// with the server stopped); afterwards older keys can leave the
     /// keyring.
@@ -105,6 +118,11 @@ fn main() -> anyhow::Result<()> {
             account,
             no_qr,
         }) => mfa_enable(&data_dir, master_key_file.as_deref(), &account, no_qr),
+        Command::Admin(AdminCommand::Iam {
+            data_dir,
+            master_key_file,
+            command,
+        }) => admin_iam::run(&data_dir, master_key_file.as_deref(), command),
         Command::Admin(AdminCommand::RewrapMasterKey {
             data_dir,
             master_key_file,

@@ -320,3 +320,69 @@ def test_kms_use_by_users_needs_their_identity_policies(server):
     assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"x"
     # the owner's root reads it without any identity policy
     assert owner.get_object(Bucket=b, Key="k")["Body"].read() == b"x"
+
+
+def test_iam_entities_lifecycle(server):
+    """Renames keep keys working, names are case-insensitive, lists sort
+    without regard to case and paginate, deletions conflict as AWS's, and
+    AWS managed policies grant what AWS's documents say."""
+    iam = iam_client(server, MAIN)
+    path = f"/t{uuid.uuid4().hex[:6]}/"
+    names = ["aa", "Ab", "ac", "Ad"]
+    for n in reversed(names):
+        iam.create_user(UserName=f"{n}{path[1:-1]}", Path=path)
+    pages = iam.get_paginator("list_users").paginate(PathPrefix=path, PaginationConfig={"PageSize": 1})
+    listed = [u["UserName"] for page in pages for u in page["Users"]]
+    assert listed == [f"{n}{path[1:-1]}" for n in names]
+    u = f"aa{path[1:-1]}"
+    with pytest.raises(ClientError) as e:
+        iam.create_user(UserName=u.upper())
+    assert error_of(e) == (409, "EntityAlreadyExists")
+    assert iam.get_user(UserName=u.upper())["User"]["UserName"] == u
+    k = iam.create_access_key(UserName=u)["AccessKey"]
+    creds = (k["AccessKeyId"], k["SecretAccessKey"])
+    iam.attach_user_policy(UserName=u, PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    b = f"ent-{uuid.uuid4().hex[:8]}"
+    server.client(MAIN).create_bucket(Bucket=b)
+    c = s3_client(server, creds)
+    c.list_objects_v2(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        c.put_object(Bucket=b, Key="x", Body=b"x")
+    assert error_of(e) == (403, "AccessDenied")
+    renamed = f"zz{path[1:-1]}"
+    iam.update_user(UserName=u, NewUserName=renamed)
+    assert sts_client(server, creds).get_caller_identity()["Arn"].endswith(f":user{path}{renamed}")
+    c.list_objects_v2(Bucket=b)
+    attached = iam.list_attached_user_policies(UserName=renamed)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonS3ReadOnlyAccess"]
+    g = f"g{uuid.uuid4().hex[:6]}"
+    iam.create_group(GroupName=g, Path=path)
+    iam.add_user_to_group(GroupName=g, UserName=renamed)
+    assert [x["UserName"] for x in iam.get_group(GroupName=g)["Users"]] == [renamed]
+    with pytest.raises(ClientError) as e:
+        iam.delete_group(GroupName=g)
+    assert error_of(e) == (409, "DeleteConflict")
+    iam.remove_user_from_group(GroupName=g, UserName=renamed)
+    iam.delete_group(GroupName=g)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                        "Principal": {"AWS": "arn:aws:iam::210000000001:root"}}]})
+    r = f"r{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=r, Path=path, AssumeRolePolicyDocument=trust, Description="d")
+    iam.update_role(RoleName=r, MaxSessionDuration=7200)
+    got = iam.get_role(RoleName=r)["Role"]
+    assert got["MaxSessionDuration"] == 7200 and got["Description"] == "d"
+    assert got["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == "sts:AssumeRole"
+    iam.put_role_policy(RoleName=r, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    with pytest.raises(ClientError) as e:
+        iam.delete_role(RoleName=r)
+    assert error_of(e) == (409, "DeleteConflict")
+    iam.delete_role_policy(RoleName=r, PolicyName="p")
+    iam.delete_role(RoleName=r)
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert summary["AccessKeysPerUserQuota"] == 2 and summary["Users"] >= 4
+    # the root may hold extra access keys of its own
+    rk = iam.create_access_key()["AccessKey"]
+    root2 = sts_client(server, (rk["AccessKeyId"], rk["SecretAccessKey"])).get_caller_identity()
+    assert root2["Arn"] == "arn:aws:iam::210000000001:root"
+    iam.delete_access_key(AccessKeyId=rk["AccessKeyId"])

@@ -87,6 +87,8 @@ pub struct Role {
     #[serde(default)]
     pub attached: Vec<String>,
     pub max_session: u64,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A virtual MFA device created through the IAM API.
@@ -112,6 +114,19 @@ pub struct AccountIam {
     pub roles: BTreeMap<String, Role>,
     #[serde(default)]
     pub mfa_devices: BTreeMap<String, VirtualMfa>,
+    /// OpenID Connect identity providers by ARN.
+    #[serde(default)]
+    pub oidc: BTreeMap<String, OidcProvider>,
+}
+
+/// An OpenID Connect identity provider (registry only: web-identity
+/// federation is not built).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OidcProvider {
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub thumbprints: Vec<String>,
+    pub created: i64,
 }
 
 impl AccountIam {
@@ -135,6 +150,51 @@ impl AccountIam {
     pub fn managed(&self, arn: &str) -> Option<&ManagedPolicy> {
         self.policies.values().find(|p| p.arn == arn)
     }
+
+    /// The parsed document of a managed policy: this account's or an AWS
+    /// managed one.
+    pub fn managed_doc(&self, arn: &str) -> Option<Arc<Policy>> {
+        self.managed(arn)
+            .and_then(|m| m.doc.parsed.clone())
+            .or_else(|| aws_managed(arn))
+    }
+}
+
+/// The AWS managed policies Strongroom knows (`arn:aws:iam::aws:policy/NAME`),
+/// with AWS's documents.
+const AWS_MANAGED: &[(&str, &str)] = &[
+    (
+        "AmazonS3FullAccess",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","s3-object-lambda:*"],"Resource":"*"}]}"#,
+    ),
+    (
+        "AmazonS3ReadOnlyAccess",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*","s3:Describe*","s3-object-lambda:Get*","s3-object-lambda:List*"],"Resource":"*"}]}"#,
+    ),
+    (
+        "IAMReadOnlyAccess",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GenerateCredentialReport","iam:GenerateServiceLastAccessedDetails","iam:Get*","iam:List*","iam:SimulateCustomPolicy","iam:SimulatePrincipalPolicy"],"Resource":"*"}]}"#,
+    ),
+    (
+        "IAMFullAccess",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*"],"Resource":"*"}]}"#,
+    ),
+];
+
+/// An AWS managed policy by ARN.
+pub fn aws_managed(arn: &str) -> Option<Arc<Policy>> {
+    static PARSED: std::sync::OnceLock<Vec<(String, Arc<Policy>)>> = std::sync::OnceLock::new();
+    let all = PARSED.get_or_init(|| {
+        AWS_MANAGED
+            .iter()
+            .filter_map(|(n, d)| {
+                Policy::parse(d, Kind::Identity)
+                    .ok()
+                    .map(|p| (format!("arn:aws:iam::aws:policy/{n}"), Arc::new(p)))
+            })
+            .collect()
+    });
+    all.iter().find(|(a, _)| a == arn).map(|(_, p)| p.clone())
 }
 
 /// Active or Inactive.
@@ -275,7 +335,7 @@ impl Directory {
         let mut out: Vec<Arc<Policy>> = u.inline.values().filter_map(|d| d.parsed.clone()).collect();
         let attached = |arns: &[String], out: &mut Vec<Arc<Policy>>| {
             for arn in arns {
-                if let Some(p) = a.managed(arn).and_then(|m| m.doc.parsed.clone()) {
+                if let Some(p) = a.managed_doc(arn) {
                     out.push(p);
                 }
             }
@@ -300,7 +360,7 @@ impl Directory {
         };
         let mut out: Vec<Arc<Policy>> = r.inline.values().filter_map(|d| d.parsed.clone()).collect();
         for arn in &r.attached {
-            if let Some(p) = a.managed(arn).and_then(|m| m.doc.parsed.clone()) {
+            if let Some(p) = a.managed_doc(arn) {
                 out.push(p);
             }
         }

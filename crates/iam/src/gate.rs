@@ -312,6 +312,11 @@ impl Authorizer<'_> {
                     (resource, d)
                 }
             };
+            if decision != Decision::Allow && self.reveals_absence(who, ask, &gate, action, bucket, key)? {
+                // AWS: a reader who may list the bucket learns that the key
+                // does not exist (404) instead of 403
+                return Ok(gate);
+            }
             if decision != Decision::Allow {
                 tracing::info!(
                     target: "access",
@@ -324,7 +329,69 @@ impl Authorizer<'_> {
                 return Err(denied());
             }
         }
+        self.block_public_acls(ask, rec.as_ref())?;
         Ok(gate)
+    }
+
+    /// True when a denied read of a key that does not exist should answer
+    /// 404: the caller may list the bucket with that key as prefix.
+    fn reveals_absence(
+        &self,
+        who: &Principal,
+        ask: &Ask<'_>,
+        gate: &Gate,
+        action: &str,
+        bucket: Option<&str>,
+        key: Option<&str>,
+    ) -> S3Result<bool> {
+        let (Some(b), Some(k)) = (bucket, key) else {
+            return Ok(false);
+        };
+        if !matches!(ask.op, "GetObject" | "HeadObject") || !action.starts_with("s3:GetObject") {
+            return Ok(false);
+        }
+        let exists = self
+            .store
+            .object(b, k)
+            .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?
+            .is_some();
+        if exists {
+            return Ok(false);
+        }
+        let g = &gate.inner;
+        let mut ctx = g.ctx.clone();
+        ctx.set("s3:prefix", k);
+        let side = g.side.as_ref();
+        let rs = ResourceSide {
+            owner: side.map(|s| s.owner.as_str()),
+            policy: side.and_then(|s| s.policy.as_deref()),
+            restrict_public: side.is_some_and(|s| s.restrict_public),
+        };
+        Ok(decide(
+            who,
+            &g.identity,
+            "s3:ListBucket",
+            &format!("arn:aws:s3:::{b}"),
+            &rs,
+            &ctx,
+        )
+        .allowed())
+    }
+
+    /// BlockPublicAcls: a request that would set a public ACL is refused.
+    fn block_public_acls(&self, ask: &Ask<'_>, rec: Option<&BucketRecord>) -> S3Result<()> {
+        let Some(b) = rec else { return Ok(()) };
+        let h = ask.headers;
+        let canned_public = header(h, "x-amz-acl")
+            .is_some_and(|a| matches!(a, "public-read" | "public-read-write" | "authenticated-read"));
+        let grant_public = h.iter().any(|(n, v)| {
+            n.as_str().starts_with("x-amz-grant-")
+                && v.to_str().is_ok_and(|v| v.contains("acs.amazonaws.com/groups/global/"))
+        });
+        if (canned_public || grant_public) && effective_pab(self.store, b).block_public_acls {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(())
     }
 
     /// s3:ExistingObjectTag/<k>: the tags of the current object.

@@ -31,10 +31,10 @@ impl IamError {
             message: message.into(),
         }
     }
-    fn no_such(what: &str) -> IamError {
+    pub(crate) fn no_such(what: &str) -> IamError {
         IamError::new(404, "NoSuchEntity", format!("The {what} cannot be found."))
     }
-    fn exists(what: &str) -> IamError {
+    pub(crate) fn exists(what: &str) -> IamError {
         IamError::new(409, "EntityAlreadyExists", format!("{what} already exists."))
     }
     pub fn validation(m: impl Into<String>) -> IamError {
@@ -58,10 +58,10 @@ impl From<IdentityError> for IamError {
 
 /// Records a change touched, to persist.
 #[derive(Default)]
-struct Touched {
-    accounts: Vec<String>,
-    keys: Vec<String>,
-    sessions: Vec<String>,
+pub(crate) struct Touched {
+    pub(crate) accounts: Vec<String>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) sessions: Vec<String>,
 }
 
 /// New credentials, shown once.
@@ -81,7 +81,7 @@ pub struct KeyInfo {
     pub created: i64,
 }
 
-fn valid_name(n: &str, max: usize) -> Result<(), IamError> {
+pub(crate) fn valid_name(n: &str, max: usize) -> Result<(), IamError> {
     if n.is_empty() || n.len() > max || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
         return Err(IamError::validation(format!(
             "The specified value for name is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_- (at most {max} characters): {n:?}"
@@ -95,7 +95,7 @@ fn doc(text: &str, kind: Kind) -> Result<Doc, IamError> {
 }
 
 impl Identities {
-    async fn change<R>(
+    pub(crate) async fn change<R>(
         &self,
         f: impl FnOnce(&mut Directory, &mut Touched) -> Result<R, IamError>,
     ) -> Result<R, IamError> {
@@ -158,6 +158,9 @@ impl Identities {
 
     pub async fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<User, IamError> {
         valid_name(name, 64)?;
+        if let Some(p) = path {
+            crate::iam_manage::valid_path(p)?;
+        }
         let id = new_id("AIDA")?;
         let path = path.unwrap_or("/").to_owned();
         self.change(|d, t| {
@@ -217,7 +220,8 @@ impl Identities {
         let created = now_secs();
         let shown = secret.clone();
         self.change(|d, t| {
-            if !d.accounts.get(account).is_some_and(|a| a.users.contains_key(user)) {
+            // an empty user name is the account root (its extra keys)
+            if !user.is_empty() && !d.accounts.get(account).is_some_and(|a| a.users.contains_key(user)) {
                 return Err(IamError::no_such(&format!("user with name {user}")));
             }
             let n = d
@@ -294,7 +298,9 @@ impl Identities {
     }
 
     pub fn list_access_keys(&self, account: &str, user: &str) -> Result<Vec<KeyInfo>, IamError> {
-        self.get_user(account, user)?;
+        if !user.is_empty() {
+            self.get_user(account, user)?;
+        }
         let d = self.dir.read().map_err(IamError::internal)?;
         let mut v: Vec<KeyInfo> = d
             .keys
@@ -427,7 +433,7 @@ impl Identities {
     ) -> Result<(), IamError> {
         self.change(|d, t| {
             let a = d.accounts.entry(account.to_owned()).or_default();
-            if a.managed(arn).is_none() {
+            if a.managed_doc(arn).is_none() {
                 return Err(IamError::no_such(&format!("Policy {arn}")));
             }
             let list = match kind {
@@ -459,7 +465,7 @@ impl Identities {
         let path = path.unwrap_or("/").to_owned();
         self.change(|d, t| {
             let a = d.accounts.entry(account.to_owned()).or_default();
-            if a.groups.contains_key(name) {
+            if a.groups.keys().any(|g| g.eq_ignore_ascii_case(name)) {
                 return Err(IamError::exists(&format!("Group with name {name}")));
             }
             let g = Group {
@@ -533,6 +539,7 @@ impl Identities {
                 inline: BTreeMap::new(),
                 attached: Vec::new(),
                 max_session,
+                description: None,
             };
             a.roles.insert(name.to_owned(), r.clone());
             t.accounts.push(account.to_owned());
@@ -675,4 +682,9 @@ impl Identities {
             created: issued,
         })
     }
+}
+
+/// A fresh access key id and secret in AWS's shapes (for new accounts).
+pub fn generate_credentials() -> Result<(String, Zeroizing<String>), IdentityError> {
+    Ok((new_id("AKIA")?, new_secret(30)?))
 }

@@ -254,6 +254,12 @@ impl Identities {
             if k.status != crate::directory::KeyStatus::Active {
                 return Err(KeyError::Unknown);
             }
+            if k.user.is_empty() {
+                // an extra access key of the account root
+                let mut p = base(&k.account, crate::CallerKind::Root, None, false);
+                p.access_key = k.id.clone();
+                return Ok(p);
+            }
             let user = dir.accounts.get(&k.account).and_then(|a| a.users.get(&k.user));
             let Some(u) = user else {
                 return Err(KeyError::Unknown);
@@ -261,6 +267,7 @@ impl Identities {
             let kind = crate::CallerKind::User {
                 name: u.name.clone(),
                 id: u.id.clone(),
+                path: u.path.clone(),
             };
             return Ok(base(&k.account, kind, None, false));
         }
@@ -282,6 +289,7 @@ impl Identities {
                         Some(u) => crate::CallerKind::User {
                             name: u.name.clone(),
                             id: u.id.clone(),
+                            path: u.path.clone(),
                         },
                         None => return Err(KeyError::Unknown),
                     }
@@ -293,6 +301,7 @@ impl Identities {
                             role: r.name.clone(),
                             role_id: r.id.clone(),
                             session: session.clone(),
+                            path: r.path.clone(),
                         },
                         None => return Err(KeyError::Unknown),
                     }

@@ -14,6 +14,7 @@ mod access;
 pub mod authz;
 pub mod directory;
 pub mod gate;
+mod iam_manage;
 mod iam_ops;
 mod identities;
 mod mfa;
@@ -27,12 +28,12 @@ pub mod sigv4;
 pub mod totp;
 
 pub use gate::{Gate, PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
-pub use iam_ops::{IamError, KeyInfo, NewCredentials};
+pub use iam_ops::{IamError, KeyInfo, NewCredentials, generate_credentials};
 pub use identities::KeyError;
 pub use mfa::MfaFailure;
 mod verify;
 
-pub use verify::{AuthError, SignedRequest};
+pub use verify::{AuthError, SignedRequest, parse_authorization};
 
 pub use access::{AccessSettings, MAX_PRESIGN_SECS, S3AccessHook};
 
@@ -63,13 +64,14 @@ pub struct ConnInfo {
 pub enum CallerKind {
     /// The account's root user.
     Root,
-    /// An IAM user (name, unique id).
-    User { name: String, id: String },
+    /// An IAM user (name, unique id, path).
+    User { name: String, id: String, path: String },
     /// A session of an assumed role.
     Role {
         role: String,
         role_id: String,
         session: String,
+        path: String,
     },
     /// An unsigned request.
     Anonymous,
@@ -125,8 +127,8 @@ impl Principal {
         let a = &self.account_id;
         match &self.kind {
             CallerKind::Root => format!("arn:aws:iam::{a}:root"),
-            CallerKind::User { name, .. } => format!("arn:aws:iam::{a}:user/{name}"),
-            CallerKind::Role { role, .. } => format!("arn:aws:iam::{a}:role/{role}"),
+            CallerKind::User { name, path, .. } => format!("arn:aws:iam::{a}:user{path}{name}"),
+            CallerKind::Role { role, path, .. } => format!("arn:aws:iam::{a}:role{path}{role}"),
             CallerKind::Anonymous => "*".to_owned(),
         }
     }

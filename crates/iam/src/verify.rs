@@ -97,6 +97,20 @@ fn parse_auth(v: &str) -> Result<AuthHeader<'_>, AuthError> {
     })
 }
 
+/// The parts of a SigV4 `Authorization` header: access key, scope date,
+/// region, service and signed header names (for tools and fuzzing; the
+/// verifier uses the same parser).
+pub fn parse_authorization(v: &str) -> Result<(String, String, String, String, Vec<String>), AuthError> {
+    let a = parse_auth(v)?;
+    Ok((
+        a.access_key.to_owned(),
+        a.date.to_owned(),
+        a.region.to_owned(),
+        a.service.to_owned(),
+        a.signed.iter().map(|s| (*s).to_owned()).collect(),
+    ))
+}
+
 /// Canonical form of a header value: trimmed, inner runs of spaces as one.
 fn canonical_value(v: &str) -> String {
     v.split_whitespace().collect::<Vec<_>>().join(" ")

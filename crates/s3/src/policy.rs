@@ -101,8 +101,11 @@ pub(crate) async fn get_bucket_policy_status(
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    let text = b.configs.get(POLICY_CONFIG).ok_or_else(no_policy)?;
-    let public = Policy::parse(text, Kind::Resource).is_ok_and(|p| p.is_public());
+    // without a policy the bucket is not public by policy (ACLs are off)
+    let public = b
+        .configs
+        .get(POLICY_CONFIG)
+        .is_some_and(|text| Policy::parse(text, Kind::Resource).is_ok_and(|p| p.is_public()));
     Ok(S3Response::new(GetBucketPolicyStatusOutput {
         policy_status: Some(PolicyStatus {
             is_public: Some(public),

@@ -3,11 +3,11 @@
 use strongroom_iam::IamError;
 use strongroom_iam::directory::{KeyStatus, User};
 
-use super::{Call, allowed, esc, iso};
+use super::{Call, allowed, esc, iso, members};
 
 pub(crate) const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
-fn user_xml(acct: &str, u: &User) -> String {
+pub(crate) fn user_xml(acct: &str, u: &User) -> String {
     format!(
         "<Path>{}</Path><UserName>{}</UserName><UserId>{}</UserId><Arn>arn:aws:iam::{acct}:user{}{}</Arn><CreateDate>{}</CreateDate>",
         esc(&u.path),
@@ -19,17 +19,14 @@ fn user_xml(acct: &str, u: &User) -> String {
     )
 }
 
-fn members(tag: &str, items: impl IntoIterator<Item = String>) -> String {
-    let inner: String = items.into_iter().map(|i| format!("<member>{i}</member>")).collect();
-    format!("<{tag}>{inner}</{tag}><IsTruncated>false</IsTruncated>")
-}
-
 /// The user a request names, or the caller itself (IAM users may omit it).
 fn target_user(c: &Call<'_>) -> Result<String, IamError> {
     match c.params.get("UserName") {
         Some(u) if !u.is_empty() => Ok(u.to_owned()),
         _ => match c.who.kind() {
             strongroom_iam::CallerKind::User { name, .. } => Ok(name.clone()),
+            // the root's own access keys
+            strongroom_iam::CallerKind::Root => Ok(String::new()),
             _ => Err(IamError::validation("UserName is required for this caller")),
         },
     }
@@ -40,7 +37,13 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
     if c.who.is_anonymous() {
         return Err(IamError::new(403, "AccessDenied", "Anonymous callers cannot use IAM"));
     }
-    let user_arn = |n: &str| format!("arn:aws:iam::{acct}:user/{n}");
+    let user_arn = |n: &str| {
+        let path = c
+            .ids
+            .iam_view(&acct, |a| a.users.get(n).map(|u| u.path.clone()))
+            .unwrap_or_else(|| "/".to_owned());
+        format!("arn:aws:iam::{acct}:user{path}{n}")
+    };
     let ids = c.ids;
     let p = &c.params;
     match action {
@@ -50,6 +53,13 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             let u = ids.create_user(&acct, name, p.get("Path")).await?;
             Ok(format!("<User>{}</User>", user_xml(&acct, &u)))
         }
+        "GetUser" if c.who.is_root() && p.get("UserName").is_none_or(str::is_empty) => {
+            allowed(c, "iam:GetUser", &format!("arn:aws:iam::{acct}:root"))?;
+            Ok(format!(
+                "<User><UserId>{acct}</UserId><Arn>arn:aws:iam::{acct}:root</Arn><CreateDate>{}</CreateDate></User>",
+                iso(0)
+            ))
+        }
         "GetUser" => {
             let name = target_user(c)?;
             allowed(c, "iam:GetUser", &user_arn(&name))?;
@@ -58,8 +68,26 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         }
         "ListUsers" => {
             allowed(c, "iam:ListUsers", &format!("arn:aws:iam::{acct}:user/"))?;
-            let users = ids.iam_view(&acct, |a| a.users.values().cloned().collect::<Vec<_>>());
-            Ok(members("Users", users.iter().map(|u| user_xml(&acct, u))))
+            let prefix = p.get("PathPrefix").unwrap_or("/");
+            let users = ids.iam_view(&acct, |a| {
+                a.users
+                    .values()
+                    .filter(|u| u.path.starts_with(prefix))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+            Ok(members(
+                p,
+                "Users",
+                users.iter().map(|u| (u.name.clone(), user_xml(&acct, u))),
+            ))
+        }
+        "UpdateUser" => {
+            let name = p.need("UserName")?;
+            allowed(c, "iam:UpdateUser", &user_arn(name))?;
+            ids.update_user(&acct, name, p.get("NewUserName"), p.get("NewPath"))
+                .await?;
+            Ok(String::new())
         }
         "DeleteUser" => {
             let name = p.need("UserName")?;
@@ -84,15 +112,17 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             allowed(c, "iam:ListAccessKeys", &user_arn(&name))?;
             let keys = ids.list_access_keys(&acct, &name)?;
             Ok(members(
+                p,
                 "AccessKeyMetadata",
                 keys.iter().map(|k| {
-                    format!(
+                    let x = format!(
                         "<UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>{}</Status><CreateDate>{}</CreateDate>",
                         esc(&k.user),
                         k.id,
                         k.status.as_str(),
                         iso(k.created)
-                    )
+                    );
+                    (k.id.clone(), x)
                 }),
             ))
         }
@@ -179,7 +209,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                     .map(|u| u.inline.keys().cloned().collect::<Vec<_>>())
                     .unwrap_or_default()
             });
-            Ok(members("PolicyNames", names.iter().map(|n| esc(n))))
+            Ok(members(p, "PolicyNames", names.iter().map(|n| (n.clone(), esc(n)))))
         }
         "CreatePolicy" => {
             let name = p.need("PolicyName")?;
@@ -205,54 +235,6 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             ids.attach_policy(&acct, kind, owner, p.need("PolicyArn")?, action.starts_with("Attach"))
                 .await?;
             Ok(String::new())
-        }
-        "CreateGroup" => {
-            let name = p.need("GroupName")?;
-            allowed(c, "iam:CreateGroup", &format!("arn:aws:iam::{acct}:group/{name}"))?;
-            let g = ids.create_group(&acct, name, p.get("Path")).await?;
-            Ok(format!(
-                "<Group><Path>{}</Path><GroupName>{}</GroupName><GroupId>{}</GroupId><Arn>arn:aws:iam::{acct}:group{}{}</Arn><CreateDate>{}</CreateDate></Group>",
-                esc(&g.path),
-                esc(&g.name),
-                g.id,
-                esc(&g.path),
-                esc(&g.name),
-                iso(g.created)
-            ))
-        }
-        "AddUserToGroup" | "RemoveUserFromGroup" => {
-            let group = p.need("GroupName")?;
-            allowed(
-                c,
-                &format!("iam:{action}"),
-                &format!("arn:aws:iam::{acct}:group/{group}"),
-            )?;
-            ids.group_membership(&acct, group, p.need("UserName")?, action == "AddUserToGroup")
-                .await?;
-            Ok(String::new())
-        }
-        "CreateRole" => {
-            let name = p.need("RoleName")?;
-            allowed(c, "iam:CreateRole", &format!("arn:aws:iam::{acct}:role/{name}"))?;
-            let r = ids
-                .create_role(
-                    &acct,
-                    name,
-                    p.get("Path"),
-                    p.need("AssumeRolePolicyDocument")?,
-                    p.num("MaxSessionDuration")?,
-                )
-                .await?;
-            Ok(format!(
-                "<Role><Path>{}</Path><RoleName>{}</RoleName><RoleId>{}</RoleId><Arn>arn:aws:iam::{acct}:role{}{}</Arn><CreateDate>{}</CreateDate><MaxSessionDuration>{}</MaxSessionDuration></Role>",
-                esc(&r.path),
-                esc(&r.name),
-                r.id,
-                esc(&r.path),
-                esc(&r.name),
-                iso(r.created),
-                r.max_session
-            ))
         }
         "CreateVirtualMFADevice" => {
             let name = p.need("VirtualMFADeviceName")?;
@@ -299,27 +281,25 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                     .collect::<Vec<_>>()
             });
             Ok(members(
+                p,
                 "MFADevices",
                 devs.iter().map(|d| {
-                    format!(
+                    let x = format!(
                         "<UserName>{}</UserName><SerialNumber>{}</SerialNumber><EnableDate>{}</EnableDate>",
                         esc(&user),
                         esc(&d.serial),
                         iso(d.enabled.unwrap_or(d.created))
-                    )
+                    );
+                    (d.serial.clone(), x)
                 }),
             ))
         }
-        _ => Err(IamError::new(
-            400,
-            "InvalidAction",
-            format!("The action {action} is not valid for this web service."),
-        )),
+        _ => super::iam_groups_roles::dispatch(c, action).await,
     }
 }
 
 /// (kind, owner parameter, ARN prefix) of a user/group/role policy action.
-fn inline_target(action: &str, acct: &str) -> (&'static str, &'static str, String) {
+pub(crate) fn inline_target(action: &str, acct: &str) -> (&'static str, &'static str, String) {
     if action.contains("Group") {
         ("group", "GroupName", format!("arn:aws:iam::{acct}:group/"))
     } else if action.contains("Role") {

@@ -5,6 +5,7 @@
 //! account, users need identity policies allowing `iam:<Action>`.
 
 mod iam;
+mod iam_groups_roles;
 mod sts;
 
 use std::collections::HashMap;
@@ -64,11 +65,7 @@ fn xml_response(status: u16, body: String) -> Response<s3s::Body> {
 
 /// `<{Action}Response>` with its result and the request id.
 pub(crate) fn ok(ns: &str, action: &str, result: &str, rid: &str) -> Response<s3s::Body> {
-    let result = if result.is_empty() {
-        String::new()
-    } else {
-        format!("<{action}Result>{result}</{action}Result>")
-    };
+    let result = format!("<{action}Result>{result}</{action}Result>");
     xml_response(
         200,
         format!(
@@ -87,6 +84,29 @@ pub(crate) fn error(ns: &str, e: &IamError, rid: &str) -> Response<s3s::Body> {
             esc(&e.message)
         ),
     )
+}
+
+/// A list result, sorted by name without regard to case, paginated with
+/// `MaxItems` and `Marker` (the last name of the previous page).
+pub(crate) fn members(p: &Params, tag: &str, items: impl IntoIterator<Item = (String, String)>) -> String {
+    let mut v: Vec<(String, String)> = items.into_iter().map(|(k, x)| (k.to_lowercase(), x)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(m) = p.get("Marker") {
+        v.retain(|(k, _)| k.as_str() > m);
+    }
+    let max = p
+        .get("MaxItems")
+        .and_then(|m| m.parse::<usize>().ok())
+        .filter(|m| *m > 0)
+        .unwrap_or(100);
+    let truncated = v.len() > max;
+    v.truncate(max);
+    let marker = match (truncated, v.last()) {
+        (true, Some((k, _))) => format!("<Marker>{}</Marker>", esc(k)),
+        _ => String::new(),
+    };
+    let inner: String = v.iter().map(|(_, x)| format!("<member>{x}</member>")).collect();
+    format!("<{tag}>{inner}</{tag}><IsTruncated>{truncated}</IsTruncated>{marker}")
 }
 
 /// Form parameters.
@@ -120,6 +140,26 @@ impl Params {
                 "1 validation error detected: Value null at '{k}' failed to satisfy constraint: Member must not be null"
             ))
         })
+    }
+    /// `Name.member.N` values in order.
+    pub(crate) fn list(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}.member.");
+        let mut v: Vec<(u32, String)> = self
+            .0
+            .iter()
+            .filter_map(|(k, val)| Some((k.strip_prefix(&prefix)?.parse().ok()?, val.clone())))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, x)| x).collect()
+    }
+    /// Replaces a name parameter by the stored spelling (IAM names are
+    /// case-insensitive).
+    fn canonicalize(&mut self, key: &str, stored: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = self.0.get(key).cloned()
+            && let Some(s) = stored(&v)
+        {
+            self.0.insert(key.to_owned(), s);
+        }
     }
     pub(crate) fn num(&self, k: &str) -> Result<Option<u64>, IamError> {
         self.get(k)
@@ -158,7 +198,7 @@ pub(crate) async fn handle(
             return (error(ns, &e, rid), format!("{service}:Unknown"));
         }
     };
-    let params = Params::parse(&bytes);
+    let mut params = Params::parse(&bytes);
     let action = params.get("Action").unwrap_or("Unknown").to_owned();
     let op = format!("{service}:{action}");
     let signed = SignedRequest {
@@ -183,6 +223,16 @@ pub(crate) async fn handle(
             return (error(ns, &e, rid), op);
         }
     };
+    if service == "iam" {
+        let acct = who.account_id().to_owned();
+        let find = |names: Vec<String>, v: &str| names.into_iter().find(|n| n.eq_ignore_ascii_case(v));
+        let users = ids.iam_view(&acct, |a| a.users.keys().cloned().collect::<Vec<_>>());
+        let groups = ids.iam_view(&acct, |a| a.groups.keys().cloned().collect::<Vec<_>>());
+        let roles = ids.iam_view(&acct, |a| a.roles.keys().cloned().collect::<Vec<_>>());
+        params.canonicalize("UserName", |v| find(users.clone(), v));
+        params.canonicalize("GroupName", |v| find(groups.clone(), v));
+        params.canonicalize("RoleName", |v| find(roles.clone(), v));
+    }
     let call = Call {
         ids,
         who,

@@ -1,0 +1,262 @@
+//! Renames, updates and deletions of groups and roles (the IAM API's
+//! Update*/Delete* actions), with AWS's conflicts: a group with members or
+//! policies, a role with policies, cannot be deleted.
+
+use crate::iam_ops::{IamError, valid_name};
+use crate::{Identities, iam_ops};
+
+/// A path must start and end with `/`.
+pub(crate) fn valid_path(p: &str) -> Result<(), IamError> {
+    if !p.starts_with('/') || !p.ends_with('/') || p.len() > 512 {
+        return Err(IamError::validation(format!(
+            "The specified value for path is invalid. It must begin and end with / and contain only printable characters: {p:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn conflict(what: &str) -> IamError {
+    IamError::new(
+        409,
+        "DeleteConflict",
+        format!("Cannot delete entity, must {what} first."),
+    )
+}
+
+impl Identities {
+    /// UpdateUser: a new name and/or path; keys, groups and devices follow.
+    pub async fn update_user(
+        &self,
+        account: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), IamError> {
+        if let Some(n) = new_name {
+            valid_name(n, 64)?;
+        }
+        if let Some(p) = new_path {
+            valid_path(p)?;
+        }
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let mut u = a
+                .users
+                .remove(name)
+                .ok_or_else(|| IamError::no_such(&format!("user with name {name}")))?;
+            if let Some(n) = new_name
+                && n != name
+                && a.users.keys().any(|x| x.eq_ignore_ascii_case(n))
+            {
+                return Err(iam_ops::IamError::new(
+                    409,
+                    "EntityAlreadyExists",
+                    format!("User with name {n} already exists."),
+                ));
+            }
+            if let Some(p) = new_path {
+                u.path = p.to_owned();
+            }
+            let renamed = new_name.unwrap_or(name).to_owned();
+            u.name = renamed.clone();
+            for dev in a.mfa_devices.values_mut() {
+                if dev.user.as_deref() == Some(name) {
+                    dev.user = Some(renamed.clone());
+                }
+            }
+            a.users.insert(renamed.clone(), u);
+            t.accounts.push(account.to_owned());
+            for k in d.keys.values_mut() {
+                if k.account == account && k.user == name {
+                    k.user = renamed.clone();
+                    t.keys.push(k.id.clone());
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_group(&self, account: &str, name: &str) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let g = a
+                .groups
+                .get(name)
+                .ok_or_else(|| IamError::no_such(&format!("group with name {name}")))?;
+            if a.users.values().any(|u| u.groups.iter().any(|x| x == name)) {
+                return Err(conflict("remove users from group"));
+            }
+            if !g.inline.is_empty() || !g.attached.is_empty() {
+                return Err(conflict("delete policies"));
+            }
+            a.groups.remove(name);
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// UpdateGroup: a new name and/or path; memberships follow.
+    pub async fn update_group(
+        &self,
+        account: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), IamError> {
+        if let Some(n) = new_name {
+            valid_name(n, 128)?;
+        }
+        if let Some(p) = new_path {
+            valid_path(p)?;
+        }
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let mut g = a
+                .groups
+                .remove(name)
+                .ok_or_else(|| IamError::no_such(&format!("group with name {name}")))?;
+            if let Some(n) = new_name
+                && n != name
+                && a.groups.keys().any(|x| x.eq_ignore_ascii_case(n))
+            {
+                return Err(IamError::new(
+                    409,
+                    "EntityAlreadyExists",
+                    format!("Group with name {n} already exists."),
+                ));
+            }
+            if let Some(p) = new_path {
+                g.path = p.to_owned();
+            }
+            let renamed = new_name.unwrap_or(name).to_owned();
+            g.name = renamed.clone();
+            for u in a.users.values_mut() {
+                for x in u.groups.iter_mut() {
+                    if x == name {
+                        *x = renamed.clone();
+                    }
+                }
+            }
+            a.groups.insert(renamed, g);
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_role(&self, account: &str, name: &str) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let r = a
+                .roles
+                .get(name)
+                .ok_or_else(|| IamError::no_such(&format!("role with name {name}")))?;
+            if !r.inline.is_empty() || !r.attached.is_empty() {
+                return Err(conflict("detach all policies"));
+            }
+            a.roles.remove(name);
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// UpdateRole: description and/or maximum session duration.
+    pub async fn update_role(
+        &self,
+        account: &str,
+        name: &str,
+        description: Option<&str>,
+        max_session: Option<u64>,
+    ) -> Result<(), IamError> {
+        if let Some(m) = max_session
+            && !(3600..=43_200).contains(&m)
+        {
+            return Err(IamError::validation(
+                "MaxSessionDuration must be between 3600 and 43200 seconds",
+            ));
+        }
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let r = a
+                .roles
+                .get_mut(name)
+                .ok_or_else(|| IamError::no_such(&format!("role with name {name}")))?;
+            if let Some(desc) = description {
+                r.description = Some(desc.to_owned());
+            }
+            if let Some(m) = max_session {
+                r.max_session = m;
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Identities {
+    /// CreateOpenIDConnectProvider; returns its ARN.
+    pub async fn create_oidc(
+        &self,
+        account: &str,
+        url: &str,
+        client_ids: Vec<String>,
+        thumbprints: Vec<String>,
+    ) -> Result<String, IamError> {
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| IamError::validation("Url must begin with https:// (or http://)"))?;
+        let arn = format!("arn:aws:iam::{account}:oidc-provider/{host}");
+        let ret = arn.clone();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.oidc.contains_key(&arn) {
+                return Err(IamError::new(
+                    409,
+                    "EntityAlreadyExists",
+                    format!("Provider with url {url} already exists."),
+                ));
+            }
+            a.oidc.insert(
+                arn,
+                crate::directory::OidcProvider {
+                    url: url.to_owned(),
+                    client_ids,
+                    thumbprints,
+                    created: crate::now_secs(),
+                },
+            );
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await?;
+        Ok(ret)
+    }
+
+    /// Changes (`Some`) or deletes (`None` result) an OIDC provider.
+    pub async fn change_oidc(
+        &self,
+        account: &str,
+        arn: &str,
+        f: impl FnOnce(&mut crate::directory::OidcProvider) -> bool,
+    ) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let p = a
+                .oidc
+                .get_mut(arn)
+                .ok_or_else(|| IamError::no_such(&format!("OpenIDConnect provider {arn}")))?;
+            if !f(p) {
+                a.oidc.remove(arn);
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+}
