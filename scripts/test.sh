@@ -3,9 +3,10 @@
 #   1. installs the real clients the tests drive (pinned, idempotent)
 #   2. cargo fmt --check and clippy -D warnings
 #   3. unit tests (SigV4 / checksum known-answer vectors, store, parsers)
-#   4. builds the release binary once and runs the end-to-end suite against it
+#   4. runs each fuzz target briefly (policy parser, SigV4 Authorization header)
+#   5. builds the release binary once and runs the end-to-end suite against it
 #      (AWS CLI, boto3, curl, kill -9 crash rounds, 2 GiB flat-memory check)
-#   5. ceph/s3-tests, when S3TESTS_DIR and S3TESTS_VENV point at a checkout and venv
+#   6. ceph/s3-tests, when S3TESTS_DIR and S3TESTS_VENV point at a checkout and venv
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # one build cache outside the clone, reused across CI runs; works when empty
@@ -24,6 +25,9 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "unit tests"
 cargo test --release --locked --workspace
+
+step "fuzz targets (brief)"
+scripts/fuzz.sh
 
 step "release build"
 cargo build --release --locked

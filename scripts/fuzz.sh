@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every fuzz target briefly (FUZZ_SECS each, default 15) from its seed
+# corpus in a scratch directory; a crash fails the run and leaves its input
+# in fuzz/artifacts/. Installs what cargo-fuzz needs, idempotently.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/strongroom-target}"
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+for target in policy_parse sigv4_authorization; do
+  scratch="$(mktemp -d)"
+  cp corpus/"$target"/seed* "$scratch"/
+  cargo +nightly fuzz run "$target" "$scratch" -- -max_total_time="${FUZZ_SECS:-15}" 2>&1 | tail -2
+  rm -rf "$scratch"
+done
