@@ -12,6 +12,7 @@ pinned to AWS's policy evaluation logic
 Each case: principal kind x policy placement x operation."""
 import json
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import pytest
@@ -531,3 +532,52 @@ def test_role_session_sees_role_policy_changes_and_trust_is_enforced(world, serv
     with pytest.raises(ClientError) as e:
         bare.list_objects_v2(Bucket=b)
     assert error_of(e)[0] in (400, 403)
+
+
+def control_client(server, creds):
+    """An S3 Control client. The SDK puts the account id in front of the
+    endpoint's host name ({account}.127.0.0.1), which does not resolve on
+    loopback: connect to the endpoint itself, keeping the signed Host."""
+    c = boto3.client("s3control", endpoint_url=server.http, aws_access_key_id=creds[0],
+                     aws_secret_access_key=creds[1], region_name="us-east-1")
+
+    def to_loopback(request, **_):
+        u = urlsplit(request.url)
+        request.headers["Host"] = u.netloc
+        request.url = urlunsplit(u._replace(netloc=u.netloc.split(".", 1)[1]))
+
+    c.meta.events.register("before-send.s3-control.*", to_loopback)
+    return c
+
+
+def test_account_level_block_public_access(world, server):
+    """S3 Control's account-level Block Public Access applies to every
+    bucket of the account (ORed with the bucket's own)."""
+    ctl = control_client(server, MAIN)
+    b = world.bucket
+    with pytest.raises(ClientError) as e:
+        ctl.get_public_access_block(AccountId=MAIN_ID)
+    assert e.value.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"
+    world.bucket_policy(allow("s3:GetObject", f"arn:aws:s3:::{b}/*", "*"))
+    assert world.run("anon", "get") is True
+    cfg = {"BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": True,
+           "RestrictPublicBuckets": True}
+    ctl.put_public_access_block(AccountId=MAIN_ID, PublicAccessBlockConfiguration=cfg)
+    try:
+        assert ctl.get_public_access_block(AccountId=MAIN_ID)["PublicAccessBlockConfiguration"] == cfg
+        assert world.run("anon", "get") is False
+        with pytest.raises(ClientError) as e:
+            world.owner.put_bucket_policy(Bucket=b, Policy=json.dumps(
+                allow("s3:GetObject", f"arn:aws:s3:::{b}/*", "*")))
+        assert error_of(e) == (403, "AccessDenied")
+        # another account cannot read or change it
+        alt = control_client(server, ALT)
+        with pytest.raises(ClientError) as e:
+            alt.delete_public_access_block(AccountId=MAIN_ID)
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+    finally:
+        ctl.delete_public_access_block(AccountId=MAIN_ID)
+        world.bucket_policy(None)
+    with pytest.raises(ClientError) as e:
+        ctl.get_public_access_block(AccountId=MAIN_ID)
+    assert e.value.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"

@@ -152,6 +152,12 @@ impl Identities {
             .await
     }
 
+    /// The store the identities live in (shared with account-level
+    /// settings such as Block Public Access).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Number of accounts.
     pub fn count(&self) -> usize {
         self.by_key.read().map(|m| m.len()).unwrap_or(0)

@@ -125,6 +125,11 @@ impl FrontDoor {
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
         let (parts, body) = req.into_parts();
+        if crate::control_route::is_control(&parts) {
+            let store = self.identities.store().clone();
+            let (resp, op) = crate::control_route::handle(&self.identities, &store, parts, body, &info).await;
+            return self.finish(resp, &rid, &id2, &method, &op, &info, &path, started);
+        }
         if let Some(service) = crate::query_api::service_of(&parts) {
             let (resp, op) = crate::query_api::handle(service, &self.identities, parts, body, &info, &rid).await;
             return self.finish(resp, &rid, &id2, &method, &op, &info, &path, started);

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod control_route;
 mod front;
 mod host;
 mod kms_route;
