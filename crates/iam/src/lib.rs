@@ -6,8 +6,11 @@
 //! was verified by s3s with a secret from [`Identities`]). Domain code takes a
 //! `&Principal`, so a handler that forgot to authenticate does not compile.
 //!
-//! Authorization fails closed: anonymous callers are denied, and an account
-//! may touch only the buckets it owns (bucket policies come later).
+//! Authorization ([`authz`]) combines the caller's identity policies, the
+//! bucket policy and Block Public Access with AWS's evaluation logic and
+//! fails closed; the access hook ([`S3AccessHook`]) maps every operation to
+//! its actions ([`s3_actions`]) and builds the request context. IAM users,
+//! groups, roles and STS sessions live in the [`directory`].
 #![forbid(unsafe_code)]
 
 mod access;
