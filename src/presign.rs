@@ -56,6 +56,10 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
     if !(1..=strongroom_iam::access_max_presign()).contains(&a.expires_in) {
         bail!("--expires-in must be between 1 and 604800 seconds");
     }
+    let method = a.method.to_ascii_uppercase();
+    if !matches!(method.as_str(), "GET" | "PUT" | "DELETE" | "HEAD") {
+        bail!("--method must be GET, PUT, DELETE or HEAD");
+    }
     let rest = a.url.strip_prefix("s3://").context("expected s3://bucket/key")?;
     let (bucket, key) = rest.split_once('/').context("expected s3://bucket/key")?;
     if bucket.is_empty() || key.is_empty() {
@@ -71,7 +75,7 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         presign_url(&Presign {
-            method: &a.method.to_ascii_uppercase(),
+            method: &method,
             endpoint,
             host,
             path: &path,

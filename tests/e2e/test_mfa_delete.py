@@ -31,6 +31,8 @@ def test_mfa_delete(tmp_path):
     c = s.client()
     c.create_bucket(Bucket="mfa")
     c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled"})
+    # restating MFA Delete as Disabled where it is off needs no code (s3-tests)
+    c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled", "MFADelete": "Disabled"})
     v1 = c.put_object(Bucket="mfa", Key="k", Body=b"one")["VersionId"]
     v2 = c.put_object(Bucket="mfa", Key="k", Body=b"two")["VersionId"]
     s.stop()

@@ -67,5 +67,13 @@ def test_strongroom_presign_command(server, tmp_path):
     too_long = subprocess.run([binary(), "presign", f"s3://{b}/k", "--expires-in", "604801"], env=env,
                               capture_output=True, text=True)
     assert too_long.returncode != 0
-    aws(server, False, "s3", "rm", f"s3://{b}/k")
+    head = subprocess.run([binary(), "presign", f"s3://{b}/k", "--method", "HEAD", "--endpoint", server.http],
+                          env=env, check=True, capture_output=True, text=True).stdout.strip()
+    assert subprocess.run(["curl", "-sf", "-I", head], capture_output=True).returncode == 0
+    bad = subprocess.run([binary(), "presign", f"s3://{b}/k", "--method", "POST"], env=env, capture_output=True)
+    assert bad.returncode != 0
+    delete = subprocess.run([binary(), "presign", f"s3://{b}/k", "--method", "DELETE", "--endpoint", server.http],
+                            env=env, check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["curl", "-sf", "-X", "DELETE", delete], check=True)
+    assert subprocess.run(["curl", "-sf", get], capture_output=True).returncode != 0
     aws(server, False, "s3", "rb", f"s3://{b}")

@@ -244,8 +244,11 @@ pub(crate) async fn put_bucket_versioning(
     };
     let current = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     // changing MFA Delete, and suspending while it is on, need the bucket
-    // owner's root and a fresh code of its device
-    if mfa_change.is_some() || (!enabled && crate::versioning::mfa_delete(&current)) {
+    // owner's root and a fresh code of its device; restating the current
+    // state (MfaDelete=Disabled on a bucket without it) changes nothing
+    let on = crate::versioning::mfa_delete(&current);
+    let mfa_change = mfa_change.filter(|want| *want != on);
+    if mfa_change.is_some() || (!enabled && on) {
         if who.account_id() != current.owner || !who.is_root() {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
