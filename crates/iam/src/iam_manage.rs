@@ -1,9 +1,14 @@
-//! Renames, updates and deletions of groups and roles (the IAM API's
+//! Groups and roles (creation, membership), renames, updates and
+//! deletions (the IAM API's
 //! Update*/Delete* actions), with AWS's conflicts: a group with members or
 //! policies, a role with policies, cannot be deleted.
 
-use crate::iam_ops::{IamError, valid_name};
-use crate::{Identities, iam_ops};
+use std::collections::BTreeMap;
+
+use crate::directory::{Group, Role, new_id};
+use crate::iam_ops::{IamError, doc, valid_name};
+use crate::policy::Kind;
+use crate::{Identities, iam_ops, now_secs};
 
 /// A path must start and end with `/`.
 pub(crate) fn valid_path(p: &str) -> Result<(), IamError> {
@@ -24,6 +29,95 @@ fn conflict(what: &str) -> IamError {
 }
 
 impl Identities {
+    pub async fn create_group(&self, account: &str, name: &str, path: Option<&str>) -> Result<Group, IamError> {
+        valid_name(name, 128)?;
+        let id = new_id("AGPA")?;
+        let path = path.unwrap_or("/").to_owned();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.groups.keys().any(|g| g.eq_ignore_ascii_case(name)) {
+                return Err(IamError::exists(&format!("Group with name {name}")));
+            }
+            let g = Group {
+                name: name.to_owned(),
+                id,
+                path,
+                created: now_secs(),
+                inline: BTreeMap::new(),
+                attached: Vec::new(),
+            };
+            a.groups.insert(name.to_owned(), g.clone());
+            t.accounts.push(account.to_owned());
+            Ok(g)
+        })
+        .await
+    }
+
+    /// Adds (`add`) or removes a user from a group.
+    pub async fn group_membership(&self, account: &str, group: &str, user: &str, add: bool) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if !a.groups.contains_key(group) {
+                return Err(IamError::no_such(&format!("group with name {group}")));
+            }
+            let u = a
+                .users
+                .get_mut(user)
+                .ok_or_else(|| IamError::no_such(&format!("user with name {user}")))?;
+            if add {
+                if !u.groups.iter().any(|g| g == group) {
+                    u.groups.push(group.to_owned());
+                }
+            } else {
+                u.groups.retain(|g| g != group);
+            }
+            t.accounts.push(account.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn create_role(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        trust: &str,
+        max_session: Option<u64>,
+    ) -> Result<Role, IamError> {
+        valid_name(name, 64)?;
+        let trust = doc(trust, Kind::Trust)?;
+        let max_session = max_session.unwrap_or(3600);
+        if !(3600..=43_200).contains(&max_session) {
+            return Err(IamError::validation(
+                "MaxSessionDuration must be between 3600 and 43200 seconds",
+            ));
+        }
+        let id = new_id("AROA")?;
+        let path = path.unwrap_or("/").to_owned();
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            if a.roles.keys().any(|r| r.eq_ignore_ascii_case(name)) {
+                return Err(IamError::exists(&format!("Role with name {name}")));
+            }
+            let r = Role {
+                name: name.to_owned(),
+                id,
+                path,
+                created: now_secs(),
+                trust,
+                inline: BTreeMap::new(),
+                attached: Vec::new(),
+                max_session,
+                description: None,
+            };
+            a.roles.insert(name.to_owned(), r.clone());
+            t.accounts.push(account.to_owned());
+            Ok(r)
+        })
+        .await
+    }
+
     /// UpdateUser: a new name and/or path; keys, groups and devices follow.
     pub async fn update_user(
         &self,

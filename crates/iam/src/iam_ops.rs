@@ -9,8 +9,8 @@ use strongroom_store::StoreError;
 use zeroize::Zeroizing;
 
 use crate::directory::{
-    AccessKey, Directory, Doc, Group, KeyStatus, ManagedPolicy, Role, Session, SessionOf, User, VirtualMfa,
-    key_context, new_id, new_secret, seal,
+    AccessKey, Directory, Doc, KeyStatus, ManagedPolicy, Session, SessionOf, User, VirtualMfa, key_context, new_id,
+    new_secret, seal,
 };
 use crate::policy::Kind;
 use crate::{Identities, IdentityError, now_secs};
@@ -90,7 +90,7 @@ pub(crate) fn valid_name(n: &str, max: usize) -> Result<(), IamError> {
     Ok(())
 }
 
-fn doc(text: &str, kind: Kind) -> Result<Doc, IamError> {
+pub(crate) fn doc(text: &str, kind: Kind) -> Result<Doc, IamError> {
     Doc::new(text, kind).map_err(|e| IamError::new(400, "MalformedPolicyDocument", e.0))
 }
 
@@ -455,95 +455,6 @@ impl Identities {
             }
             t.accounts.push(account.to_owned());
             Ok(())
-        })
-        .await
-    }
-
-    pub async fn create_group(&self, account: &str, name: &str, path: Option<&str>) -> Result<Group, IamError> {
-        valid_name(name, 128)?;
-        let id = new_id("AGPA")?;
-        let path = path.unwrap_or("/").to_owned();
-        self.change(|d, t| {
-            let a = d.accounts.entry(account.to_owned()).or_default();
-            if a.groups.keys().any(|g| g.eq_ignore_ascii_case(name)) {
-                return Err(IamError::exists(&format!("Group with name {name}")));
-            }
-            let g = Group {
-                name: name.to_owned(),
-                id,
-                path,
-                created: now_secs(),
-                inline: BTreeMap::new(),
-                attached: Vec::new(),
-            };
-            a.groups.insert(name.to_owned(), g.clone());
-            t.accounts.push(account.to_owned());
-            Ok(g)
-        })
-        .await
-    }
-
-    /// Adds (`add`) or removes a user from a group.
-    pub async fn group_membership(&self, account: &str, group: &str, user: &str, add: bool) -> Result<(), IamError> {
-        self.change(|d, t| {
-            let a = d.accounts.entry(account.to_owned()).or_default();
-            if !a.groups.contains_key(group) {
-                return Err(IamError::no_such(&format!("group with name {group}")));
-            }
-            let u = a
-                .users
-                .get_mut(user)
-                .ok_or_else(|| IamError::no_such(&format!("user with name {user}")))?;
-            if add {
-                if !u.groups.iter().any(|g| g == group) {
-                    u.groups.push(group.to_owned());
-                }
-            } else {
-                u.groups.retain(|g| g != group);
-            }
-            t.accounts.push(account.to_owned());
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn create_role(
-        &self,
-        account: &str,
-        name: &str,
-        path: Option<&str>,
-        trust: &str,
-        max_session: Option<u64>,
-    ) -> Result<Role, IamError> {
-        valid_name(name, 64)?;
-        let trust = doc(trust, Kind::Trust)?;
-        let max_session = max_session.unwrap_or(3600);
-        if !(3600..=43_200).contains(&max_session) {
-            return Err(IamError::validation(
-                "MaxSessionDuration must be between 3600 and 43200 seconds",
-            ));
-        }
-        let id = new_id("AROA")?;
-        let path = path.unwrap_or("/").to_owned();
-        self.change(|d, t| {
-            let a = d.accounts.entry(account.to_owned()).or_default();
-            if a.roles.keys().any(|r| r.eq_ignore_ascii_case(name)) {
-                return Err(IamError::exists(&format!("Role with name {name}")));
-            }
-            let r = Role {
-                name: name.to_owned(),
-                id,
-                path,
-                created: now_secs(),
-                trust,
-                inline: BTreeMap::new(),
-                attached: Vec::new(),
-                max_session,
-                description: None,
-            };
-            a.roles.insert(name.to_owned(), r.clone());
-            t.accounts.push(account.to_owned());
-            Ok(r)
         })
         .await
     }
