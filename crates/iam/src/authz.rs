@@ -165,3 +165,194 @@ pub fn identity_allows(ids: &Identities, who: &Principal, ctx: &Context, action:
     };
     decide(who, &identity, action, resource, &rs, ctx).allowed()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::policy::Kind;
+
+    fn who(account: &str, kind: CallerKind) -> Principal {
+        Principal {
+            account_id: account.into(),
+            display_name: String::new(),
+            canonical_id: String::new(),
+            access_key: String::new(),
+            kind,
+            mfa_at: None,
+            temporary: false,
+            _proof: crate::Proof,
+        }
+    }
+
+    fn user(account: &str) -> Principal {
+        who(
+            account,
+            CallerKind::User {
+                name: "u".into(),
+                id: "AIDAX".into(),
+                path: "/".into(),
+            },
+        )
+    }
+
+    fn doc(kind: Kind, effect: &str, principal: Option<&str>) -> Arc<Policy> {
+        let p = principal.map(|p| format!(r#""Principal":{p},"#)).unwrap_or_default();
+        Arc::new(
+            Policy::parse(
+                &format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}",{p}"Action":"s3:GetObject","Resource":"*"}}]}}"#
+                ),
+                kind,
+            )
+            .unwrap(),
+        )
+    }
+
+    const R: &str = "arn:aws:s3:::b/k";
+
+    fn run(w: &Principal, identity: &[Arc<Policy>], bucket: Option<&Policy>, owner: &str, restrict: bool) -> Decision {
+        let side = ResourceSide {
+            owner: Some(owner),
+            policy: bucket,
+            restrict_public: restrict,
+        };
+        decide(w, identity, "s3:GetObject", R, &side, &Context::new())
+    }
+
+    #[test]
+    fn aws_evaluation_logic_table() {
+        let id_allow = [doc(Kind::Identity, "Allow", None)];
+        let id_deny = [doc(Kind::Identity, "Deny", None)];
+        let to_user = doc(
+            Kind::Resource,
+            "Allow",
+            Some(r#"{"AWS":"arn:aws:iam::222222222222:user/u"}"#),
+        );
+        let to_acct = doc(Kind::Resource, "Allow", Some(r#"{"AWS":"222222222222"}"#));
+        let to_all = doc(Kind::Resource, "Allow", Some(r#""*""#));
+        let deny_all = doc(Kind::Resource, "Deny", Some(r#""*""#));
+        let root_a = who("111111111111", CallerKind::Root);
+        let user_a = user("111111111111");
+        let user_b = user("222222222222");
+        let root_b = who("222222222222", CallerKind::Root);
+        let anon = Principal::anonymous();
+        let a = "111111111111";
+        use Decision::*;
+        let cases: Vec<(&str, Decision, Decision)> = vec![
+            ("owner root, nothing", run(&root_a, &[], None, a, false), Allow),
+            (
+                "owner root, bucket deny",
+                run(&root_a, &[], Some(&deny_all), a, false),
+                ExplicitDeny,
+            ),
+            (
+                "same-account user, nothing",
+                run(&user_a, &[], None, a, false),
+                ImplicitDeny,
+            ),
+            (
+                "same-account user, identity allow",
+                run(&user_a, &id_allow, None, a, false),
+                Allow,
+            ),
+            (
+                "same-account user, identity deny + bucket allow",
+                run(&user_a, &id_deny, Some(&to_all), a, false),
+                ExplicitDeny,
+            ),
+            (
+                "same-account user, bucket to *",
+                run(&user_a, &[], Some(&to_all), a, false),
+                Allow,
+            ),
+            (
+                "cross user, bucket names user only",
+                run(&user_b, &[], Some(&to_user), a, false),
+                ImplicitDeny,
+            ),
+            (
+                "cross user, identity only",
+                run(&user_b, &id_allow, None, a, false),
+                ImplicitDeny,
+            ),
+            (
+                "cross user, both",
+                run(&user_b, &id_allow, Some(&to_user), a, false),
+                Allow,
+            ),
+            (
+                "cross user, bucket to account + identity",
+                run(&user_b, &id_allow, Some(&to_acct), a, false),
+                Allow,
+            ),
+            (
+                "cross user, bucket to account only",
+                run(&user_b, &[], Some(&to_acct), a, false),
+                ImplicitDeny,
+            ),
+            (
+                "cross root, bucket to account",
+                run(&root_b, &[], Some(&to_acct), a, false),
+                Allow,
+            ),
+            ("cross root, nothing", run(&root_b, &[], None, a, false), ImplicitDeny),
+            ("anonymous, nothing", run(&anon, &[], None, a, false), ImplicitDeny),
+            (
+                "anonymous, bucket to *",
+                run(&anon, &[], Some(&to_all), a, false),
+                Allow,
+            ),
+            (
+                "anonymous, bucket to *, restricted",
+                run(&anon, &[], Some(&to_all), a, true),
+                ImplicitDeny,
+            ),
+            (
+                "cross root, bucket to *, restricted",
+                run(&root_b, &[], Some(&to_all), a, true),
+                ImplicitDeny,
+            ),
+            (
+                "same-account user, bucket to *, restricted",
+                run(&user_a, &[], Some(&to_all), a, true),
+                Allow,
+            ),
+        ];
+        for (name, got, want) in cases {
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_owner_root_keeps_bucket_policy_control() {
+        let deny = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#,
+            Kind::Resource,
+        )
+        .unwrap();
+        let root = who("111111111111", CallerKind::Root);
+        let side = ResourceSide {
+            owner: Some("111111111111"),
+            policy: Some(&deny),
+            restrict_public: false,
+        };
+        let ctx = Context::new();
+        for action in OWNER_ROOT_ALWAYS {
+            assert_eq!(
+                decide(&root, &[], action, "arn:aws:s3:::b", &side, &ctx),
+                Decision::Allow
+            );
+        }
+        assert_eq!(
+            decide(&root, &[], "s3:GetObject", R, &side, &ctx),
+            Decision::ExplicitDeny
+        );
+        let other = who("222222222222", CallerKind::Root);
+        assert_eq!(
+            decide(&other, &[], "s3:PutBucketPolicy", "arn:aws:s3:::b", &side, &ctx),
+            Decision::ExplicitDeny
+        );
+    }
+}
