@@ -581,3 +581,21 @@ def test_account_level_block_public_access(world, server):
     with pytest.raises(ClientError) as e:
         ctl.get_public_access_block(AccountId=MAIN_ID)
     assert e.value.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"
+
+
+def test_confirm_remove_self_bucket_access_gives_the_owner_root_up(server):
+    """With ConfirmRemoveSelfBucketAccess the owner's root no longer keeps
+    its standing right to manage a policy that denies it (AWS)."""
+    owner = server.client(MAIN)
+    b = f"lockout-{uuid.uuid4().hex[:10]}"
+    owner.create_bucket(Bucket=b)
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": [
+        "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"], "Resource": f"arn:aws:s3:::{b}"}]})
+    owner.put_bucket_policy(Bucket=b, Policy=deny)
+    assert owner.get_bucket_policy(Bucket=b)["Policy"] == deny
+    owner.put_bucket_policy(Bucket=b, Policy=deny, ConfirmRemoveSelfBucketAccess=True)
+    for call in (lambda: owner.get_bucket_policy(Bucket=b), lambda: owner.delete_bucket_policy(Bucket=b),
+                 lambda: owner.put_bucket_policy(Bucket=b, Policy=deny)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == (403, "AccessDenied")

@@ -30,6 +30,9 @@ pub struct ResourceSide<'a> {
     pub policy: Option<&'a Policy>,
     /// Block Public Access's RestrictPublicBuckets (bucket or account).
     pub restrict_public: bool,
+    /// The policy was set with ConfirmRemoveSelfBucketAccess: the owner's
+    /// root gave up its standing right to manage it.
+    pub self_access_removed: bool,
 }
 
 /// The decision, with the reason for logs.
@@ -109,7 +112,8 @@ pub fn decide(
     let subject = subject.as_subject();
     let owner = side.owner.unwrap_or(who.account_id());
     let same_account = !who.is_anonymous() && owner == who.account_id();
-    let owner_root_exempt = same_account && who.is_root() && OWNER_ROOT_ALWAYS.contains(&action);
+    let owner_root_exempt =
+        same_account && who.is_root() && !side.self_access_removed && OWNER_ROOT_ALWAYS.contains(&action);
 
     // identity side
     let mut id_allow = who.is_root();
@@ -217,6 +221,7 @@ mod tests {
             owner: Some(owner),
             policy: bucket,
             restrict_public: restrict,
+            self_access_removed: false,
         };
         decide(w, identity, "s3:GetObject", R, &side, &Context::new())
     }
@@ -337,6 +342,7 @@ mod tests {
             owner: Some("111111111111"),
             policy: Some(&deny),
             restrict_public: false,
+            self_access_removed: false,
         };
         let ctx = Context::new();
         for action in OWNER_ROOT_ALWAYS {
@@ -352,6 +358,15 @@ mod tests {
         let other = who("222222222222", CallerKind::Root);
         assert_eq!(
             decide(&other, &[], "s3:PutBucketPolicy", "arn:aws:s3:::b", &side, &ctx),
+            Decision::ExplicitDeny
+        );
+        // ConfirmRemoveSelfBucketAccess gives the exemption up
+        let confirmed = ResourceSide {
+            self_access_removed: true,
+            ..side
+        };
+        assert_eq!(
+            decide(&root, &[], "s3:PutBucketPolicy", "arn:aws:s3:::b", &confirmed, &ctx),
             Decision::ExplicitDeny
         );
     }

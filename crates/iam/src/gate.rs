@@ -20,6 +20,9 @@ use crate::{ConnInfo, Identities, KeyError, Principal};
 
 /// Bucket config holding the bucket policy's text.
 pub const POLICY_CONFIG: &str = "policy";
+/// Bucket config present when the policy was set with
+/// ConfirmRemoveSelfBucketAccess.
+pub const POLICY_LOCKOUT_CONFIG: &str = "policy-self-access-removed";
 /// Bucket config holding the bucket's Block Public Access settings.
 pub const PAB_CONFIG: &str = "public-access-block";
 
@@ -96,6 +99,18 @@ struct Side {
     owner: String,
     policy: Option<Arc<Policy>>,
     restrict_public: bool,
+    self_access_removed: bool,
+}
+
+impl Side {
+    fn resource_side(&self) -> ResourceSide<'_> {
+        ResourceSide {
+            owner: Some(&self.owner),
+            policy: self.policy.as_deref(),
+            restrict_public: self.restrict_public,
+            self_access_removed: self.self_access_removed,
+        }
+    }
 }
 
 /// The caller's authorization for one request, reusable by the operation
@@ -130,11 +145,7 @@ impl Gate {
         let g = &self.inner;
         let resource = format!("arn:aws:s3:::{}/{key}", g.bucket);
         let side = g.side.as_ref();
-        let rs = ResourceSide {
-            owner: side.map(|s| s.owner.as_str()),
-            policy: side.and_then(|s| s.policy.as_deref()),
-            restrict_public: side.is_some_and(|s| s.restrict_public),
-        };
+        let rs = side.map(Side::resource_side).unwrap_or_default();
         decide(&g.who, &g.identity, action, &resource, &rs, &g.ctx).allowed()
     }
 }
@@ -198,6 +209,7 @@ impl Authorizer<'_> {
             owner: b.owner.clone(),
             policy,
             restrict_public: effective_pab(self.store, b).restrict_public_buckets,
+            self_access_removed: b.configs.contains_key(POLICY_LOCKOUT_CONFIG),
         }
     }
 
@@ -287,11 +299,7 @@ impl Authorizer<'_> {
                     // creating a bucket is the caller's own act (the
                     // operation answers BucketAlreadyExists for taken names)
                     let rs = match &side {
-                        Some(s) if ask.op != "CreateBucket" => ResourceSide {
-                            owner: Some(s.owner.as_str()),
-                            policy: s.policy.as_deref(),
-                            restrict_public: s.restrict_public,
-                        },
+                        Some(s) if ask.op != "CreateBucket" => s.resource_side(),
                         _ => ResourceSide::default(),
                     };
                     let d = decide(who, &gate.inner.identity, action, &resource, &rs, &gate.inner.ctx);
@@ -303,11 +311,7 @@ impl Authorizer<'_> {
                     let Some(srec) = self.bucket(sb)? else { continue };
                     let sside = self.side(&srec);
                     let resource = format!("arn:aws:s3:::{sb}/{sk}");
-                    let rs = ResourceSide {
-                        owner: Some(&sside.owner),
-                        policy: sside.policy.as_deref(),
-                        restrict_public: sside.restrict_public,
-                    };
+                    let rs = sside.resource_side();
                     let d = decide(who, &gate.inner.identity, action, &resource, &rs, &gate.inner.ctx);
                     (resource, d)
                 }
@@ -362,11 +366,7 @@ impl Authorizer<'_> {
         let mut ctx = g.ctx.clone();
         ctx.set("s3:prefix", k);
         let side = g.side.as_ref();
-        let rs = ResourceSide {
-            owner: side.map(|s| s.owner.as_str()),
-            policy: side.and_then(|s| s.policy.as_deref()),
-            restrict_public: side.is_some_and(|s| s.restrict_public),
-        };
+        let rs = side.map(Side::resource_side).unwrap_or_default();
         Ok(decide(
             who,
             &g.identity,

@@ -5,6 +5,7 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strongroom_iam::gate::POLICY_LOCKOUT_CONFIG;
 use strongroom_iam::policy::{Kind, Policy};
 use strongroom_iam::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 
@@ -13,14 +14,21 @@ use crate::error::{Fail, no_such_bucket, store};
 
 /// Sets (`Some`) or removes a bucket config.
 async fn set_config(s3: &Strongroom, bucket: &str, name: &'static str, value: Option<String>) -> S3Result<()> {
+    set_configs(s3, bucket, vec![(name, value)]).await
+}
+
+/// Sets or removes several bucket configs in one commit.
+async fn set_configs(s3: &Strongroom, bucket: &str, changes: Vec<(&'static str, Option<String>)>) -> S3Result<()> {
     let b = bucket.to_owned();
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
             let mut rec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
-            match value {
-                Some(v) => rec.configs.insert(name.into(), v),
-                None => rec.configs.remove(name),
-            };
+            for (name, value) in changes {
+                match value {
+                    Some(v) => rec.configs.insert(name.into(), v),
+                    None => rec.configs.remove(name),
+                };
+            }
             Ok(txn.put_bucket(&rec)?)
         })
         .await
@@ -66,7 +74,18 @@ pub(crate) async fn put_bucket_policy(
     if p.is_public() && strongroom_iam::gate::effective_pab(&s3.store, &b).block_public_policy {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     }
-    set_config(s3, &i.bucket, POLICY_CONFIG, Some(i.policy)).await?;
+    // ConfirmRemoveSelfBucketAccess: the owner's root gives up its
+    // standing right to manage this policy
+    let confirmed = i
+        .confirm_remove_self_bucket_access
+        .unwrap_or(false)
+        .then(|| "true".to_owned());
+    set_configs(
+        s3,
+        &i.bucket,
+        vec![(POLICY_CONFIG, Some(i.policy)), (POLICY_LOCKOUT_CONFIG, confirmed)],
+    )
+    .await?;
     let mut resp = S3Response::new(PutBucketPolicyOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -90,7 +109,12 @@ pub(crate) async fn delete_bucket_policy(
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
     store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    set_config(s3, &req.input.bucket, POLICY_CONFIG, None).await?;
+    set_configs(
+        s3,
+        &req.input.bucket,
+        vec![(POLICY_CONFIG, None), (POLICY_LOCKOUT_CONFIG, None)],
+    )
+    .await?;
     let mut resp = S3Response::new(DeleteBucketPolicyOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)

@@ -142,6 +142,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 owner: Some(&role_acct),
                 policy: role.trust.parsed.as_deref(),
                 restrict_public: false,
+                self_access_removed: false,
             };
             let d = strongroom_iam::authz::decide(&c.who, &identity, "sts:AssumeRole", &role_arn, &side, &ctx);
             // the trust policy must name the caller (or its account) itself
