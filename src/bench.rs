@@ -30,6 +30,9 @@ pub enum What {
     /// PUT and GET over loopback HTTP: SSE-S3 vs a plaintext server of the
     /// same build.
     Http,
+    /// Authorization cost: GETs through a 20-statement bucket policy and an
+    /// IAM user's policies vs the owner on a bucket without a policy.
+    Authz,
 }
 
 fn mibs(bytes: usize, d: Duration) -> f64 {
@@ -48,6 +51,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if matches!(a.what, What::Http) {
         return rt.block_on(crate::bench_http::run(&a.sizes_mib, a.iterations));
+    }
+    if matches!(a.what, What::Authz) {
+        return rt.block_on(crate::bench_authz::run(a.iterations * 50));
     }
     rt.block_on(async {
         let store = strongroom_store::Store::open(&dir).context("opening the scratch store")?;

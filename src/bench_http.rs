@@ -22,13 +22,14 @@ const AK: &str = "AKIABENCH00000000001";
 const SK: &str = "BenchSecretKey00000000000000000000000001";
 
 /// One server: its address and the sender that stops it.
-struct Running {
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
+pub(crate) struct Running {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) stop: tokio::sync::watch::Sender<bool>,
+    pub(crate) ids: Identities,
     _dir: tempfile::TempDir,
 }
 
-async fn start(plaintext: bool) -> anyhow::Result<Running> {
+pub(crate) async fn start(plaintext: bool) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir_in(std::env::var_os("STRONGROOM_BENCH_DIR").unwrap_or_else(|| "/var/tmp".into()))?;
     let store = Store::open(dir.path())?;
     let k = strongroom_crypt::Key::random().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -68,7 +69,7 @@ async fn start(plaintext: bool) -> anyhow::Result<Running> {
         crypt,
     );
     let service = crate::serve::s3_service(s3, &ids, &store, false, None);
-    let front = Arc::new(FrontDoor::new(service, ids, None, Arc::new(Metrics::default())));
+    let front = Arc::new(FrontDoor::new(service, ids.clone(), None, Arc::new(Metrics::default())));
     let l = strongroom_server::bind("127.0.0.1:0".parse()?).await?;
     let addr = l.local_addr()?;
     let (stop, rx) = tokio::sync::watch::channel(false);
@@ -82,16 +83,33 @@ async fn start(plaintext: bool) -> anyhow::Result<Running> {
             eprintln!("bench server: {e}");
         }
     });
-    Ok(Running { addr, stop, _dir: dir })
+    Ok(Running {
+        addr,
+        stop,
+        ids,
+        _dir: dir,
+    })
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Sends a SigV4-signed request (UNSIGNED-PAYLOAD); returns status and
-/// the number of body bytes read.
+/// Sends a SigV4-signed request as the bench account's root.
 async fn send(
     c: &HttpClient,
     addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> anyhow::Result<(u16, usize)> {
+    send_as(c, addr, (AK, SK), method, path, body).await
+}
+
+/// Sends a SigV4-signed request (UNSIGNED-PAYLOAD) with the given
+/// credentials; returns status and the number of body bytes read.
+pub(crate) async fn send_as(
+    c: &HttpClient,
+    addr: std::net::SocketAddr,
+    (ak, sk): (&str, &str),
     method: &str,
     path: &str,
     body: Bytes,
@@ -107,18 +125,28 @@ async fn send(
     let sig = strongroom_iam::sigv4::signature(
         &strongroom_iam::sigv4::SigningInput {
             method,
-            path,
-            query: Vec::new(),
+            path: path.split_once('?').map_or(path, |(p, _)| p),
+            query: path
+                .split_once('?')
+                .map(|(_, q)| {
+                    q.split('&')
+                        .map(|kv| {
+                            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                            (k.to_owned(), v.to_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             headers,
             payload_hash: "UNSIGNED-PAYLOAD",
             amz_date: &amz_date,
             region: "us-east-1",
             service: "s3",
         },
-        SK,
+        sk,
     );
     let auth = format!(
-        "AWS4-HMAC-SHA256 Credential={AK}/{}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}",
+        "AWS4-HMAC-SHA256 Credential={ak}/{}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}",
         &amz_date[..8]
     );
     let len = body.len();

@@ -4,6 +4,7 @@
 mod admin_iam;
 mod audit;
 mod bench;
+mod bench_authz;
 mod bench_http;
 mod config;
 mod keys;

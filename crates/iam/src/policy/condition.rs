@@ -28,7 +28,11 @@ impl Context {
     }
     /// The values of a key, if present.
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.values.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.values.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+        } else {
+            self.values.get(key).map(Vec::as_slice)
+        }
     }
     /// The first value of a key.
     pub fn first(&self, key: &str) -> Option<&str> {
@@ -308,7 +312,7 @@ fn arn_match(pattern: &str, arn: &str) -> bool {
 /// policy variables in a policy value (None: an unknown variable, which
 /// matches nothing).
 pub(super) fn holds(c: &super::Condition, ctx: &Context, resolve: &dyn Fn(&str) -> Option<String>) -> bool {
-    let have = ctx.get(&c.key);
+    let have = ctx.get(&c.lkey);
     if c.op == Operator::Null {
         let want_absent = c.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
         let absent = have.is_none_or(<[String]>::is_empty);

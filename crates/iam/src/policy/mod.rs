@@ -75,6 +75,8 @@ pub struct Condition {
     pub if_exists: bool,
     /// Context key as written (compared case-insensitively).
     pub key: String,
+    /// The key in lower case (context lookups).
+    pub lkey: String,
     pub values: Vec<String>,
 }
 
@@ -306,6 +308,7 @@ fn parse_statement(v: &Value, kind: Kind) -> Result<Statement, Malformed> {
                     op,
                     set,
                     if_exists,
+                    lkey: key.to_ascii_lowercase(),
                     key: key.clone(),
                     values,
                 });
