@@ -599,3 +599,24 @@ def test_confirm_remove_self_bucket_access_gives_the_owner_root_up(server):
         with pytest.raises(ClientError) as e:
             call()
         assert error_of(e) == (403, "AccessDenied")
+
+
+def test_objects_written_by_others_belong_to_the_bucket_owner(world, server):
+    """Object Ownership BucketOwnerEnforced: whoever writes (another
+    account, anonymous, through a multipart upload), the bucket owner owns."""
+    b = world.bucket
+    world.bucket_policy(allow(["s3:PutObject"], f"arn:aws:s3:::{b}/*", "*"))
+    try:
+        world.clients["other_root"].put_object(Bucket=b, Key="own/alt", Body=b"x")
+        world.clients["anon"].put_object(Bucket=b, Key="own/anon", Body=b"x")
+        alt = world.clients["other_root"]
+        up = alt.create_multipart_upload(Bucket=b, Key="own/mp")["UploadId"]
+        part = alt.upload_part(Bucket=b, Key="own/mp", UploadId=up, PartNumber=1, Body=b"y")
+        alt.complete_multipart_upload(Bucket=b, Key="own/mp", UploadId=up,
+                                      MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    finally:
+        world.bucket_policy(None)
+    mine = world.owner.list_buckets()["Owner"]["ID"]
+    listed = world.owner.list_objects_v2(Bucket=b, Prefix="own/", FetchOwner=True)["Contents"]
+    assert sorted(o["Key"] for o in listed) == ["own/alt", "own/anon", "own/mp"]
+    assert {o["Owner"]["ID"] for o in listed} == {mine}

@@ -393,7 +393,7 @@ pub(crate) async fn complete(
     s3: &Strongroom,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let who = principal(&req)?;
+    principal(&req)?;
     let secure = crate::secure(&req);
     let i = req.input;
     let chosen = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -418,7 +418,6 @@ pub(crate) async fn complete(
         s3.crypt.check_customer(u.sse.as_ref(), customer.as_ref(), false)?;
     }
     let (b, k, id) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
-    let owner = who.account_id().to_owned();
     let rec = s3
         .store
         .commit(move |txn| -> Result<ObjectRecord, Fail> {
@@ -433,7 +432,8 @@ pub(crate) async fn complete(
                 };
             };
             let parts = txn.parts(&id)?;
-            let mut rec = assemble(&u, &parts, &chosen, &owner)?;
+            // BucketOwnerEnforced: the object belongs to the bucket owner
+            let mut rec = assemble(&u, &parts, &chosen, &brec.owner)?;
             if let Some(n) = expected_size
                 && u64::try_from(n).ok() != Some(rec.size)
             {

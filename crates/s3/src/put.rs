@@ -66,6 +66,9 @@ pub(crate) async fn commit_object(
             for p in &inline {
                 txn.add_segment(p)?;
             }
+            // Object Ownership BucketOwnerEnforced: every object, whoever
+            // wrote it, belongs to the bucket owner
+            rec.owner.clone_from(&brec.owner);
             crate::versioning::place(txn, &brec, &k, &mut rec)
         })
         .await;
