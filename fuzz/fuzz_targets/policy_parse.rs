@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         role_arn: None,
         canonical_id: None,
         is_root: false,
+        service: None,
     };
     let _ = p.evaluate(&who, "s3:GetObject", "arn:aws:s3:::b/k", &ctx);
 });

@@ -95,6 +95,7 @@ impl SubjectOwned {
             role_arn: self.role_arn.as_deref(),
             canonical_id: self.canonical_id.as_deref(),
             is_root: self.is_root,
+            service: None,
         }
     }
 }

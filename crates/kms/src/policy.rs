@@ -1,19 +1,20 @@
-//! Key policies: parsed and validated when set, evaluated on every use.
-//! Explicit Deny wins, an Allow is needed, everything else is denied
-//! (AWS's evaluation logic; the key policy is the root of a key's access,
-//! and only root principals exist so far, so no IAM policy is consulted).
-//! Supported: Effect, Principal/NotPrincipal (`*`, account id, `arn:...`,
-//! `{"AWS": ...}`, `{"Service": ...}`), Action/NotAction with wildcards,
-//! Resource/NotResource, and Condition with the String*, Bool and Null
-//! operators (and `...IfExists`, `ForAnyValue:`/`ForAllValues:`) over
+//! Key policies: parsed and validated when set, evaluated on every use,
+//! with the IAM policy language of `strongroom_iam::policy` (every operator
+//! family, set qualifiers, variables). Explicit Deny wins, an Allow is
+//! needed; a statement naming the caller's *account* grants only when the
+//! caller's identity policies allow the action (AWS's "Enable IAM
+//! policies"); one naming the caller (or `*`) grants by itself. Context keys:
 //! kms:CallerAccount, kms:ViaService, kms:EncryptionContext:<k>,
 //! kms:EncryptionContextKeys, aws:PrincipalArn, aws:PrincipalAccount,
-//! aws:SourceIp (exact), aws:SecureTransport. Anything else is refused as
-//! MalformedPolicyDocument when the policy is set (fail closed).
+//! aws:SourceIp, aws:CurrentTime, aws:EpochTime. Invalid documents are
+//! refused as MalformedPolicyDocument when set.
 
-use serde_json::Value;
+use strongroom_iam::policy::{Context, Kind, Outcome, Policy, PrincipalMatch, Subject};
 
 use crate::KmsError;
+
+/// Largest key policy (AWS: 32 KiB).
+const MAX_KEY_POLICY: usize = 32 * 1024;
 
 /// What a request to a key is, for policy evaluation.
 pub struct Request<'a> {
@@ -33,242 +34,52 @@ fn malformed(m: impl Into<String>) -> KmsError {
     KmsError::MalformedPolicy(m.into())
 }
 
-fn list(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// `*` and `?` wildcard match, case-sensitive unless `fold`.
-pub(crate) fn wildcard(pattern: &str, s: &str, fold: bool) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = if fold {
-        (
-            pattern.to_lowercase().chars().collect(),
-            s.to_lowercase().chars().collect(),
-        )
-    } else {
-        (pattern.chars().collect(), s.chars().collect())
-    };
-    let (mut pi, mut si, mut star, mut mark) = (0usize, 0usize, None, 0usize);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
-const OPERATORS: &[&str] = &[
-    "StringEquals",
-    "StringNotEquals",
-    "StringEqualsIgnoreCase",
-    "StringNotEqualsIgnoreCase",
-    "StringLike",
-    "StringNotLike",
-    "Bool",
-    "Null",
-];
-
-const KEYS: &[&str] = &[
-    "kms:calleraccount",
-    "kms:viaservice",
-    "kms:encryptioncontextkeys",
-    "aws:principalarn",
-    "aws:principalaccount",
-    "aws:sourceip",
-    "aws:securetransport",
-];
-
-fn split_operator(op: &str) -> (Option<&str>, &str, bool) {
-    let (set, rest) = match op.split_once(':') {
-        Some((q @ ("ForAnyValue" | "ForAllValues"), r)) => (Some(q), r),
-        _ => (None, op),
-    };
-    match rest.strip_suffix("IfExists") {
-        Some(base) => (set, base, true),
-        None => (set, rest, false),
-    }
-}
-
 /// Checks a policy document; returns it parsed.
-pub fn parse(doc: &str) -> Result<Value, KmsError> {
-    if doc.len() > 32 * 1024 {
+pub fn parse(doc: &str) -> Result<Policy, KmsError> {
+    if doc.len() > MAX_KEY_POLICY {
         return Err(malformed("The policy is larger than 32 KB."));
     }
-    let v: Value = serde_json::from_str(doc).map_err(|e| malformed(format!("The policy is not valid JSON: {e}")))?;
-    let stmts = match v.get("Statement") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(o @ Value::Object(_)) => vec![o.clone()],
-        _ => return Err(malformed("The policy has no Statement.")),
-    };
-    if stmts.is_empty() {
-        return Err(malformed("The policy has no Statement."));
-    }
-    for s in &stmts {
-        match s.get("Effect").and_then(Value::as_str) {
-            Some("Allow" | "Deny") => {}
-            _ => return Err(malformed("Each statement needs Effect Allow or Deny.")),
-        }
-        if s.get("Principal").is_none() && s.get("NotPrincipal").is_none() {
-            return Err(malformed("Each statement of a key policy needs a Principal."));
-        }
-        if s.get("Action").is_none() && s.get("NotAction").is_none() {
-            return Err(malformed("Each statement needs an Action."));
-        }
-        if let Some(c) = s.get("Condition") {
-            let Value::Object(ops) = c else {
-                return Err(malformed("Condition must be an object."));
-            };
-            for (op, block) in ops {
-                let (_, base, _) = split_operator(op);
-                if !OPERATORS.contains(&base) {
-                    return Err(malformed(format!("Unsupported condition operator {op}.")));
-                }
-                let Value::Object(keys) = block else {
-                    return Err(malformed(format!("Condition {op} must be an object.")));
-                };
-                for k in keys.keys() {
-                    let lk = k.to_lowercase();
-                    if !KEYS.contains(&lk.as_str()) && !lk.starts_with("kms:encryptioncontext:") {
-                        return Err(malformed(format!("Unsupported condition key {k}.")));
-                    }
-                }
-            }
-        }
-    }
-    Ok(v)
+    Policy::parse_sized(doc, Kind::Resource, MAX_KEY_POLICY).map_err(|e| malformed(e.0))
 }
 
-fn principal_matches(p: &Value, r: &Request<'_>) -> bool {
-    let matches_one = |s: &str| {
-        s == "*"
-            || s == r.principal_arn
-            || (r.delegated && (s == r.account || s == format!("arn:aws:iam::{}:root", r.account)))
-    };
-    match p {
-        Value::String(s) => s == "*",
-        Value::Object(m) => m.iter().any(|(kind, v)| match kind.as_str() {
-            "AWS" => list(v).into_iter().any(matches_one),
-            "Service" => r.via_service.is_some_and(|svc| list(v).contains(&svc)),
-            _ => false,
-        }),
-        _ => false,
+fn context(r: &Request<'_>) -> Context {
+    let mut c = Context::new();
+    c.set("kms:CallerAccount", r.account);
+    c.set("aws:PrincipalAccount", r.account);
+    c.set("aws:PrincipalArn", r.principal_arn);
+    if !r.source_ip.is_empty() {
+        c.set("aws:SourceIp", r.source_ip);
     }
-}
-
-fn context_values(key: &str, r: &Request<'_>) -> Option<Vec<String>> {
-    let lk = key.to_lowercase();
-    match lk.as_str() {
-        "kms:calleraccount" | "aws:principalaccount" => Some(vec![r.account.to_owned()]),
-        "kms:viaservice" => r.via_service.map(|s| vec![s.to_owned()]),
-        "aws:principalarn" => Some(vec![r.principal_arn.to_owned()]),
-        "aws:sourceip" => Some(vec![r.source_ip.to_owned()]),
-        "kms:encryptioncontextkeys" => Some(r.context.keys().cloned().collect()),
-        _ => {
-            let k = key.get("kms:EncryptionContext:".len()..)?;
-            r.context.get(k).map(|v| vec![v.clone()])
-        }
+    if let Some(v) = r.via_service {
+        c.set("kms:ViaService", v);
     }
-}
-
-fn condition_holds(op: &str, key: &str, wanted: &[&str], r: &Request<'_>) -> bool {
-    let (set, base, if_exists) = split_operator(op);
-    let actual = context_values(key, r);
-    if base == "Null" {
-        let is_null = actual.as_ref().is_none_or(Vec::is_empty);
-        return wanted.iter().any(|w| (*w == "true") == is_null);
+    c.set_many("kms:EncryptionContextKeys", r.context.keys().cloned().collect());
+    for (k, v) in r.context {
+        c.set(&format!("kms:EncryptionContext:{k}"), v.clone());
     }
-    let Some(actual) = actual.filter(|a| !a.is_empty()) else {
-        return if_exists || base.contains("Not");
-    };
-    let one = |a: &str| -> bool {
-        match base {
-            "StringEquals" => wanted.contains(&a),
-            "StringNotEquals" => !wanted.contains(&a),
-            "StringEqualsIgnoreCase" => wanted.iter().any(|w| w.eq_ignore_ascii_case(a)),
-            "StringNotEqualsIgnoreCase" => !wanted.iter().any(|w| w.eq_ignore_ascii_case(a)),
-            "StringLike" => wanted.iter().any(|w| wildcard(w, a, false)),
-            "StringNotLike" => !wanted.iter().any(|w| wildcard(w, a, false)),
-            "Bool" => wanted.iter().any(|w| w.eq_ignore_ascii_case(a)),
-            _ => false,
-        }
-    };
-    match set {
-        Some("ForAllValues") => actual.iter().all(|a| one(a)),
-        _ => actual.iter().any(|a| one(a)),
+    let now = time::OffsetDateTime::now_utc();
+    if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
+        c.set("aws:CurrentTime", t);
     }
-}
-
-fn statement_applies(s: &Value, r: &Request<'_>) -> bool {
-    let principal_ok = match (s.get("Principal"), s.get("NotPrincipal")) {
-        (Some(p), _) => principal_matches(p, r),
-        (None, Some(np)) => !principal_matches(np, r),
-        _ => false,
-    };
-    let action_ok = match (s.get("Action"), s.get("NotAction")) {
-        (Some(a), _) => list(a).iter().any(|p| wildcard(p, r.action, true)),
-        (None, Some(na)) => !list(na).iter().any(|p| wildcard(p, r.action, true)),
-        _ => false,
-    };
-    let resource_ok = match (s.get("Resource"), s.get("NotResource")) {
-        (Some(res), _) => list(res).iter().any(|p| wildcard(p, r.key_arn, false)),
-        (None, Some(nr)) => !list(nr).iter().any(|p| wildcard(p, r.key_arn, false)),
-        (None, None) => true,
-    };
-    if !(principal_ok && action_ok && resource_ok) {
-        return false;
-    }
-    let Some(Value::Object(ops)) = s.get("Condition") else {
-        return true;
-    };
-    ops.iter().all(|(op, block)| match block {
-        Value::Object(keys) => keys.iter().all(|(k, v)| {
-            let wanted: Vec<String> = match v {
-                Value::Bool(b) => vec![b.to_string()],
-                other => list(other).into_iter().map(str::to_owned).collect(),
-            };
-            let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            condition_holds(op, k, &refs, r)
-        }),
-        _ => false,
-    })
+    c.set("aws:EpochTime", now.unix_timestamp().to_string());
+    c
 }
 
 /// True when the (parsed) policy allows the request.
-pub fn allows(policy: &Value, r: &Request<'_>) -> bool {
-    let stmts: Vec<&Value> = match policy.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(o @ Value::Object(_)) => vec![o],
-        _ => return false,
+pub fn allows(policy: &Policy, r: &Request<'_>) -> bool {
+    let who = Subject {
+        account: Some(r.account),
+        arn: Some(r.principal_arn),
+        role_arn: None,
+        canonical_id: None,
+        is_root: r.principal_arn == format!("arn:aws:iam::{}:root", r.account),
+        service: r.via_service,
     };
-    let mut allowed = false;
-    for s in stmts {
-        if !statement_applies(s, r) {
-            continue;
-        }
-        match s.get("Effect").and_then(Value::as_str) {
-            Some("Deny") => return false,
-            Some("Allow") => allowed = true,
-            _ => {}
-        }
+    match policy.evaluate(&who, r.action, r.key_arn, &context(r)) {
+        Outcome::Allow(PrincipalMatch::Direct) => true,
+        Outcome::Allow(PrincipalMatch::Account) => r.delegated,
+        _ => false,
     }
-    allowed
 }
 
 /// The default policy of a customer managed key: the account's root may
@@ -335,7 +146,9 @@ mod tests {
     #[test]
     fn a_key_policy_naming_the_account_delegates_to_identity_policies() {
         let ctx = crate::Context::new();
-        let p = parse(&default_policy("111111111111")).unwrap_or_default();
+        let p = parse(&default_policy("111111111111"))
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut r = req("kms:Decrypt", "111111111111", None, &ctx);
         r.principal_arn = "arn:aws:iam::111111111111:user/alice";
         r.delegated = false;
@@ -345,7 +158,9 @@ mod tests {
         let named = serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"AWS":"arn:aws:iam::111111111111:user/alice"},"Action":"kms:*","Resource":"*"}]})
         .to_string();
-        let p = parse(&named).unwrap_or_default();
+        let p = parse(&named)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
         r.delegated = false;
         assert!(allows(&p, &r), "a key policy naming the user grants by itself");
     }
@@ -398,15 +213,29 @@ mod tests {
     }
 
     #[test]
-    fn refuses_unknown_operators_and_keys() {
-        assert!(parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01"}}}]}"#).is_err());
-        assert!(parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Condition":{"StringEquals":{"aws:Referer":"x"}}}]}"#).is_err());
+    fn refuses_malformed_documents_and_evaluates_every_operator() -> Result<(), KmsError> {
+        assert!(parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEqualz":{"a":"b"}}}]}"#).is_err());
+        assert!(parse(r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#).is_err());
         assert!(parse("not json").is_err());
         assert!(parse(r#"{"Statement":[]}"#).is_err());
+        // date, IP and ARN operators now apply to key policies too
+        let p = parse(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{
+                "DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"},
+                "IpAddress":{"aws:SourceIp":"127.0.0.0/8"},
+                "ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:root"}}}]}"#,
+        )?;
+        let ctx = crate::Context::new();
+        assert!(allows(&p, &req("kms:Decrypt", "111111111111", None, &ctx)));
+        let mut far = req("kms:Decrypt", "111111111111", None, &ctx);
+        far.source_ip = "10.0.0.1";
+        assert!(!allows(&p, &far));
+        Ok(())
     }
 
     #[test]
     fn wildcards() {
+        use strongroom_iam::policy::wildcard;
         assert!(wildcard("kms:*", "kms:Decrypt", true));
         assert!(wildcard("kms:ReEncrypt*", "kms:ReEncryptFrom", true));
         assert!(wildcard(

@@ -16,6 +16,8 @@ pub struct Subject<'a> {
     pub role_arn: Option<&'a str>,
     pub canonical_id: Option<&'a str>,
     pub is_root: bool,
+    /// The AWS service acting (KMS via S3): matches `{"Service": ...}`.
+    pub service: Option<&'a str>,
 }
 
 /// How a Principal element matched.
@@ -60,6 +62,9 @@ fn principal_match(p: &Principals, who: &Subject<'_>) -> PrincipalMatch {
                 PrincipalMatch::Account
             };
         }
+    }
+    if best == PrincipalMatch::No && who.service.is_some_and(|s| p.service.iter().any(|x| x == s)) {
+        return PrincipalMatch::Direct;
     }
     if best == PrincipalMatch::No && p.canonical.iter().any(|c| Some(c.as_str()) == who.canonical_id) {
         best = PrincipalMatch::Account;

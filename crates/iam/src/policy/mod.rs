@@ -328,8 +328,14 @@ fn parse_statement(v: &Value, kind: Kind) -> Result<Statement, Malformed> {
 impl Policy {
     /// Parses and validates a document for `kind`.
     pub fn parse(text: &str, kind: Kind) -> Result<Policy, Malformed> {
-        if text.len() > MAX_POLICY_BYTES {
-            return bad("Policies must be at most 20 KiB");
+        Policy::parse_sized(text, kind, MAX_POLICY_BYTES)
+    }
+
+    /// Parses and validates a document of at most `max` bytes (key
+    /// policies may be 32 KiB).
+    pub fn parse_sized(text: &str, kind: Kind, max: usize) -> Result<Policy, Malformed> {
+        if text.len() > max {
+            return bad(format!("Policies must be at most {} KiB", max / 1024));
         }
         let v: Value = serde_json::from_str(text).map_err(|_| Malformed("Policies must be valid JSON".into()))?;
         let Value::Object(m) = &v else {

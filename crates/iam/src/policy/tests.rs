@@ -12,6 +12,7 @@ fn user<'a>() -> Subject<'a> {
         role_arn: None,
         canonical_id: None,
         is_root: false,
+        service: None,
     }
 }
 
@@ -22,6 +23,7 @@ fn anon<'a>() -> Subject<'a> {
         role_arn: None,
         canonical_id: None,
         is_root: false,
+        service: None,
     }
 }
 
