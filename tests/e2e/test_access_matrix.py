@@ -620,3 +620,20 @@ def test_objects_written_by_others_belong_to_the_bucket_owner(world, server):
     listed = world.owner.list_objects_v2(Bucket=b, Prefix="own/", FetchOwner=True)["Contents"]
     assert sorted(o["Key"] for o in listed) == ["own/alt", "own/anon", "own/mp"]
     assert {o["Owner"]["ID"] for o in listed} == {mine}
+
+
+def test_a_recreated_bucket_does_not_inherit_the_old_policy(server):
+    """The policy dies with its bucket: another account creating the same
+    name later gets no grant the old owner wrote."""
+    owner, alt = server.client(MAIN), server.client(ALT)
+    b = f"reborn-{uuid.uuid4().hex[:10]}"
+    owner.create_bucket(Bucket=b)
+    owner.put_bucket_policy(Bucket=b, Policy=json.dumps(allow("s3:*", [f"arn:aws:s3:::{b}", f"arn:aws:s3:::{b}/*"],
+                                                              {"AWS": f"arn:aws:iam::{ALT_ID}:root"})))
+    owner.delete_bucket(Bucket=b)
+    alt.create_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        alt.get_bucket_policy(Bucket=b)
+    assert error_of(e) == (404, "NoSuchBucketPolicy")
+    assert alt.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is False
+    alt.delete_bucket(Bucket=b)

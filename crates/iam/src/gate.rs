@@ -18,8 +18,29 @@ use crate::policy::{Context, Kind, Policy};
 use crate::s3_actions::{On, OpFacts, actions};
 use crate::{ConnInfo, Identities, KeyError, Principal};
 
-/// Bucket config holding the bucket policy's text.
+/// Bucket config naming the generation of the bucket's policy, whose text
+/// is the system record [`policy_record`] (kept out of the bucket record,
+/// which every request decodes). A value starting with `{` is a policy
+/// text stored by an older build.
 pub const POLICY_CONFIG: &str = "policy";
+
+/// System record holding a bucket's policy text.
+pub fn policy_record(bucket: &str) -> String {
+    format!("bucket-policy/{bucket}")
+}
+
+/// The text of a bucket's policy, if it has one.
+pub fn bucket_policy_text(store: &Store, b: &BucketRecord) -> Option<String> {
+    let v = b.configs.get(POLICY_CONFIG)?;
+    if v.starts_with('{') {
+        return Some(v.clone());
+    }
+    store
+        .system(&policy_record(&b.name))
+        .ok()
+        .flatten()
+        .and_then(|t| String::from_utf8(t).ok())
+}
 /// Bucket config present when the policy was set with
 /// ConfirmRemoveSelfBucketAccess.
 pub const POLICY_LOCKOUT_CONFIG: &str = "policy-self-access-removed";
@@ -68,26 +89,29 @@ pub fn effective_pab(store: &Store, b: &BucketRecord) -> PublicAccessBlock {
     bucket.or(account)
 }
 
-/// Parsed bucket policies, reused while their text is unchanged.
+/// Parsed bucket policies by bucket and generation (every PutBucketPolicy
+/// makes a new generation, so an entry is never stale).
 #[derive(Default)]
 pub(crate) struct PolicyCache {
     map: Mutex<HashMap<String, (String, Arc<Policy>)>>,
 }
 
 impl PolicyCache {
-    fn get(&self, bucket: &str, text: &str) -> Option<Arc<Policy>> {
+    fn get(&self, store: &Store, b: &BucketRecord) -> Option<Arc<Policy>> {
+        let generation = b.configs.get(POLICY_CONFIG)?;
         if let Ok(m) = self.map.lock()
-            && let Some((t, p)) = m.get(bucket)
-            && t == text
+            && let Some((g, p)) = m.get(&b.name)
+            && g == generation
         {
             return Some(p.clone());
         }
-        let p = Arc::new(Policy::parse(text, Kind::Resource).ok()?);
+        let text = bucket_policy_text(store, b)?;
+        let p = Arc::new(Policy::parse(&text, Kind::Resource).ok()?);
         if let Ok(mut m) = self.map.lock() {
             if m.len() > 10_000 {
                 m.clear();
             }
-            m.insert(bucket.to_owned(), (text.to_owned(), p.clone()));
+            m.insert(b.name.clone(), (generation.clone(), p.clone()));
         }
         Some(p)
     }
@@ -201,10 +225,7 @@ impl Authorizer<'_> {
     }
 
     fn side(&self, b: &BucketRecord) -> Side {
-        let policy = b
-            .configs
-            .get(POLICY_CONFIG)
-            .and_then(|text| self.cache.get(&b.name, text));
+        let policy = self.cache.get(self.store, b);
         Side {
             owner: b.owner.clone(),
             policy,

@@ -164,6 +164,8 @@ pub(crate) async fn delete_bucket(
                     "The bucket you tried to delete is not empty"
                 )));
             }
+            // its policy text lives in its own record
+            txn.delete_system(&strongroom_iam::gate::policy_record(&name))?;
             Ok(txn.delete_bucket(&name)?)
         })
         .await?;

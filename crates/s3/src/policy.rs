@@ -5,7 +5,7 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
-use strongroom_iam::gate::POLICY_LOCKOUT_CONFIG;
+use strongroom_iam::gate::{POLICY_LOCKOUT_CONFIG, bucket_policy_text, policy_record};
 use strongroom_iam::policy::{Kind, Policy};
 use strongroom_iam::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 
@@ -80,12 +80,24 @@ pub(crate) async fn put_bucket_policy(
         .confirm_remove_self_bucket_access
         .unwrap_or(false)
         .then(|| "true".to_owned());
-    set_configs(
-        s3,
-        &i.bucket,
-        vec![(POLICY_CONFIG, Some(i.policy)), (POLICY_LOCKOUT_CONFIG, confirmed)],
-    )
-    .await?;
+    // the text goes to its own record; the bucket record names its
+    // generation (parsed-policy caches key on it)
+    let mut g = [0u8; 16];
+    strongroom_crypt::fill_random(&mut g).map_err(|e| s3_error!(InternalError, "{e}"))?;
+    let generation = hex_simd::encode_to_string(g, hex_simd::AsciiCase::Lower);
+    let (name, text) = (i.bucket.clone(), i.policy);
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            let mut rec = txn.bucket(&name)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            rec.configs.insert(POLICY_CONFIG.into(), generation);
+            match confirmed {
+                Some(v) => rec.configs.insert(POLICY_LOCKOUT_CONFIG.into(), v),
+                None => rec.configs.remove(POLICY_LOCKOUT_CONFIG),
+            };
+            txn.put_system(&policy_record(&name), text.as_bytes())?;
+            Ok(txn.put_bucket(&rec)?)
+        })
+        .await?;
     let mut resp = S3Response::new(PutBucketPolicyOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -100,7 +112,7 @@ pub(crate) async fn get_bucket_policy(
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    let policy = b.configs.get(POLICY_CONFIG).cloned().ok_or_else(no_policy)?;
+    let policy = bucket_policy_text(&s3.store, &b).ok_or_else(no_policy)?;
     Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
 }
 
@@ -108,13 +120,16 @@ pub(crate) async fn delete_bucket_policy(
     s3: &Strongroom,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    set_configs(
-        s3,
-        &req.input.bucket,
-        vec![(POLICY_CONFIG, None), (POLICY_LOCKOUT_CONFIG, None)],
-    )
-    .await?;
+    let name = req.input.bucket.clone();
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            let mut rec = txn.bucket(&name)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            rec.configs.remove(POLICY_CONFIG);
+            rec.configs.remove(POLICY_LOCKOUT_CONFIG);
+            txn.delete_system(&policy_record(&name))?;
+            Ok(txn.put_bucket(&rec)?)
+        })
+        .await?;
     let mut resp = S3Response::new(DeleteBucketPolicyOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -126,10 +141,8 @@ pub(crate) async fn get_bucket_policy_status(
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
     // without a policy the bucket is not public by policy (ACLs are off)
-    let public = b
-        .configs
-        .get(POLICY_CONFIG)
-        .is_some_and(|text| Policy::parse(text, Kind::Resource).is_ok_and(|p| p.is_public()));
+    let public = bucket_policy_text(&s3.store, &b)
+        .is_some_and(|text| Policy::parse(&text, Kind::Resource).is_ok_and(|p| p.is_public()));
     Ok(S3Response::new(GetBucketPolicyStatusOutput {
         policy_status: Some(PolicyStatus {
             is_public: Some(public),
