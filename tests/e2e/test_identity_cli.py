@@ -75,6 +75,9 @@ def test_iam_and_sts_commands_work_verbatim(server, tmp_path):
     me2 = json.loads(aws(server, s, "sts", "get-caller-identity", token=sess["SessionToken"]).stdout)
     assert me2["Arn"] == user["Arn"]
     aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"])
+    # without MFA, GetSessionToken credentials do not reach IAM (AWS)
+    r = aws(server, s, "iam", "list-users", token=sess["SessionToken"], check=False)
+    assert r.returncode != 0 and "without MFA" in r.stderr
     # a wrong token is refused
     assert aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"][:-4] + "AAAA", check=False).returncode != 0
     # deactivating the key takes effect at once; deleting it too

@@ -37,6 +37,18 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
     if c.who.is_anonymous() {
         return Err(IamError::new(403, "AccessDenied", "Anonymous callers cannot use IAM"));
     }
+    // AWS: credentials from GetSessionToken reach IAM only when the
+    // session was MFA-authenticated
+    if c.who.is_temporary()
+        && !matches!(c.who.kind(), strongroom_iam::CallerKind::Role { .. })
+        && c.who.mfa_at().is_none()
+    {
+        return Err(IamError::new(
+            403,
+            "AccessDenied",
+            "Session credentials from GetSessionToken without MFA cannot call the IAM API",
+        ));
+    }
     let user_arn = |n: &str| {
         let path = c
             .ids
