@@ -68,6 +68,11 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
     let endpoint = a.endpoint.trim_end_matches('/');
     let host = endpoint.split_once("://").map_or(endpoint, |(_, h)| h);
     let (ak, sk) = credentials(&a.data_dir)?;
+    // temporary credentials (STS) carry their token in the URL
+    // (AWS_SESSION_TOKEN goes with AWS_ACCESS_KEY_ID, not with the root's)
+    let token = std::env::var("AWS_SESSION_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty() && std::env::var_os("STRONGROOM_ROOT_ACCESS_KEY").is_none());
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let amz_date = now.format(fmt)?;
@@ -84,6 +89,7 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
             region: &a.region,
             amz_date: &amz_date,
             expires_secs: a.expires_in,
+            session_token: token.as_deref(),
         })
     );
     Ok(())

@@ -389,3 +389,23 @@ def test_iam_entities_lifecycle(server):
     root2 = sts_client(server, (rk["AccessKeyId"], rk["SecretAccessKey"])).get_caller_identity()
     assert root2["Arn"] == "arn:aws:iam::210000000001:root"
     iam.delete_access_key(AccessKeyId=rk["AccessKeyId"])
+
+
+def test_strongroom_presign_with_session_credentials(server):
+    """`strongroom presign` signs with AWS_* credentials, temporary ones
+    included (X-Amz-Security-Token in the URL)."""
+    from conftest import binary
+    owner = server.client(MAIN)
+    b = f"pst-{uuid.uuid4().hex[:8]}"
+    owner.create_bucket(Bucket=b)
+    owner.put_object(Bucket=b, Key="k", Body=b"session")
+    c = sts_client(server, MAIN).get_session_token(DurationSeconds=900)["Credentials"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_ROOT", "AWS_"))}
+    env.update(AWS_ACCESS_KEY_ID=c["AccessKeyId"], AWS_SECRET_ACCESS_KEY=c["SecretAccessKey"],
+               AWS_SESSION_TOKEN=c["SessionToken"])
+    url = subprocess.run([binary(), "presign", f"s3://{b}/k", "--endpoint", server.http], env=env,
+                         check=True, capture_output=True, text=True).stdout.strip()
+    assert "X-Amz-Security-Token=" in url
+    assert requests.get(url).content == b"session"
+    # the token is part of the signature: another one breaks it
+    assert requests.get(url.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")).status_code in (400, 403)

@@ -100,6 +100,9 @@ pub struct Presign<'a> {
     pub region: &'a str,
     pub amz_date: &'a str,
     pub expires_secs: u64,
+    /// Session token of temporary credentials (signed as
+    /// X-Amz-Security-Token).
+    pub session_token: Option<&'a str>,
 }
 
 /// Builds a SigV4 query-signed URL.
@@ -113,6 +116,9 @@ pub fn presign_url(p: &Presign<'_>) -> String {
         ("X-Amz-Expires".to_owned(), p.expires_secs.to_string()),
         ("X-Amz-SignedHeaders".to_owned(), "host".to_owned()),
     ];
+    if let Some(t) = p.session_token {
+        query.push(("X-Amz-Security-Token".to_owned(), t.to_owned()));
+    }
     let sig = signature(
         &SigningInput {
             method: p.method,
@@ -206,6 +212,7 @@ mod tests {
             region: "us-east-1",
             amz_date: "20130524T000000Z",
             expires_secs: 86400,
+            session_token: None,
         });
         assert!(
             url.ends_with("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"),
