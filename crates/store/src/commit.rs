@@ -123,13 +123,15 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
     if let Err(e) = &outcome {
         tracing::error!(error = %e, "group commit failed");
     }
-    for fin in finishers {
-        fin(outcome.as_ref().err());
-    }
+    // released data goes before the writers hear back, so a caller that
+    // saw its overwrite acknowledged never sees the old file linger
     if outcome.is_ok() {
         for id in garbage {
             leases.remove(id);
         }
+    }
+    for fin in finishers {
+        fin(outcome.as_ref().err());
     }
 }
 
