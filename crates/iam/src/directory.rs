@@ -253,8 +253,8 @@ pub struct Session {
     pub secret: Zeroizing<String>,
 }
 
-/// A system record to write: name and bytes.
-pub(crate) type Record = (String, Vec<u8>);
+/// A system record to write (name and bytes) or, with `None`, to delete.
+pub(crate) type Record = (String, Option<Vec<u8>>);
 
 /// The in-memory directory.
 #[derive(Clone, Default)]
@@ -307,14 +307,16 @@ impl Directory {
             k.secret = unseal(master, &k.sealed_secret, &key_context(&k.id))?;
             if !k.sealed_secret.starts_with(&active) {
                 k.sealed_secret = seal(master, &k.secret, &key_context(&k.id))?;
-                reseal.push((name, serde_json::to_vec(&k).map_err(bad)?));
+                reseal.push((name, Some(serde_json::to_vec(&k).map_err(bad)?)));
             }
             d.keys.insert(k.id.clone(), k);
         }
         let now = crate::now_secs();
-        for (_, v) in store.system_scan("iam-session/")? {
+        for (name, v) in store.system_scan("iam-session/")? {
             let mut s: Session = serde_json::from_slice(&v).map_err(bad)?;
             if s.expires <= now {
+                // expired sessions are forgotten for good
+                reseal.push((name, None));
                 continue;
             }
             s.secret = unseal(master, &s.sealed_secret, &key_context(&s.id))?;

@@ -579,7 +579,17 @@ impl Identities {
             secret: secret.clone(),
         };
         self.change(|d, t| {
-            d.sessions.retain(|_, s| s.expires > issued);
+            // expired sessions leave memory and the store
+            let expired: Vec<String> = d
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.expires <= issued)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in expired {
+                d.sessions.remove(&k);
+                t.sessions.push(k);
+            }
             d.sessions.insert(id.clone(), s);
             t.sessions.push(id.clone());
             Ok(())

@@ -99,7 +99,10 @@ impl Identities {
             store
                 .commit(move |t| -> Result<(), StoreError> {
                     for (name, v) in &reseal {
-                        t.put_system(name, v)?;
+                        match v {
+                            Some(v) => t.put_system(name, v)?,
+                            None => t.delete_system(name)?,
+                        }
                     }
                     Ok(())
                 })

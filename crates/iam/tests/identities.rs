@@ -79,3 +79,42 @@ async fn clear_secrets_of_older_builds_are_sealed_at_load() {
     assert!(ids.account("123456789012").is_some());
     assert!(!raw_record(&store).contains(SECRET));
 }
+
+/// Expired STS sessions leave the store (at the next session and at load);
+/// live ones survive a restart with their secret sealed, never in clear.
+#[tokio::test]
+async fn sessions_are_sealed_and_expired_ones_are_removed() {
+    use strongroom_iam::directory::SessionOf;
+    let dir = tempfile::tempdir().unwrap();
+    let k = Key::random().unwrap();
+    let (dead, live, live_secret);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let ids = Identities::load(store.clone(), ring(&[&k])).await.unwrap();
+        ids.ensure(account()).await.unwrap();
+        let acct = "123456789012";
+        // a session that is already over
+        dead = ids
+            .new_session(acct, SessionOf::User(None), 0, None)
+            .await
+            .unwrap()
+            .access_key;
+        assert!(store.system(&format!("iam-session/{dead}")).unwrap().is_some());
+        let l = ids.new_session(acct, SessionOf::User(None), 900, None).await.unwrap();
+        live = l.access_key.clone();
+        live_secret = l.secret.to_string();
+        assert!(
+            store.system(&format!("iam-session/{dead}")).unwrap().is_none(),
+            "removed at the next session"
+        );
+        let raw = String::from_utf8(store.system(&format!("iam-session/{live}")).unwrap().unwrap()).unwrap();
+        assert!(!raw.contains(&live_secret), "session secrets are sealed");
+        assert!(
+            !raw.contains(l.token.as_deref().unwrap().as_str()),
+            "tokens are stored as digests"
+        );
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let _ids = Identities::load(store.clone(), ring(&[&k])).await.unwrap();
+    assert!(store.system(&format!("iam-session/{live}")).unwrap().is_some());
+}
