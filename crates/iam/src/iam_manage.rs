@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::directory::{Group, Role, new_id};
 use crate::iam_ops::{IamError, doc, valid_name};
 use crate::policy::Kind;
-use crate::{Identities, iam_ops, now_secs};
+use crate::{Identities, now_secs};
 
 /// A path must start and end with `/`.
 pub(crate) fn valid_path(p: &str) -> Result<(), IamError> {
@@ -18,6 +18,25 @@ pub(crate) fn valid_path(p: &str) -> Result<(), IamError> {
         )));
     }
     Ok(())
+}
+
+/// EntityAlreadyExists when a rename to `new` would collide (names are
+/// case-insensitive) with another entity among `names` (the renamed one
+/// already taken out).
+fn taken<'a>(
+    mut names: impl Iterator<Item = &'a String>,
+    old: &str,
+    new: Option<&str>,
+    what: &str,
+) -> Result<(), IamError> {
+    match new {
+        Some(n) if n != old && names.any(|x| x.eq_ignore_ascii_case(n)) => Err(IamError::new(
+            409,
+            "EntityAlreadyExists",
+            format!("{what} with name {n} already exists."),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn conflict(what: &str) -> IamError {
@@ -138,16 +157,7 @@ impl Identities {
                 .users
                 .remove(name)
                 .ok_or_else(|| IamError::no_such(&format!("user with name {name}")))?;
-            if let Some(n) = new_name
-                && n != name
-                && a.users.keys().any(|x| x.eq_ignore_ascii_case(n))
-            {
-                return Err(iam_ops::IamError::new(
-                    409,
-                    "EntityAlreadyExists",
-                    format!("User with name {n} already exists."),
-                ));
-            }
+            taken(a.users.keys(), name, new_name, "User")?;
             if let Some(p) = new_path {
                 u.path = p.to_owned();
             }
@@ -211,16 +221,7 @@ impl Identities {
                 .groups
                 .remove(name)
                 .ok_or_else(|| IamError::no_such(&format!("group with name {name}")))?;
-            if let Some(n) = new_name
-                && n != name
-                && a.groups.keys().any(|x| x.eq_ignore_ascii_case(n))
-            {
-                return Err(IamError::new(
-                    409,
-                    "EntityAlreadyExists",
-                    format!("Group with name {n} already exists."),
-                ));
-            }
+            taken(a.groups.keys(), name, new_name, "Group")?;
             if let Some(p) = new_path {
                 g.path = p.to_owned();
             }

@@ -2,13 +2,14 @@
 //! `...Like` conditions.
 
 /// True when `s` matches `pattern` (`*` any run, `?` one character);
-/// case-insensitive when `fold`. Linear backtracking, no recursion.
+/// case-insensitive when `fold`. Linear backtracking, no recursion; ASCII
+/// input (the common case) is matched as bytes without allocating.
 pub fn wildcard(pattern: &str, s: &str, fold: bool) -> bool {
     if pattern == "*" {
         return true;
     }
     if pattern.is_ascii() && s.is_ascii() {
-        return matches(pattern.as_bytes(), s.as_bytes(), |a, b| {
+        return matches(pattern.as_bytes(), s.as_bytes(), b'*', b'?', |a, b| {
             if fold { a.eq_ignore_ascii_case(&b) } else { a == b }
         });
     }
@@ -19,42 +20,21 @@ pub fn wildcard(pattern: &str, s: &str, fold: bool) -> bool {
             x.chars().collect()
         }
     };
-    let (p, s) = (norm(pattern), norm(s));
-    let (mut pi, mut si, mut star, mut mark) = (0usize, 0usize, None, 0usize);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+    matches(&norm(pattern), &norm(s), '*', '?', |a, b| a == b)
 }
 
-/// The same matcher over bytes (ASCII input), without allocating.
-fn matches(p: &[u8], s: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
-    let (mut pi, mut si, mut star, mut mark) = (0usize, 0usize, None, 0usize);
+/// The matcher over any symbols: `star` matches a run, `any` one symbol.
+fn matches<T: Copy + PartialEq>(p: &[T], s: &[T], star: T, any: T, eq: impl Fn(T, T) -> bool) -> bool {
+    let (mut pi, mut si, mut back, mut mark) = (0usize, 0usize, None, 0usize);
     while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], s[si]))) {
+        if pi < p.len() && (p[pi] == any || (p[pi] != star && eq(p[pi], s[si]))) {
             pi += 1;
             si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
+        } else if pi < p.len() && p[pi] == star {
+            back = Some(pi);
             mark = si;
             pi += 1;
-        } else if let Some(st) = star {
+        } else if let Some(st) = back {
             pi = st + 1;
             mark += 1;
             si = mark;
@@ -62,7 +42,7 @@ fn matches(p: &[u8], s: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == b'*' {
+    while pi < p.len() && p[pi] == star {
         pi += 1;
     }
     pi == p.len()
