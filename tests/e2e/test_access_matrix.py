@@ -637,3 +637,22 @@ def test_a_recreated_bucket_does_not_inherit_the_old_policy(server):
     assert error_of(e) == (404, "NoSuchBucketPolicy")
     assert alt.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is False
     alt.delete_bucket(Bucket=b)
+
+
+def test_existing_object_tag_reads_the_version_the_request_names(server):
+    """s3:ExistingObjectTag is the tag of the version a request names, not
+    of the current object: an old secret version stays denied."""
+    owner = server.client(MAIN)
+    b = f"vtag-{uuid.uuid4().hex[:10]}"
+    owner.create_bucket(Bucket=b)
+    owner.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    old = owner.put_object(Bucket=b, Key="k", Body=b"secret", Tagging="class=secret")["VersionId"]
+    new = owner.put_object(Bucket=b, Key="k", Body=b"public")["VersionId"]
+    owner.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"StringEquals": {"s3:ExistingObjectTag/class": "secret"}}}]}))
+    assert owner.get_object(Bucket=b, Key="k")["Body"].read() == b"public"
+    assert owner.get_object(Bucket=b, Key="k", VersionId=new)["Body"].read() == b"public"
+    with pytest.raises(ClientError) as e:
+        owner.get_object(Bucket=b, Key="k", VersionId=old)
+    assert error_of(e) == (403, "AccessDenied")

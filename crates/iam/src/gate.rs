@@ -259,7 +259,8 @@ impl Authorizer<'_> {
         let wants_tags = identity.iter().any(|p| tests_tags(p))
             || side.as_ref().and_then(|s| s.policy.as_deref()).is_some_and(tests_tags);
         if wants_tags && let (Some(b), Some(k)) = (&rec, key) {
-            self.existing_tags(b, k, &mut ctx)?;
+            let version = query_param(ask.query, "versionId").map(percent_decode);
+            self.existing_tags(b, k, version.as_deref(), &mut ctx)?;
         }
         let gate = Gate {
             inner: Arc::new(GateInner {
@@ -415,12 +416,30 @@ impl Authorizer<'_> {
         Ok(())
     }
 
-    /// s3:ExistingObjectTag/<k>: the tags of the current object.
-    fn existing_tags(&self, b: &BucketRecord, key: &str, ctx: &mut Context) -> S3Result<()> {
-        let rec = self
-            .store
-            .object(&b.name, key)
-            .map_err(|e| s3_error!(InternalError, "metadata read failed: {e}"))?;
+    /// s3:ExistingObjectTag/<k>: the tags of the object the request names,
+    /// the version given by `versionId` or the current one.
+    fn existing_tags(&self, b: &BucketRecord, key: &str, version: Option<&str>, ctx: &mut Context) -> S3Result<()> {
+        let failed = |e: strongroom_store::StoreError| s3_error!(InternalError, "metadata read failed: {e}");
+        let rec = match version {
+            None => self.store.object(&b.name, key).map_err(failed)?,
+            Some(vid) => {
+                // the key's versions, newest first, until the one named
+                let mut found = None;
+                self.store
+                    .scan_versions(&b.name, key, None, |k, _, r| {
+                        if k != key {
+                            return strongroom_store::Visit::Stop;
+                        }
+                        if r.version_id.as_deref() == Some(vid) {
+                            found = Some(r);
+                            return strongroom_store::Visit::Stop;
+                        }
+                        strongroom_store::Visit::Continue
+                    })
+                    .map_err(failed)?;
+                found
+            }
+        };
         if let Some(r) = rec {
             for (k, v) in &r.tags {
                 ctx.set(&format!("s3:ExistingObjectTag/{k}"), v.clone());
