@@ -53,7 +53,7 @@ fn credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String)> {
 }
 
 pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
-    if !(1..=strongroom_iam::access_max_presign()).contains(&a.expires_in) {
+    if !(1..=strongroom_iam::MAX_PRESIGN_SECS).contains(&a.expires_in) {
         bail!("--expires-in must be between 1 and 604800 seconds");
     }
     let method = a.method.to_ascii_uppercase();

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use ring::rand::{SecureRandom, SystemRandom};
 use s3s::service::S3ServiceBuilder;
-use strongroom_iam::{AccessSettings, Identities, NewAccount, S3AccessHook};
+use strongroom_access::{S3Authorization, SecretLookup};
+use strongroom_iam::{Identities, NewAccount};
 use strongroom_s3::{S3Settings, Strongroom};
 use strongroom_server::{FrontDoor, Listeners, Metrics};
 use strongroom_store::Store;
@@ -20,15 +21,28 @@ const XML_MAX: usize = 4 * 1024 * 1024;
 /// POST-object uploads are buffered by s3s, so they are kept small.
 const POST_MAX: u64 = 16 * 1024 * 1024;
 
+/// True for events that may carry secrets below `info`: s3s logs request
+/// headers (Authorization, session tokens, SSE-C keys) and the signature it
+/// expected on a mismatch at debug level; hyper and h2 log frames at trace.
+fn may_leak_secrets(m: &tracing::Metadata<'_>) -> bool {
+    let t = m.target();
+    *m.level() > tracing::Level::INFO && (t.starts_with("s3s") || t.starts_with("hyper") || t.starts_with("h2"))
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,hyper=warn")),
-        )
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,hyper=warn"));
+    // whatever RUST_LOG says, those events never reach the log
+    let secrets = tracing_subscriber::filter::filter_fn(|m| !may_leak_secrets(m));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_filter(secrets)
+        .with_filter(env);
+    tracing_subscriber::registry().with(fmt).init();
     let settings = Settings::resolve(args)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(serve(settings))
@@ -100,8 +114,10 @@ async fn ensure_root(store: &Store, ids: &Identities, data_dir: &Path) -> anyhow
             .await?;
             mark_root(store, &id).await?;
             let path = root_credentials_path(data_dir);
-            std::fs::write(&path, format!("access_key = \"{ak}\"\nsecret_key = \"{sk}\"\n"))?;
-            strongroom_store::restrict_mode(&path)?;
+            write_private(
+                &path,
+                format!("access_key = \"{ak}\"\nsecret_key = \"{sk}\"\n").as_bytes(),
+            )?;
             let note = format!(
                 "Root credentials were generated (shown once; also in {}):\n  AWS_ACCESS_KEY_ID={ak}\n  AWS_SECRET_ACCESS_KEY={sk}",
                 path.display()
@@ -122,24 +138,21 @@ async fn mark_root(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The s3s service over the S3 implementation: authentication by the
-/// identities, the access hook, body limits, virtual hosts.
+/// The s3s service over the S3 implementation: signatures verified with
+/// the identities' secrets, every operation decided by the access layer,
+/// body limits, virtual hosts.
 pub fn s3_service(
     s3: Strongroom,
     ids: &Identities,
     store: &Store,
-    sigv2: bool,
+    region: &str,
     domain: Option<&str>,
 ) -> s3s::service::S3Service {
-    let hook = Arc::new(S3AccessHook::new(
-        ids.clone(),
-        store.clone(),
-        AccessSettings { allow_sigv2: sigv2 },
-    ));
-    let route = strongroom_s3::sse::EncryptionRoute::new(s3.clone(), hook.clone());
+    let access = S3Authorization::new(ids.clone(), store.clone(), region.to_owned());
+    let route = strongroom_s3::sse::EncryptionRoute::new(s3.clone(), access.clone());
     let mut b = S3ServiceBuilder::new(s3);
-    b.set_auth(ids.clone());
-    b.set_access(SharedHook(hook));
+    b.set_auth(SecretLookup(ids.clone()));
+    b.set_access(access);
     b.set_route(route);
     let mut cfg = s3s::config::S3Config::default();
     cfg.xml_max_body_size = XML_MAX;
@@ -151,15 +164,22 @@ pub fn s3_service(
     b.build()
 }
 
-/// The access hook, shared with the custom route that makes the same
-/// decision for the requests s3s routes past it.
-struct SharedHook(Arc<S3AccessHook>);
-
-#[async_trait::async_trait]
-impl s3s::access::S3Access for SharedHook {
-    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
-        self.0.check(cx).await
-    }
+/// Writes a file that is mode 0600 from its creation (never readable by
+/// others, not even for an instant).
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    strongroom_store::restrict_mode(path)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
 }
 
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -269,11 +289,15 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         crypt,
     );
-    let service = s3_service(s3, &ids, &store, s.sigv2, s.domain.as_deref());
+    let service = s3_service(s3, &ids, &store, &s.region, s.domain.as_deref());
     let metrics = Arc::new(Metrics::default());
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
     let front = Arc::new(
         FrontDoor::new(service, ids.clone(), vhost, metrics)
+            .with_rules(strongroom_access::Rules {
+                region: s.region.clone(),
+                allow_sigv2: s.sigv2,
+            })
             .with_kms(kms.clone(), s.kms_endpoint.is_none())
             .with_key_service(key_service.clone())
             .with_trusted_proxies(s.trusted_proxies.clone()),

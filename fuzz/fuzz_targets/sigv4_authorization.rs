@@ -1,8 +1,11 @@
 //! The SigV4 `Authorization` header and the query of pre-signed URLs are
-//! untrusted input parsed before any signature is checked: never panic.
+//! untrusted input read before any signature is checked: never panic, and
+//! whatever the envelope accepts names exactly one mechanism whose signed
+//! headers cover every `x-amz-*` header of the request.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use strongroom_access::envelope::{Mechanism, Rules, examine};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -13,6 +16,15 @@ fuzz_target!(|data: &[u8]| {
         headers.insert(http::header::AUTHORIZATION, v);
     }
     headers.insert("x-amz-date", http::HeaderValue::from_static("20261127T000000Z"));
-    let now = time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let _ = strongroom_iam::precheck::precheck(&headers, Some(query), now);
+    let Ok(uri) = format!("/b/k?{query}").parse::<http::Uri>() else { return };
+    let rules = Rules {
+        region: "us-east-1".into(),
+        allow_sigv2: true,
+    };
+    if let Ok(f) = examine(&http::Method::GET, &uri, &headers, &rules, 1_795_000_000) {
+        if matches!(f.mechanism, Mechanism::HeaderV4 | Mechanism::QueryV4) {
+            assert!(f.signed_headers.iter().any(|h| h == "x-amz-date"), "{f:?}");
+            assert!(f.access_key.is_some());
+        }
+    }
 });

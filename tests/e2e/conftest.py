@@ -109,14 +109,14 @@ class Server:
                     return int(line.split()[1])
         return -1
 
-    def client(self, creds=MAIN, secure=False, **cfg):
+    def client(self, creds=MAIN, secure=False, region="us-east-1", **cfg):
         cfg.setdefault("signature_version", "s3v4")
         return boto3.client(
             "s3",
             endpoint_url=self.https if secure else self.http,
             aws_access_key_id=creds[0],
             aws_secret_access_key=creds[1],
-            region_name="us-east-1",
+            region_name=region,
             verify=self.ca if secure else None,
             config=Config(retries={"max_attempts": 1}, **cfg),
         )

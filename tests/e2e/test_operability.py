@@ -35,10 +35,16 @@ def test_config_file_sets_what_flags_do_and_flags_win(tmp_path):
     # the flag given by the harness wins over the file's http address
     s.start()
     try:
-        c = s.client()
+        # a signature scoped to another region is refused, as AWS does
+        try:
+            s.client().list_buckets()
+            raise AssertionError("a us-east-1 signature should be refused by an eu-west-1 server")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "AuthorizationHeaderMalformed"
+        c = s.client(region="eu-west-1")
         c.create_bucket(Bucket="cfg-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         assert c.get_bucket_location(Bucket="cfg-bucket")["LocationConstraint"] == "eu-west-1"
-        v2 = s.client(signature_version="s3")
+        v2 = s.client(region="eu-west-1", signature_version="s3")
         try:
             v2.list_objects(Bucket="cfg-bucket")
             raise AssertionError("SigV2 should be refused by the config file")

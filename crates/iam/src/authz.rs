@@ -54,15 +54,18 @@ impl Decision {
 /// Actions the resource owner's root may always take.
 const OWNER_ROOT_ALWAYS: &[&str] = &["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
 
-/// The policies attached to the caller's identity.
-pub fn identity_policies(ids: &Identities, who: &Principal) -> Vec<Arc<Policy>> {
-    let Ok(dir) = ids.dir.read() else {
-        return Vec::new();
-    };
+/// The policies attached to the caller's identity. An error (the caller
+/// denies) when any of them cannot be used, or the directory lock is
+/// poisoned.
+pub fn identity_policies(ids: &Identities, who: &Principal) -> Result<Vec<Arc<Policy>>, String> {
+    let dir = ids
+        .dir
+        .read()
+        .map_err(|_| "the IAM directory lock is poisoned".to_owned())?;
     match who.kind() {
         CallerKind::User { name, .. } => dir.user_policies(who.account_id(), name),
         CallerKind::Role { role, .. } => dir.role_policies(who.account_id(), role),
-        CallerKind::Root | CallerKind::Anonymous => Vec::new(),
+        CallerKind::Root | CallerKind::Anonymous => Ok(Vec::new()),
     }
 }
 
@@ -163,7 +166,9 @@ impl Identities {
 /// True when the caller's identity policies alone allow `action` on
 /// `resource` (roots: always).
 pub fn identity_allows(ids: &Identities, who: &Principal, ctx: &Context, action: &str, resource: &str) -> bool {
-    let identity = identity_policies(ids, who);
+    let Ok(identity) = identity_policies(ids, who) else {
+        return false;
+    };
     let rs = ResourceSide {
         owner: Some(who.account_id()),
         ..ResourceSide::default()

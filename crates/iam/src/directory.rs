@@ -326,48 +326,59 @@ impl Directory {
     }
 
     /// Identity policies that apply to a user: inline, attached, and those
-    /// of the user's groups.
-    pub fn user_policies(&self, account: &str, user: &str) -> Vec<Arc<Policy>> {
-        let Some(a) = self.accounts.get(account) else {
-            return Vec::new();
-        };
-        let Some(u) = a.users.get(user) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Arc<Policy>> = u.inline.values().filter_map(|d| d.parsed.clone()).collect();
-        let attached = |arns: &[String], out: &mut Vec<Arc<Policy>>| {
-            for arn in arns {
-                if let Some(p) = a.managed_doc(arn) {
-                    out.push(p);
-                }
-            }
-        };
-        attached(&u.attached, &mut out);
+    /// of the user's groups. An error when any of them cannot be used (a
+    /// stored document that no longer parses, an attached policy that is
+    /// gone): a Deny among them must not silently disappear.
+    pub fn user_policies(&self, account: &str, user: &str) -> Result<Vec<Arc<Policy>>, String> {
+        let a = self
+            .accounts
+            .get(account)
+            .ok_or_else(|| format!("account {account} has no IAM records"))?;
+        let u = a.users.get(user).ok_or_else(|| format!("user {user} is gone"))?;
+        let mut out = parsed_docs(u.inline.iter(), &format!("user {user}"))?;
+        attached_docs(a, &u.attached, &mut out)?;
         for g in &u.groups {
-            if let Some(g) = a.groups.get(g) {
-                out.extend(g.inline.values().filter_map(|d| d.parsed.clone()));
-                attached(&g.attached, &mut out);
-            }
+            let g = a
+                .groups
+                .get(g)
+                .ok_or_else(|| format!("group {g} of user {user} is gone"))?;
+            out.extend(parsed_docs(g.inline.iter(), &format!("group {}", g.name))?);
+            attached_docs(a, &g.attached, &mut out)?;
         }
-        out
+        Ok(out)
     }
 
-    /// Identity policies of a role.
-    pub fn role_policies(&self, account: &str, role: &str) -> Vec<Arc<Policy>> {
-        let Some(a) = self.accounts.get(account) else {
-            return Vec::new();
-        };
-        let Some(r) = a.roles.get(role) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Arc<Policy>> = r.inline.values().filter_map(|d| d.parsed.clone()).collect();
-        for arn in &r.attached {
-            if let Some(p) = a.managed_doc(arn) {
-                out.push(p);
-            }
-        }
-        out
+    /// Identity policies of a role (fails like [`Directory::user_policies`]).
+    pub fn role_policies(&self, account: &str, role: &str) -> Result<Vec<Arc<Policy>>, String> {
+        let a = self
+            .accounts
+            .get(account)
+            .ok_or_else(|| format!("account {account} has no IAM records"))?;
+        let r = a.roles.get(role).ok_or_else(|| format!("role {role} is gone"))?;
+        let mut out = parsed_docs(r.inline.iter(), &format!("role {role}"))?;
+        attached_docs(a, &r.attached, &mut out)?;
+        Ok(out)
     }
+}
+
+/// The parsed form of each inline document; an error for one that did not parse.
+fn parsed_docs<'a>(docs: impl Iterator<Item = (&'a String, &'a Doc)>, owner: &str) -> Result<Vec<Arc<Policy>>, String> {
+    docs.map(|(name, d)| {
+        d.parsed
+            .clone()
+            .ok_or_else(|| format!("inline policy {name} of {owner} does not parse"))
+    })
+    .collect()
+}
+
+fn attached_docs(a: &AccountIam, arns: &[String], out: &mut Vec<Arc<Policy>>) -> Result<(), String> {
+    for arn in arns {
+        out.push(
+            a.managed_doc(arn)
+                .ok_or_else(|| format!("attached policy {arn} is gone or does not parse"))?,
+        );
+    }
+    Ok(())
 }
 
 /// Random identifiers in AWS's shapes: prefix + 16 upper-case letters and

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use s3s::auth::{S3Auth, SecretKey};
-use s3s::{S3Result, s3_error};
 use strongroom_crypt::MasterKeys;
 use strongroom_store::{Account, Store, StoreError};
 use zeroize::Zeroizing;
@@ -213,7 +211,9 @@ impl Identities {
 
     /// Runs `f` on the secret of an access key (for verifiers that sign
     /// themselves); the secret is never copied out.
-    pub(crate) fn with_secret<R>(&self, access_key: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
+    /// Runs `f` with the secret of an access key (accounts, IAM users,
+    /// sessions), if it exists.
+    pub fn with_secret<R>(&self, access_key: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
         self.secret_of(access_key).map(|s| f(&s))
     }
 
@@ -229,10 +229,12 @@ impl Identities {
         })
     }
 
-    /// The principal of a verified access key: an account root, an IAM
-    /// user's active key, or a live session whose token matches (compared
-    /// in constant time).
-    pub(crate) fn principal(&self, access_key: &str, token: Option<&str>) -> Result<crate::Principal, KeyError> {
+    /// The principal of an access key whose signature a verifier checked
+    /// (s3s for S3, [`Identities::verify_sigv4`] for the other services):
+    /// an account root, an IAM user's active key, or a live session whose
+    /// token matches (compared in constant time). Callers must only pass
+    /// keys that were verified.
+    pub fn principal(&self, access_key: &str, token: Option<&str>) -> Result<crate::Principal, KeyError> {
         if let Some(p) = self.with_account(access_key, |a| crate::Principal {
             account_id: a.id.clone(),
             display_name: a.name.clone(),
@@ -323,7 +325,8 @@ impl Identities {
 
     /// The secret of any access key (root, IAM user's active key, live
     /// session), for signature verification.
-    pub(crate) fn secret_of(&self, access_key: &str) -> Option<Zeroizing<String>> {
+    /// The secret of an access key, for the signature verifiers.
+    pub fn secret_of(&self, access_key: &str) -> Option<Zeroizing<String>> {
         if let Some(s) = self.with_account(access_key, |a| Zeroizing::new(a.secret_key.clone())) {
             return Some(s);
         }
@@ -372,19 +375,6 @@ pub fn derive_canonical_id(account_id: &str) -> String {
         format!("strongroom-canonical:{account_id}").as_bytes(),
     );
     hex_simd::encode_to_string(d.as_ref(), hex_simd::AsciiCase::Lower)
-}
-
-#[async_trait::async_trait]
-impl S3Auth for Identities {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.secret_of(access_key) {
-            Some(secret) => Ok(SecretKey::from(secret.as_str())),
-            None => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )),
-        }
-    }
 }
 
 fn unseal(master: &MasterKeys, account_id: &str, sealed: &str) -> Result<String, IdentityError> {

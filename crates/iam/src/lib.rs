@@ -2,35 +2,29 @@
 //! whether they may do what they ask.
 //!
 //! Authentication yields a [`Principal`] that only this crate can construct
-//! (it is inserted into the request by the access hook after the signature
-//! was verified by s3s with a secret from [`Identities`]). Domain code takes a
-//! `&Principal`, so a handler that forgot to authenticate does not compile.
+//! (from an access key whose signature a verifier checked with a secret
+//! from [`Identities`]). Domain code takes a `&Principal`, so a handler
+//! that forgot to authenticate does not compile.
 //!
-//! Authorization ([`authz`]) combines the caller's identity policies, the
-//! bucket policy and Block Public Access with AWS's evaluation logic and
-//! fails closed; the access hook ([`S3AccessHook`]) maps every operation to
-//! its actions ([`s3_actions`]) and builds the request context. IAM users,
-//! groups, roles and STS sessions live in the [`directory`].
+//! Authorization ([`authz`]) combines the caller's identity policies, a
+//! resource policy and Block Public Access with AWS's evaluation logic and
+//! fails closed; [`context`] holds the global condition keys. IAM users,
+//! groups, roles and STS sessions live in the [`directory`]. This crate
+//! knows nothing of S3 requests: the `access` crate reads those and asks
+//! here for principals and decisions.
 #![forbid(unsafe_code)]
 
-mod access;
 pub mod authz;
+pub mod context;
 pub mod directory;
-pub mod gate;
 mod iam_manage;
 mod iam_ops;
 mod identities;
 mod mfa;
 pub mod policy;
-pub mod precheck;
-pub mod s3_actions;
-mod s3_context;
-pub use s3_context::s3_context as request_context;
-pub mod sigv2;
 pub mod sigv4;
 pub mod totp;
 
-pub use gate::{Gate, PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 pub use iam_ops::{IamError, KeyInfo, NewCredentials, generate_credentials};
 pub use identities::KeyError;
 pub use mfa::MfaFailure;
@@ -38,15 +32,11 @@ mod verify;
 
 pub use verify::{AuthError, SignedRequest, parse_authorization};
 
-pub use access::{AccessSettings, MAX_PRESIGN_SECS, S3AccessHook};
-
-/// Longest pre-signed URL lifetime, seconds.
-pub fn access_max_presign() -> u64 {
-    MAX_PRESIGN_SECS
-}
+/// Longest pre-signed URL lifetime (7 days, as AWS), seconds.
+pub const MAX_PRESIGN_SECS: u64 = 604_800;
 pub use identities::{AccountInfo, Identities, IdentityError, NewAccount, derive_canonical_id};
 
-/// Filled by the access hook with the S3 operation's name, so the front door
+/// Filled by the access layer with the S3 operation's name, so the front door
 /// can label metrics and logs with it. Insert one into a request's
 /// extensions before handing it to s3s.
 #[derive(Clone, Debug, Default)]

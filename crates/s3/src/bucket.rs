@@ -165,7 +165,7 @@ pub(crate) async fn delete_bucket(
                 )));
             }
             // its policy text lives in its own record
-            txn.delete_system(&strongroom_iam::gate::policy_record(&name))?;
+            txn.delete_system(&strongroom_access::config::policy_record(&name))?;
             Ok(txn.delete_bucket(&name)?)
         })
         .await?;

@@ -178,34 +178,77 @@ pub(crate) fn unhex16(s: &str) -> [u8; 16] {
     <[u8; 16]>::try_from(v.as_slice()).unwrap_or([0; 16])
 }
 
-/// Verifies Content-MD5 and any `x-amz-checksum-*` header against a small,
-/// fully read body (XML documents: DeleteObjects, tagging, completion...).
-/// Returns the AWS error code of the first mismatch.
-/// `x-amz-checksum-*` headers are skipped when they describe something else
-/// (on CompleteMultipartUpload they are the object's checksum).
-pub fn verify_small_body(headers: &http::HeaderMap, body: &[u8], checksums: bool) -> Result<(), &'static str> {
-    if let Some(v) = headers.get("content-md5") {
-        let want = v
-            .to_str()
-            .ok()
-            .and_then(unb64)
-            .filter(|d| d.len() == 16)
-            .ok_or("InvalidDigest")?;
-        let mut m = Md5::new();
-        m.update(body);
-        if want != m.finish() {
-            return Err("BadDigest");
+/// The digests a document request declares (Content-MD5, any
+/// `x-amz-checksum-*`), computed as its body streams past: nothing is
+/// buffered, and the verdict is known when the body ends.
+pub struct BodyDigests {
+    md5: Option<([u8; 16], Md5)>,
+    checksums: Vec<(Vec<u8>, Hasher)>,
+}
+
+impl BodyDigests {
+    /// The digests `headers` declare (None when there are none), or the
+    /// AWS error code of a malformed one. `x-amz-checksum-*` headers are
+    /// skipped when `checksums` is false (on CompleteMultipartUpload they
+    /// are the object's checksum).
+    pub fn declared(headers: &http::HeaderMap, checksums: bool) -> Result<Option<BodyDigests>, &'static str> {
+        let md5 = match headers.get("content-md5") {
+            None => None,
+            Some(v) => {
+                let want = v
+                    .to_str()
+                    .ok()
+                    .and_then(unb64)
+                    .and_then(|d| <[u8; 16]>::try_from(d.as_slice()).ok())
+                    .ok_or("InvalidDigest")?;
+                Some((want, Md5::new()))
+            }
+        };
+        let mut list = Vec::new();
+        for a in Algo::ALL.into_iter().filter(|_| checksums) {
+            if let Some(v) = headers.get(a.header()) {
+                let want = v.to_str().ok().and_then(unb64).ok_or("InvalidDigest")?;
+                list.push((want, a.hasher()));
+            }
+        }
+        Ok((md5.is_some() || !list.is_empty()).then_some(BodyDigests { md5, checksums: list }))
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        if let Some((_, m)) = &mut self.md5 {
+            m.update(data);
+        }
+        for (_, h) in &mut self.checksums {
+            h.update(data);
         }
     }
-    for a in Algo::ALL.into_iter().filter(|_| checksums) {
-        if let Some(v) = headers.get(a.header()) {
-            let want = v.to_str().ok().and_then(unb64).ok_or("BadDigest")?;
-            if want != a.digest(body) {
+
+    /// `Err("BadDigest")` unless every declared digest matches.
+    pub fn finish(self) -> Result<(), &'static str> {
+        if let Some((want, m)) = self.md5
+            && m.finish() != want
+        {
+            return Err("BadDigest");
+        }
+        for (want, h) in self.checksums {
+            if h.finish() != want {
                 return Err("BadDigest");
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Verifies Content-MD5 and any `x-amz-checksum-*` header against a small,
+/// fully read body. Returns the AWS error code of the first mismatch.
+pub fn verify_small_body(headers: &http::HeaderMap, body: &[u8], checksums: bool) -> Result<(), &'static str> {
+    match BodyDigests::declared(headers, checksums)? {
+        None => Ok(()),
+        Some(mut d) => {
+            d.update(body);
+            d.finish()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -101,7 +101,10 @@ pub(crate) async fn delete_objects(
     let bypass = i.bypass_governance_retention.unwrap_or(false);
     // authorized per key, as AWS: s3:DeleteObject[Version] (and
     // s3:BypassGovernanceRetention when asked); no gate, no deletion
-    let gate = req.extensions.get::<strongroom_iam::Gate>().cloned();
+    let gate = req
+        .extensions
+        .get::<strongroom_access::Authorized>()
+        .map(|a| a.grant().clone());
     let allowed = |o: &ObjectIdentifier| {
         let Some(g) = &gate else { return false };
         let action = if o.version_id.is_some() {

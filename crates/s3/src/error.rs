@@ -27,7 +27,7 @@ impl From<Fail> for S3Error {
 
 /// Storage failures are logged here and reach the client as a bare
 /// InternalError (no internal detail on the wire).
-pub(crate) fn internal(e: &StoreError) -> S3Error {
+pub(crate) fn internal(e: &dyn std::fmt::Display) -> S3Error {
     tracing::error!(error = %e, "storage error");
     S3Error::with_message(
         S3ErrorCode::InternalError,

@@ -337,7 +337,8 @@ pub(crate) async fn get_object(
     // and opening them: read again (the new record's blobs are in place)
     let mut attempt = 0;
     let (rec, sel, body) = loop {
-        let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+        let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())
+            .map_err(|e| crate::hide_absence(&req.extensions, &i.key, e))?;
         read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
         let sel = select(&rec, i.range.as_ref(), i.part_number)?;
         crate::sse::require_sigv4(rec.sse.as_ref(), sigv2)?;
@@ -373,7 +374,8 @@ pub(crate) async fn head_object(
     crate::sse::refuse_on_read(&req.headers)?;
     let i = req.input;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())
+        .map_err(|e| crate::hide_absence(&req.extensions, &i.key, e))?;
     s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), true)?;
     read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
     let sel = select(&rec, i.range.as_ref(), i.part_number)?;
@@ -400,7 +402,8 @@ pub(crate) async fn get_object_attributes(
     let secure = crate::secure(&req);
     let i = req.input;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())
+        .map_err(|e| crate::hide_absence(&req.extensions, &i.key, e))?;
     s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), false)?;
     // the header is a comma-separated list, which s3s may hand over whole
     let want = |name: &str| {

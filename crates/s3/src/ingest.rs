@@ -176,9 +176,14 @@ pub(crate) async fn ingest(
         }
     }
 
-    if let Some(len) = claims.content_length
-        && u64::try_from(len).ok() != Some(size)
-        && !is_aws_chunked(claims.headers)
+    // aws-chunked: the decoded length is the signed x-amz-decoded-content-length
+    let declared = if is_aws_chunked(claims.headers) {
+        Some(decoded_length(claims.headers)?)
+    } else {
+        claims.content_length.map(|l| u64::try_from(l).unwrap_or(u64::MAX))
+    };
+    if let Some(len) = declared
+        && len != size
     {
         writer.discard();
         return Err(s3_error!(
@@ -231,6 +236,20 @@ pub(crate) async fn ingest(
         size,
         checksum,
     })
+}
+
+/// `x-amz-decoded-content-length` of an aws-chunked body (required).
+fn decoded_length(h: &HeaderMap) -> S3Result<u64> {
+    h.get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            custom(
+                "MissingContentLength",
+                StatusCode::LENGTH_REQUIRED,
+                "You must provide the x-amz-decoded-content-length header with aws-chunked bodies.",
+            )
+        })
 }
 
 fn is_aws_chunked(h: &HeaderMap) -> bool {

@@ -197,13 +197,31 @@ impl Strongroom {
     }
 }
 
-/// The caller, as proven by the access hook. Absent means the hook did not
-/// run: deny.
+/// The caller, as proven by the access layer's decision. Absent means no
+/// decision was taken for this request: deny.
 pub(crate) fn principal<T>(req: &S3Request<T>) -> S3Result<Principal> {
     req.extensions
-        .get::<Principal>()
-        .cloned()
+        .get::<strongroom_access::Authorized>()
+        .map(|a| a.principal().clone())
         .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+}
+
+/// A read of a key or version that does not exist answers 404 only to a
+/// caller who may list the bucket with that key as prefix; anyone else
+/// learns nothing (403), as AWS.
+pub(crate) fn hide_absence(ext: &http::Extensions, key: &str, e: s3s::S3Error) -> s3s::S3Error {
+    let absent = matches!(e.code(), s3s::S3ErrorCode::NoSuchKey | s3s::S3ErrorCode::NoSuchVersion);
+    if !absent {
+        return e;
+    }
+    let may_list = ext
+        .get::<strongroom_access::Authorized>()
+        .is_some_and(|a| a.grant().may_list(key));
+    if may_list {
+        e
+    } else {
+        s3_error!(AccessDenied, "Access Denied")
+    }
 }
 
 /// The connection facts the front door attached to a request.
@@ -218,18 +236,9 @@ pub(crate) fn secure<T>(req: &S3Request<T>) -> bool {
 
 /// True for a SigV2-signed request (header or query).
 pub(crate) fn is_sigv2<T>(req: &S3Request<T>) -> bool {
-    let header = req
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.starts_with("AWS "));
-    let query = req
-        .uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .any(|kv| kv.starts_with("AWSAccessKeyId="));
-    header || query
+    req.extensions
+        .get::<strongroom_access::Authorized>()
+        .is_some_and(|a| a.facts().mechanism.is_sigv2())
 }
 
 /// The key-service caller of a request.
@@ -237,8 +246,11 @@ pub(crate) fn kms_caller<T>(req: &S3Request<T>, who: &Principal, region: &str) -
     let mut c = sse::caller(who, conn(req).as_ref(), region);
     if !who.is_root() {
         // a user's (or role's) own policies must allow the key use; no
-        // gate means the hook did not run: deny
-        let gate = req.extensions.get::<strongroom_iam::Gate>().cloned();
+        // grant means no decision was taken: deny
+        let gate = req
+            .extensions
+            .get::<strongroom_access::Authorized>()
+            .map(|a| a.grant().clone());
         c.identity = Some(strongroom_kms::IdentityCheck(std::sync::Arc::new(
             move |action, key| gate.as_ref().is_some_and(|g| g.identity_allows(action, key)),
         )));
@@ -270,6 +282,9 @@ macro_rules! delegate {
         impl S3 for Strongroom {
             $(
                 async fn $op(&self, req: S3Request<$in>) -> S3Result<S3Response<$out>> {
+                    // no decision, no operation (the proof is taken again
+                    // where the handler needs the caller)
+                    principal(&req)?;
                     $module::$func(self, req).await
                 }
             )*

@@ -5,9 +5,9 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
-use strongroom_iam::gate::{POLICY_LOCKOUT_CONFIG, bucket_policy_text, policy_record};
+use strongroom_access::config::{POLICY_LOCKOUT_CONFIG, bucket_policy_text, policy_record};
+use strongroom_access::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 use strongroom_iam::policy::{Kind, Policy};
-use strongroom_iam::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 
 use crate::Strongroom;
 use crate::error::{Fail, no_such_bucket, store};
@@ -71,7 +71,7 @@ pub(crate) async fn put_bucket_policy(
     let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let p = Policy::parse(&i.policy, Kind::Resource).map_err(malformed)?;
     validate_for_bucket(&p, &i.bucket)?;
-    if p.is_public() && strongroom_iam::gate::effective_pab(&s3.store, &b).block_public_policy {
+    if p.is_public() && strongroom_access::config::effective_pab(&s3.store, &b).block_public_policy {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     }
     // ConfirmRemoveSelfBucketAccess: the owner's root gives up its
@@ -112,7 +112,9 @@ pub(crate) async fn get_bucket_policy(
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    let policy = bucket_policy_text(&s3.store, &b).ok_or_else(no_policy)?;
+    let policy = bucket_policy_text(&s3.store, &b)
+        .map_err(|e| crate::error::internal(&e))?
+        .ok_or_else(no_policy)?;
     Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
 }
 
@@ -142,6 +144,7 @@ pub(crate) async fn get_bucket_policy_status(
     let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
     // without a policy the bucket is not public by policy (ACLs are off)
     let public = bucket_policy_text(&s3.store, &b)
+        .map_err(|e| crate::error::internal(&e))?
         .is_some_and(|text| Policy::parse(&text, Kind::Resource).is_ok_and(|p| p.is_public()));
     Ok(S3Response::new(GetBucketPolicyStatusOutput {
         policy_status: Some(PolicyStatus {

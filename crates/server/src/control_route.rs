@@ -6,8 +6,9 @@
 
 use http::{Method, Response, StatusCode};
 use hyper::body::Incoming;
-use strongroom_iam::gate::account_pab_record;
-use strongroom_iam::{ConnInfo, Identities, PublicAccessBlock, SignedRequest};
+use strongroom_access::PublicAccessBlock;
+use strongroom_access::config::account_pab_record;
+use strongroom_iam::{ConnInfo, Identities, SignedRequest};
 use strongroom_store::{Store, StoreError};
 
 const PATH: &str = "/v20180820/configuration/publicAccessBlock";
@@ -110,7 +111,7 @@ pub(crate) async fn handle(
     } else {
         "s3:PutAccountPublicAccessBlock"
     };
-    let ctx = strongroom_iam::request_context(&who, Some(info), &parts.headers, None, now);
+    let ctx = strongroom_iam::context::global_context(&who, Some(info), &parts.headers, now);
     if account != who.account_id() || !strongroom_iam::authz::identity_allows(ids, &who, &ctx, action, "*") {
         return (error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"), name);
     }

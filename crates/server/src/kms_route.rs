@@ -94,7 +94,7 @@ pub(crate) async fn handle(
     let identity = (!principal.is_root()).then(|| {
         let ids = identities.clone();
         let who = principal.clone();
-        let ctx = strongroom_iam::request_context(&who, Some(info), &parts.headers, None, now);
+        let ctx = strongroom_iam::context::global_context(&who, Some(info), &parts.headers, now);
         strongroom_kms::IdentityCheck(std::sync::Arc::new(move |action: &str, key: &str| {
             strongroom_iam::authz::identity_allows(&ids, &who, &ctx, action, key)
         }))

@@ -1,19 +1,22 @@
 //! PutBucketEncryption and GetBucketEncryption with BlockedEncryptionTypes,
 //! which s3s 0.14's DTOs do not model (its parser refuses the element as
 //! MalformedXML). Path-style `/<bucket>?encryption` requests come here as an
-//! s3s custom route: s3s has verified the signature; [`check_access`]
-//! makes the access hook's decision; the document is parsed by s3s's own
-//! XML code once the extra element is taken out. Virtual-hosted requests
-//! still go to the s3s handlers (without BlockedEncryptionTypes).
-
-use std::sync::Arc;
+//! s3s custom route: s3s has verified the signature; `check_access` makes
+//! the access layer's decision on the same facts the route acts on; the
+//! document is parsed by s3s's own XML code once the extra element is
+//! taken out. The route matches only a path that is a plain bucket name and
+//! a query (as the envelope decoded it) that is exactly `encryption`:
+//! anything else, virtual-hosted requests included, goes to the s3s
+//! handlers (without BlockedEncryptionTypes) and their typed decision.
 
 use http::{Extensions, HeaderMap, Method, StatusCode, Uri};
 use s3s::dto::ServerSideEncryptionConfiguration;
 use s3s::route::S3Route;
 use s3s::xml::Deserialize;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
-use strongroom_iam::S3AccessHook;
+use strongroom_access::S3Authorization;
+use strongroom_access::ask::Ask;
+use strongroom_access::table::Op;
 
 use super::config;
 use crate::Strongroom;
@@ -24,50 +27,56 @@ const MAX_DOC: usize = 64 * 1024;
 
 pub struct EncryptionRoute {
     s3: Strongroom,
-    hook: Arc<S3AccessHook>,
+    hook: S3Authorization,
 }
 
 impl EncryptionRoute {
-    pub fn new(s3: Strongroom, hook: Arc<S3AccessHook>) -> EncryptionRoute {
+    pub fn new(s3: Strongroom, hook: S3Authorization) -> EncryptionRoute {
         EncryptionRoute { s3, hook }
     }
 }
 
-/// The bucket of a path-style bucket-level request.
+/// The bucket of a path-style bucket-level request whose path is a plain
+/// bucket name (no encoding, so every reader sees the same name).
 fn bucket_of(uri: &Uri) -> Option<&str> {
     let b = uri.path().strip_prefix('/')?;
-    (!b.is_empty() && !b.contains('/')).then_some(b)
+    let plain = (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-');
+    plain.then_some(b)
 }
 
-fn is_encryption_query(uri: &Uri) -> bool {
-    uri.query()
-        .unwrap_or_default()
-        .split('&')
-        .any(|kv| kv.split('=').next() == Some("encryption"))
+/// True when the query, as the envelope decoded it, is `encryption` alone
+/// (with the SDKs' `x-id` hint at most, or pre-signed parameters).
+fn is_encryption_query(ext: &Extensions) -> bool {
+    let Some(facts) = ext.get::<strongroom_access::AuthFacts>() else {
+        return false;
+    };
+    let q = &facts.query;
+    q.has("encryption")
+        && q.names()
+            .all(|n| n == "encryption" || n == "x-id" || n.starts_with("X-Amz-") || n.starts_with("x-amz-"))
 }
 
 #[async_trait::async_trait]
 impl S3Route for EncryptionRoute {
-    fn is_match(&self, method: &Method, uri: &Uri, _headers: &HeaderMap, _ext: &mut Extensions) -> bool {
-        (method == Method::PUT || method == Method::GET) && bucket_of(uri).is_some() && is_encryption_query(uri)
+    fn is_match(&self, method: &Method, uri: &Uri, _headers: &HeaderMap, ext: &mut Extensions) -> bool {
+        (method == Method::PUT || method == Method::GET) && bucket_of(uri).is_some() && is_encryption_query(ext)
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         let op = if req.method == Method::PUT {
-            "PutBucketEncryption"
+            Op::PutBucketEncryption
         } else {
-            "GetBucketEncryption"
+            Op::GetBucketEncryption
         };
-        let bucket = bucket_of(&req.uri).unwrap_or_default().to_owned();
-        self.hook.check_route(
-            op,
-            &bucket,
-            req.credentials.as_ref(),
-            &req.headers,
-            req.uri.query(),
-            &mut req.extensions,
-        )?;
-        Ok(())
+        let bucket = bucket_of(&req.uri).ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        let expected = req
+            .headers
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok());
+        let ask = Ask::for_bucket(op, bucket, expected);
+        self.hook.authorize_ask(req, ask)
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {

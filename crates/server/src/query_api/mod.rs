@@ -254,8 +254,21 @@ pub(crate) async fn handle(
 /// The identity-policy decision for an IAM/STS action on a resource of
 /// the caller's account.
 pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(), IamError> {
-    let identity = strongroom_iam::authz::identity_policies(call.ids, &call.who);
-    let ctx = strongroom_iam::request_context(&call.who, Some(call.conn), call.headers, None, now());
+    let denied = || {
+        IamError::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource}",
+                call.who.identity_arn()
+            ),
+        )
+    };
+    let identity = strongroom_iam::authz::identity_policies(call.ids, &call.who).map_err(|e| {
+        tracing::error!(error = %e, "identity policies unusable: denied");
+        denied()
+    })?;
+    let ctx = strongroom_iam::context::global_context(&call.who, Some(call.conn), call.headers, now());
     let d = strongroom_iam::authz::decide(
         &call.who,
         &identity,
@@ -264,18 +277,7 @@ pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(
         &strongroom_iam::authz::ResourceSide::default(),
         &ctx,
     );
-    if d.allowed() {
-        Ok(())
-    } else {
-        Err(IamError::new(
-            403,
-            "AccessDenied",
-            format!(
-                "User: {} is not authorized to perform: {action} on resource: {resource}",
-                call.who.identity_arn()
-            ),
-        ))
-    }
+    if d.allowed() { Ok(()) } else { Err(denied()) }
 }
 
 pub(crate) fn now() -> i64 {

@@ -129,7 +129,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 return Err(denied());
             }
             let mfa_at = mfa(c).await?.or(c.who.mfa_at());
-            let mut ctx = strongroom_iam::request_context(&c.who, Some(c.conn), c.headers, None, now());
+            let mut ctx = strongroom_iam::context::global_context(&c.who, Some(c.conn), c.headers, now());
             ctx.set(
                 "aws:MultiFactorAuthPresent",
                 if mfa_at.is_some() { "true" } else { "false" },
@@ -137,7 +137,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             if let Some(at) = mfa_at {
                 ctx.set("aws:MultiFactorAuthAge", (now() - at).max(0).to_string());
             }
-            let identity = strongroom_iam::authz::identity_policies(c.ids, &c.who);
+            let identity = strongroom_iam::authz::identity_policies(c.ids, &c.who).map_err(|_| denied())?;
             let side = strongroom_iam::authz::ResourceSide {
                 owner: Some(&role_acct),
                 policy: role.trust.parsed.as_deref(),

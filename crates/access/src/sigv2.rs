@@ -9,53 +9,17 @@ use http::HeaderMap;
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
-use crate::Identities;
+use strongroom_iam::Identities;
 
-/// Sub-resources that belong to the canonicalized resource, sorted.
-const SUBRESOURCES: &[&str] = &[
-    "accelerate",
-    "acl",
-    "analytics",
-    "cors",
-    "defaultObjectAcl",
-    "delete",
-    "inventory",
-    "lifecycle",
-    "location",
-    "logging",
-    "metrics",
-    "notification",
-    "object-lock",
-    "partNumber",
-    "policy",
-    "replication",
-    "requestPayment",
-    "response-cache-control",
-    "response-content-disposition",
-    "response-content-encoding",
-    "response-content-language",
-    "response-content-type",
-    "response-expires",
-    "restore",
-    "select",
-    "select-type",
-    "storageClass",
-    "tagging",
-    "torrent",
-    "uploadId",
-    "uploads",
-    "versionId",
-    "versioning",
-    "versions",
-    "website",
-];
+use crate::envelope::{Query, V2_SIGNED};
 
 /// A request as SigV2 sees it.
 pub struct V2Request<'a> {
     pub method: &'a str,
     /// The path as sent (still percent-encoded).
     pub raw_path: &'a str,
-    pub query: Option<&'a str>,
+    /// The query, decoded once by the envelope.
+    pub query: &'a Query,
     pub headers: &'a HeaderMap,
     /// The bucket named by a virtual-hosted-style Host header.
     pub vhost_bucket: Option<&'a str>,
@@ -70,23 +34,6 @@ pub enum V2Check {
     Invalid,
 }
 
-fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
-    q.unwrap_or_default()
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (crate::access::percent_decode(k), crate::access::percent_decode(v))
-        })
-        .collect()
-}
-
-fn unique<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    let mut it = pairs.iter().filter(|(k, _)| k == name);
-    let first = it.next()?;
-    it.next().is_none().then_some(first.1.as_str())
-}
-
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut it = h.get_all(name).iter();
     let first = it.next()?;
@@ -97,7 +44,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The SigV2 string to sign; `date_or_expires` is the Date line.
-fn string_to_sign(r: &V2Request<'_>, pairs: &[(String, String)], date_or_expires: &str) -> String {
+fn string_to_sign(r: &V2Request<'_>, date_or_expires: &str) -> String {
     let mut s = String::with_capacity(256);
     s.push_str(r.method);
     s.push('\n');
@@ -134,8 +81,8 @@ fn string_to_sign(r: &V2Request<'_>, pairs: &[(String, String)], date_or_expires
     }
     s.push_str(r.raw_path);
     let mut first = true;
-    for q in SUBRESOURCES {
-        if let Some(v) = unique(pairs, q) {
+    for q in V2_SIGNED {
+        if let Some(v) = r.query.get(q) {
             s.push(if first { '?' } else { '&' });
             first = false;
             s.push_str(q);
@@ -150,7 +97,6 @@ fn string_to_sign(r: &V2Request<'_>, pairs: &[(String, String)], date_or_expires
 
 /// Verifies a SigV2 request's signature in constant time.
 pub fn check(r: &V2Request<'_>, ids: &Identities) -> V2Check {
-    let pairs = query_pairs(r.query);
     let auth = r
         .headers
         .get(http::header::AUTHORIZATION)
@@ -170,16 +116,16 @@ pub fn check(r: &V2Request<'_>, ids: &Identities) -> V2Check {
         }
         None => {
             let (Some(ak), Some(sig), Some(exp)) = (
-                unique(&pairs, "AWSAccessKeyId"),
-                unique(&pairs, "Signature"),
-                unique(&pairs, "Expires"),
+                r.query.get("AWSAccessKeyId"),
+                r.query.get("Signature"),
+                r.query.get("Expires"),
             ) else {
                 return V2Check::NotApplicable;
             };
             (ak.to_owned(), sig.to_owned(), exp.to_owned())
         }
     };
-    let sts = string_to_sign(r, &pairs, &date);
+    let sts = string_to_sign(r, &date);
     let Some(expected) = ids.with_secret(&access_key, |secret| {
         let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
         base64_simd::STANDARD.encode_to_string(hmac::sign(&key, sts.as_bytes()).as_ref())
@@ -206,14 +152,15 @@ mod tests {
             "date",
             http::HeaderValue::from_static("Tue, 27 Mar 2007 19:36:42 +0000"),
         );
+        let q = Query::default();
         let r = V2Request {
             method: "GET",
             raw_path: "/photos/puppy.jpg",
-            query: None,
+            query: &q,
             headers: &h,
             vhost_bucket: Some("awsexamplebucket1"),
         };
-        let sts = string_to_sign(&r, &[], "Tue, 27 Mar 2007 19:36:42 +0000");
+        let sts = string_to_sign(&r, "Tue, 27 Mar 2007 19:36:42 +0000");
         assert_eq!(
             sts,
             "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
@@ -232,16 +179,16 @@ mod tests {
         h.append("x-amz-meta-b", http::HeaderValue::from_static(" 2 "));
         h.append("x-amz-meta-a", http::HeaderValue::from_static("1"));
         h.append("x-amz-meta-a", http::HeaderValue::from_static("3"));
-        let pairs = query_pairs(Some("uploads&prefix=x&acl"));
+        let q = Query::parse(Some("uploads&prefix=x&acl"));
         let r = V2Request {
             method: "PUT",
             raw_path: "/b/k",
-            query: None,
+            query: &q,
             headers: &h,
             vhost_bucket: None,
         };
         assert_eq!(
-            string_to_sign(&r, &pairs, ""),
+            string_to_sign(&r, ""),
             "PUT\n\n\n\nx-amz-meta-a:1,3\nx-amz-meta-b:2\n/b/k?acl&uploads"
         );
     }
