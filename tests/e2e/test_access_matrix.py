@@ -55,6 +55,9 @@ class World:
         self.bucket = f"acl-{uuid.uuid4().hex[:16]}"
         self.owner = server.client(MAIN)
         self.owner.create_bucket(Bucket=self.bucket)
+        # new buckets block public access (AWS's default since April 2023);
+        # this matrix places public policies on purpose
+        self.owner.delete_public_access_block(Bucket=self.bucket)
         self.owner.put_object(Bucket=self.bucket, Key="k", Body=b"data")
         self.iam = iam_client(server, MAIN)
         self.alt_iam = iam_client(server, ALT)

@@ -409,3 +409,47 @@ def test_strongroom_presign_with_session_credentials(server):
     assert requests.get(url).content == b"session"
     # the token is part of the signature: another one breaks it
     assert requests.get(url.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")).status_code in (400, 403)
+
+
+def test_a_query_api_parameter_given_twice_is_refused(server):
+    """One reading of an IAM/STS form body: `UserName` twice (one harmless,
+    one a victim) is refused, not resolved by whichever copy comes last,
+    and nothing changes."""
+    from sigv4 import sign
+    iam = iam_client(server, MAIN)
+    mine, victim = f"dup-a-{uuid.uuid4().hex[:6]}", f"dup-b-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=victim)
+    body = f"Action=DeleteUser&Version=2010-05-08&UserName={mine}&UserName={victim}".encode()
+    url = f"{server.http}/"
+    hs, *_ = sign("POST", url, MAIN, hashlib.sha256(body).hexdigest(),
+                  {"content-type": "application/x-www-form-urlencoded"}, service="iam")
+    r = requests.post(url, data=body, headers=hs, timeout=10)
+    assert r.status_code == 400, r.text
+    assert "<Code>ValidationError</Code>" in r.text
+    assert iam.get_user(UserName=victim)["User"]["UserName"] == victim
+
+
+def test_assume_role_session_policies_are_checked_when_given(server):
+    """AssumeRole's `Policy` must be a valid identity policy of at most
+    2,048 characters and each `PolicyArns` ARN must exist (AWS)."""
+    iam = iam_client(server, MAIN)
+    r = f"sp{uuid.uuid4().hex[:6]}"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                        "Principal": {"AWS": "arn:aws:iam::210000000001:root"}}]})
+    arn = iam.create_role(RoleName=r, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    sts = sts_client(server, MAIN)
+    cases = [
+        ({"Policy": "{"}, (400, "MalformedPolicyDocument")),
+        ({"Policy": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "x" * 2100}]})},
+         (400, "PackedPolicyTooLarge")),
+        ({"PolicyArns": [{"arn": "arn:aws:iam::210000000001:policy/no-such-policy"}]}, (404, "NoSuchEntity")),
+    ]
+    for extra, want in cases:
+        with pytest.raises(ClientError) as e:
+            sts.assume_role(RoleArn=arn, RoleSessionName="sp", **extra)
+        assert error_of(e) == want, extra
+    ok = sts.assume_role(RoleArn=arn, RoleSessionName="sp", PolicyArns=[
+        {"arn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}])
+    assert ok["Credentials"]["AccessKeyId"].startswith("ASIA")
+    iam.delete_role(RoleName=r)

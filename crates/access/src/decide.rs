@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use s3s::{S3Error, S3Result, s3_error};
-use strongroom_iam::authz::{Decision, ResourceSide, decide, identity_policies};
+use strongroom_iam::authz::{Decision, Identity, ResourceSide, decide, identity_policies};
 use strongroom_iam::policy::{Context, Policy};
 use strongroom_iam::{ConnInfo, Identities, Principal};
 use strongroom_store::{BucketRecord, Store};
@@ -47,7 +47,7 @@ pub struct Grant {
 
 struct GrantInner {
     who: Principal,
-    identity: Vec<Arc<Policy>>,
+    identity: Identity,
     bucket: String,
     side: Option<Side>,
     ctx: Context,
@@ -200,7 +200,11 @@ impl Authorizer {
         };
         let mut ctx = crate::context::s3_context(env, ask);
         let tests_tags = |p: &Policy| p.tests_key("s3:ExistingObjectTag/");
-        let wants_tags = identity.iter().any(|p| tests_tags(p))
+        let wants_tags = identity
+            .policies
+            .iter()
+            .chain(identity.session.iter().flatten())
+            .any(|p| tests_tags(p))
             || side.as_ref().and_then(|s| s.policy.as_deref()).is_some_and(tests_tags);
         if wants_tags && let (Some(b), Some(k)) = (&rec, &ask.key) {
             self.existing_tags(b, k, ask.version_id.as_deref(), &mut ctx)?;
@@ -318,7 +322,7 @@ impl Authorizer {
         let grant = Grant {
             inner: Arc::new(GrantInner {
                 who: who.clone(),
-                identity: Vec::new(),
+                identity: Identity::default(),
                 bucket: rec.name.clone(),
                 side: None,
                 ctx: Context::new(),

@@ -54,19 +54,42 @@ impl Decision {
 /// Actions the resource owner's root may always take.
 const OWNER_ROOT_ALWAYS: &[&str] = &["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
 
-/// The policies attached to the caller's identity. An error (the caller
-/// denies) when any of them cannot be used, or the directory lock is
-/// poisoned.
-pub fn identity_policies(ids: &Identities, who: &Principal) -> Result<Vec<Arc<Policy>>, String> {
+/// The identity side of a caller: the policies attached to its identity
+/// and, for a session created with session policies (AssumeRole `Policy`,
+/// `PolicyArns`), those too: the session may do only what both allow.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub policies: Vec<Arc<Policy>>,
+    pub session: Option<Vec<Arc<Policy>>>,
+}
+
+impl From<Vec<Arc<Policy>>> for Identity {
+    fn from(policies: Vec<Arc<Policy>>) -> Identity {
+        Identity {
+            policies,
+            session: None,
+        }
+    }
+}
+
+/// The caller's identity side. An error (the caller denies) when any of
+/// its policies cannot be used, or the directory lock is poisoned.
+pub fn identity_policies(ids: &Identities, who: &Principal) -> Result<Identity, String> {
     let dir = ids
         .dir
         .read()
         .map_err(|_| "the IAM directory lock is poisoned".to_owned())?;
-    match who.kind() {
-        CallerKind::User { name, .. } => dir.user_policies(who.account_id(), name),
-        CallerKind::Role { role, .. } => dir.role_policies(who.account_id(), role),
-        CallerKind::Root | CallerKind::Anonymous => Ok(Vec::new()),
-    }
+    let policies = match who.kind() {
+        CallerKind::User { name, .. } => dir.user_policies(who.account_id(), name)?,
+        CallerKind::Role { role, .. } => dir.role_policies(who.account_id(), role)?,
+        CallerKind::Root | CallerKind::Anonymous => Vec::new(),
+    };
+    let session = if who.is_temporary() {
+        dir.session_policies(who.access_key())?
+    } else {
+        None
+    };
+    Ok(Identity { policies, session })
 }
 
 /// How the Principal element of a policy sees a caller.
@@ -106,7 +129,7 @@ impl SubjectOwned {
 /// Decides one action on one resource.
 pub fn decide(
     who: &Principal,
-    identity: &[Arc<Policy>],
+    identity: &Identity,
     action: &str,
     resource: &str,
     side: &ResourceSide<'_>,
@@ -121,11 +144,25 @@ pub fn decide(
 
     // identity side
     let mut id_allow = who.is_root();
-    for p in identity {
+    for p in &identity.policies {
         match p.evaluate(&subject, action, resource, ctx) {
             Outcome::Deny => return Decision::ExplicitDeny,
             Outcome::Allow(_) => id_allow = true,
             Outcome::NotApplicable => {}
+        }
+    }
+    // session policies bound everything the session does
+    if let Some(session) = &identity.session {
+        let mut session_allow = false;
+        for p in session {
+            match p.evaluate(&subject, action, resource, ctx) {
+                Outcome::Deny => return Decision::ExplicitDeny,
+                Outcome::Allow(_) => session_allow = true,
+                Outcome::NotApplicable => {}
+            }
+        }
+        if !session_allow {
+            return Decision::ImplicitDeny;
         }
     }
     // resource side
@@ -229,7 +266,14 @@ mod tests {
             restrict_public: restrict,
             self_access_removed: false,
         };
-        decide(w, identity, "s3:GetObject", R, &side, &Context::new())
+        decide(
+            w,
+            &Identity::from(identity.to_vec()),
+            "s3:GetObject",
+            R,
+            &side,
+            &Context::new(),
+        )
     }
 
     #[test]
@@ -353,17 +397,24 @@ mod tests {
         let ctx = Context::new();
         for action in OWNER_ROOT_ALWAYS {
             assert_eq!(
-                decide(&root, &[], action, "arn:aws:s3:::b", &side, &ctx),
+                decide(&root, &Identity::default(), action, "arn:aws:s3:::b", &side, &ctx),
                 Decision::Allow
             );
         }
         assert_eq!(
-            decide(&root, &[], "s3:GetObject", R, &side, &ctx),
+            decide(&root, &Identity::default(), "s3:GetObject", R, &side, &ctx),
             Decision::ExplicitDeny
         );
         let other = who("222222222222", CallerKind::Root);
         assert_eq!(
-            decide(&other, &[], "s3:PutBucketPolicy", "arn:aws:s3:::b", &side, &ctx),
+            decide(
+                &other,
+                &Identity::default(),
+                "s3:PutBucketPolicy",
+                "arn:aws:s3:::b",
+                &side,
+                &ctx
+            ),
             Decision::ExplicitDeny
         );
         // ConfirmRemoveSelfBucketAccess gives the exemption up
@@ -372,7 +423,14 @@ mod tests {
             ..side
         };
         assert_eq!(
-            decide(&root, &[], "s3:PutBucketPolicy", "arn:aws:s3:::b", &confirmed, &ctx),
+            decide(
+                &root,
+                &Identity::default(),
+                "s3:PutBucketPolicy",
+                "arn:aws:s3:::b",
+                &confirmed,
+                &ctx
+            ),
             Decision::ExplicitDeny
         );
     }

@@ -251,6 +251,12 @@ pub struct Session {
     pub token_sha256: String,
     #[serde(skip)]
     pub secret: Zeroizing<String>,
+    /// Session policies (AssumeRole `Policy` and `PolicyArns`): the session
+    /// may do only what these allow as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Doc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_arns: Vec<String>,
 }
 
 /// A system record to write (name and bytes) or, with `None`, to delete.
@@ -320,6 +326,9 @@ impl Directory {
                 continue;
             }
             s.secret = unseal(master, &s.sealed_secret, &key_context(&s.id))?;
+            if let Some(doc) = &mut s.policy {
+                doc.reparse(Kind::Identity);
+            }
             d.sessions.insert(s.id.clone(), s);
         }
         Ok((d, reseal))
@@ -346,6 +355,29 @@ impl Directory {
             attached_docs(a, &g.attached, &mut out)?;
         }
         Ok(out)
+    }
+
+    /// The session policies of a session's access key: None when it has
+    /// none; an error when one cannot be used.
+    pub fn session_policies(&self, key: &str) -> Result<Option<Vec<Arc<Policy>>>, String> {
+        let s = self.sessions.get(key).ok_or_else(|| "the session is gone".to_owned())?;
+        if s.policy.is_none() && s.policy_arns.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        if let Some(doc) = &s.policy {
+            out.push(
+                doc.parsed
+                    .clone()
+                    .ok_or_else(|| "the session policy does not parse".to_owned())?,
+            );
+        }
+        let a = self
+            .accounts
+            .get(&s.account)
+            .ok_or_else(|| format!("account {} has no IAM records", s.account))?;
+        attached_docs(a, &s.policy_arns, &mut out)?;
+        Ok(Some(out))
     }
 
     /// Identity policies of a role (fails like [`Directory::user_policies`]).

@@ -73,6 +73,14 @@ pub struct NewCredentials {
     pub created: i64,
 }
 
+/// Session policies that bound a new session (AssumeRole `Policy` and
+/// `PolicyArns`); the default bounds nothing.
+#[derive(Default)]
+pub struct SessionLimits {
+    pub policy: Option<Doc>,
+    pub policy_arns: Vec<String>,
+}
+
 /// Public facts of an access key.
 pub struct KeyInfo {
     pub id: String,
@@ -553,13 +561,15 @@ impl Identities {
         .await
     }
 
-    /// Issues temporary credentials.
+    /// Issues temporary credentials, bounded by session policies when
+    /// given (`policy`, and managed policies by ARN, which must exist).
     pub async fn new_session(
         &self,
         account: &str,
         of: SessionOf,
         secs: u64,
         mfa_at: Option<i64>,
+        limits: SessionLimits,
     ) -> Result<NewCredentials, IamError> {
         let id = new_id("ASIA")?;
         let secret = new_secret(30)?;
@@ -577,8 +587,21 @@ impl Identities {
             sealed_secret: sealed,
             token_sha256: crate::sigv4::sha256_hex(token.as_bytes()),
             secret: secret.clone(),
+            policy: limits.policy,
+            policy_arns: limits.policy_arns,
         };
         self.change(|d, t| {
+            if !s.policy_arns.is_empty() {
+                let a = d
+                    .accounts
+                    .get(account)
+                    .ok_or_else(|| IamError::no_such(&format!("account {account}")))?;
+                for arn in &s.policy_arns {
+                    if a.managed_doc(arn).is_none() {
+                        return Err(IamError::no_such(&format!("policy {arn}")));
+                    }
+                }
+            }
             // expired sessions leave memory and the store
             let expired: Vec<String> = d
                 .sessions

@@ -25,7 +25,7 @@ pub mod policy;
 pub mod sigv4;
 pub mod totp;
 
-pub use iam_ops::{IamError, KeyInfo, NewCredentials, generate_credentials};
+pub use iam_ops::{IamError, KeyInfo, NewCredentials, SessionLimits, generate_credentials};
 pub use identities::KeyError;
 pub use mfa::MfaFailure;
 mod verify;

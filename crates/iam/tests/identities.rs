@@ -95,12 +95,15 @@ async fn sessions_are_sealed_and_expired_ones_are_removed() {
         let acct = "123456789012";
         // a session that is already over
         dead = ids
-            .new_session(acct, SessionOf::User(None), 0, None)
+            .new_session(acct, SessionOf::User(None), 0, None, Default::default())
             .await
             .unwrap()
             .access_key;
         assert!(store.system(&format!("iam-session/{dead}")).unwrap().is_some());
-        let l = ids.new_session(acct, SessionOf::User(None), 900, None).await.unwrap();
+        let l = ids
+            .new_session(acct, SessionOf::User(None), 900, None, Default::default())
+            .await
+            .unwrap();
         live = l.access_key.clone();
         live_secret = l.secret.to_string();
         assert!(

@@ -99,13 +99,22 @@ pub(crate) async fn create_bucket(
             ),
         ));
     }
+    let mut id = [0u8; 16];
+    strongroom_crypt::fill_random(&mut id).map_err(|_| s3_error!(InternalError, "random source failed"))?;
+    let mut configs = BTreeMap::new();
+    // new buckets block public access, all four settings (AWS since 2023);
+    // the owner turns them off with PutPublicAccessBlock / DeletePublicAccessBlock
+    let all = serde_json::to_string(&strongroom_access::PublicAccessBlock::ALL)
+        .map_err(|_| s3_error!(InternalError, "We encountered an internal error. Please try again."))?;
+    configs.insert(strongroom_access::PAB_CONFIG.to_owned(), all);
     let mut rec = BucketRecord {
         name: i.bucket.clone(),
+        id: hex_simd::encode_to_string(id, hex_simd::AsciiCase::Lower),
         owner: who.account_id().to_owned(),
         created_ms: now_ms(),
         location,
         tags: None,
-        configs: BTreeMap::new(),
+        configs,
     };
     // Object Lock turns versioning on, for good
     if i.object_lock_enabled_for_bucket == Some(true) {

@@ -84,6 +84,7 @@ pub(crate) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let who = principal(&req)?;
+    let bucket_id = crate::decided_bucket_id(&req);
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
     let i = req.input;
@@ -197,7 +198,11 @@ pub(crate) async fn copy_object(
     let out_ms = rec.last_modified_ms;
     let out_sum = rec.checksum.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());
-    let version_id = commit_object(s3, &i.bucket, &i.key, rec, pending, WriteConditions::default()).await?;
+    let cond = WriteConditions {
+        bucket_id,
+        ..WriteConditions::default()
+    };
+    let version_id = commit_object(s3, &i.bucket, &i.key, rec, pending, cond).await?;
     let copy_source_version_id = src.version_id.clone();
     let c = ChecksumFields::from(out_sum.as_ref());
     let mut out = CopyObjectOutput {

@@ -224,6 +224,14 @@ pub(crate) fn hide_absence(ext: &http::Extensions, key: &str, e: s3s::S3Error) -
     }
 }
 
+/// The id of the bucket record the request was decided on.
+pub(crate) fn decided_bucket_id<T>(req: &S3Request<T>) -> Option<String> {
+    req.extensions
+        .get::<strongroom_access::Authorized>()
+        .and_then(|a| a.bucket())
+        .map(|b| b.id.clone())
+}
+
 /// The connection facts the front door attached to a request.
 pub(crate) fn conn<T>(req: &S3Request<T>) -> Option<strongroom_iam::ConnInfo> {
     req.extensions.get::<strongroom_iam::ConnInfo>().cloned()

@@ -394,12 +394,14 @@ pub(crate) async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     principal(&req)?;
+    let bucket_id = crate::decided_bucket_id(&req);
     let secure = crate::secure(&req);
     let i = req.input;
     let chosen = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     let cond = WriteConditions {
         if_match: i.if_match,
         if_none_match: i.if_none_match,
+        bucket_id,
     };
     let declared: Vec<(Algo, String)> = [
         (Algo::Crc32, i.checksum_crc32),
@@ -424,6 +426,9 @@ pub(crate) async fn complete(
             let Some(brec) = txn.bucket(&b)? else {
                 return Err(Fail(no_such_bucket()));
             };
+            if cond.bucket_id.as_ref().is_some_and(|id| *id != brec.id) {
+                return Err(Fail(no_such_bucket()));
+            }
             let Some(u) = txn.upload(&b, &k, &id)? else {
                 // completing an upload that already completed answers again
                 return match txn.object(&b, &k)? {

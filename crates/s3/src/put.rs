@@ -16,6 +16,8 @@ use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal};
 pub(crate) struct WriteConditions {
     pub if_match: Option<ETagCondition>,
     pub if_none_match: Option<ETagCondition>,
+    /// The id of the bucket record the request was decided on.
+    pub bucket_id: Option<String>,
 }
 
 impl WriteConditions {
@@ -62,6 +64,10 @@ pub(crate) async fn commit_object(
             let Some(brec) = txn.bucket(&b)? else {
                 return Err(Fail(no_such_bucket()));
             };
+            // the bucket the request was decided on, not a new one of that name
+            if cond.bucket_id.as_ref().is_some_and(|id| *id != brec.id) {
+                return Err(Fail(no_such_bucket()));
+            }
             cond.check(txn.object(&b, &k)?.as_ref())?;
             for p in &inline {
                 txn.add_segment(p)?;
@@ -92,6 +98,7 @@ pub(crate) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = principal(&req)?;
+    let bucket_id = crate::decided_bucket_id(&req);
     crate::ingest::require_length(&req.headers)?;
     // POST object: s3s does not substitute ${filename}; storing the literal
     // key would silently differ from AWS
@@ -156,6 +163,7 @@ pub(crate) async fn put_object(
     let cond = WriteConditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
+        bucket_id,
     };
     let checksum_out = rec.checksum.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());

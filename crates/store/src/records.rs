@@ -186,6 +186,12 @@ pub struct PartSummary {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BucketRecord {
     pub name: String,
+    /// This incarnation of the name: random at creation, so a bucket
+    /// deleted and created again (by anyone) is a different bucket to a
+    /// request decided on the old one. Empty for buckets made by older
+    /// builds.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// Owning account id.
     pub owner: String,
     pub created_ms: i64,

@@ -10,6 +10,7 @@ use strongroom_store::{BucketRecord, INLINE_MAX, ObjectHeaders, ObjectRecord, St
 fn bucket(name: &str) -> BucketRecord {
     BucketRecord {
         name: name.into(),
+        id: String::new(),
         owner: "000000000001".into(),
         created_ms: 0,
         location: None,

@@ -47,6 +47,7 @@ async fn setup(store: &Store) {
         .commit(|t| {
             t.put_bucket(&BucketRecord {
                 name: "b".into(),
+                id: String::new(),
                 owner: "000000000001".into(),
                 created_ms: 0,
                 location: None,

@@ -113,26 +113,25 @@ pub(crate) fn members(p: &Params, tag: &str, items: impl IntoIterator<Item = (St
 pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
-    fn parse(body: &[u8]) -> Params {
-        let dec = |s: &str| {
-            let s = s.replace('+', " ");
-            percent_encoding::percent_decode_str(&s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let text = String::from_utf8_lossy(body);
-        Params(
-            text.split('&')
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    (dec(k), dec(v))
-                })
-                .collect(),
-        )
+    /// One reading of the form body (`application/x-www-form-urlencoded`,
+    /// decoded by `form_urlencoded`): a name given twice is refused, not
+    /// resolved by whichever copy comes last.
+    fn parse(body: &[u8]) -> Result<Params, IamError> {
+        let mut out = HashMap::new();
+        for (k, v) in form_urlencoded::parse(body) {
+            if out.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+                return Err(IamError::validation(format!(
+                    "The parameter {k} is given more than once."
+                )));
+            }
+        }
+        Ok(Params(out))
     }
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
+    }
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
     }
     pub(crate) fn need(&self, k: &str) -> Result<&str, IamError> {
         self.get(k).filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -198,7 +197,10 @@ pub(crate) async fn handle(
             return (error(ns, &e, rid), format!("{service}:Unknown"));
         }
     };
-    let mut params = Params::parse(&bytes);
+    let mut params = match Params::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => return (error(ns, &e, rid), format!("{service}:Unknown")),
+    };
     let action = params.get("Action").unwrap_or("Unknown").to_owned();
     let op = format!("{service}:{action}");
     let signed = SignedRequest {

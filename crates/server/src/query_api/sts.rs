@@ -3,7 +3,7 @@
 //! policies decide, as AWS).
 
 use strongroom_iam::directory::SessionOf;
-use strongroom_iam::{CallerKind, IamError, NewCredentials};
+use strongroom_iam::{CallerKind, IamError, NewCredentials, SessionLimits};
 
 use super::{Call, esc, iso, now};
 
@@ -68,6 +68,52 @@ fn duration(c: &Call<'_>, default: u64, max: u64) -> Result<u64, IamError> {
     Ok(d)
 }
 
+/// The largest session policy (plain text plus managed-policy ARNs) AWS
+/// packs into a session token.
+const MAX_SESSION_POLICY: usize = 2048;
+
+/// AssumeRole's session policies: an inline `Policy` (an identity policy)
+/// and up to ten `PolicyArns.member.N.arn`.
+fn session_limits(c: &Call<'_>) -> Result<SessionLimits, IamError> {
+    let policy = match c.params.get("Policy") {
+        Some(text) => {
+            if text.len() > MAX_SESSION_POLICY {
+                return Err(IamError::new(
+                    400,
+                    "PackedPolicyTooLarge",
+                    "Packed size of the session policy exceeds the limit.",
+                ));
+            }
+            Some(
+                strongroom_iam::directory::Doc::new(text, strongroom_iam::policy::Kind::Identity)
+                    .map_err(|e| IamError::new(400, "MalformedPolicyDocument", e.0))?,
+            )
+        }
+        None => None,
+    };
+    // every PolicyArns parameter must be a member 1..=N of the list: one
+    // the list would skip is refused, not ignored (it could only narrow)
+    let given = c.params.names().filter(|k| k.starts_with("PolicyArns.")).count();
+    let mut policy_arns = Vec::new();
+    while let Some(arn) = c
+        .params
+        .get(&format!("PolicyArns.member.{}.arn", policy_arns.len() + 1))
+    {
+        policy_arns.push(arn.to_owned());
+    }
+    if given != policy_arns.len() {
+        return Err(IamError::validation(
+            "PolicyArns members must be PolicyArns.member.N.arn, numbered from 1",
+        ));
+    }
+    if policy_arns.len() > 10 {
+        return Err(IamError::validation(
+            "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10",
+        ));
+    }
+    Ok(SessionLimits { policy, policy_arns })
+}
+
 pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamError> {
     let acct = c.who.account_id().to_owned();
     match action {
@@ -91,7 +137,10 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             };
             let secs = duration(c, default, max)?;
             let mfa_at = mfa(c).await?;
-            let k = c.ids.new_session(&acct, of, secs, mfa_at).await?;
+            let k = c
+                .ids
+                .new_session(&acct, of, secs, mfa_at, SessionLimits::default())
+                .await?;
             Ok(credentials_xml(&k))
         }
         "AssumeRole" => {
@@ -157,6 +206,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 return Err(denied());
             }
             let secs = duration(c, 3600, role.max_session)?;
+            let limits = session_limits(c)?;
             let k = c
                 .ids
                 .new_session(
@@ -167,6 +217,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                     },
                     secs,
                     mfa_at,
+                    limits,
                 )
                 .await?;
             Ok(format!(
