@@ -77,6 +77,7 @@ pub(crate) async fn start(plaintext: bool) -> anyhow::Result<Running> {
         http: Some(l),
         https: None,
         admin: None,
+        limits: strongroom_server::Limits::default(),
     };
     tokio::spawn(async move {
         if let Err(e) = strongroom_server::serve(listeners, front, rx).await {

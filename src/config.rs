@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// External KMS key used when a request names none.
     #[arg(long)]
     pub kms_default_key: Option<String>,
+    /// Connections one client address may hold open at once (default 1024).
+    #[arg(long)]
+    pub max_connections_per_ip: Option<usize>,
 }
 
 /// The `--config` file.
@@ -96,6 +99,7 @@ pub struct FileConfig {
     pub kms_endpoint: Option<String>,
     pub kms_region: Option<String>,
     pub kms_default_key: Option<String>,
+    pub max_connections_per_ip: Option<usize>,
 }
 
 /// Resolved settings.
@@ -119,6 +123,7 @@ pub struct Settings {
     pub kms_endpoint: Option<String>,
     pub kms_region: Option<String>,
     pub kms_default_key: String,
+    pub limits: strongroom_server::Limits,
 }
 
 /// AWS KMS's default request quota for symmetric cryptographic operations
@@ -173,6 +178,13 @@ impl Settings {
                 .kms_default_key
                 .or(f.kms_default_key)
                 .unwrap_or_else(|| "alias/aws/s3".to_owned()),
+            limits: strongroom_server::Limits {
+                per_ip: match a.max_connections_per_ip.or(f.max_connections_per_ip) {
+                    Some(0) => bail!("--max-connections-per-ip: must be at least 1"),
+                    Some(n) => n,
+                    None => strongroom_server::Limits::default().per_ip,
+                },
+            },
             trusted_proxies: if a.trusted_proxy.is_empty() {
                 f.trusted_proxy.unwrap_or_default()
             } else {

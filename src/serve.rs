@@ -16,8 +16,9 @@ use strongroom_store::Store;
 
 use crate::config::{Bootstrap, ServeArgs, Settings};
 
-/// Request bodies s3s buffers (XML documents): larger ones are refused.
-const XML_MAX: usize = 4 * 1024 * 1024;
+/// Request bodies s3s buffers (XML documents): larger ones are refused
+/// (by the front door first, with AWS's error).
+const XML_MAX: usize = strongroom_server::DOCUMENT_MAX as usize;
 /// POST-object uploads are buffered by s3s, so they are kept small.
 const POST_MAX: u64 = 16 * 1024 * 1024;
 
@@ -307,6 +308,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         http: None,
         https: None,
         admin: None,
+        limits: s.limits.clone(),
     };
     let mut lines = Vec::new();
     if let Some(a) = s.http {

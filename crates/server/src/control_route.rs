@@ -5,7 +5,6 @@
 //! need s3:PutAccountPublicAccessBlock / s3:GetAccountPublicAccessBlock.
 
 use http::{Method, Response, StatusCode};
-use hyper::body::Incoming;
 use strongroom_access::PublicAccessBlock;
 use strongroom_access::config::account_pab_record;
 use strongroom_iam::{ConnInfo, Identities, SignedRequest};
@@ -55,7 +54,7 @@ pub(crate) async fn handle(
     ids: &Identities,
     store: &Store,
     parts: http::request::Parts,
-    body: Incoming,
+    body: crate::front::timed::TimedBody,
     info: &ConnInfo,
 ) -> (Response<s3s::Body>, String) {
     let op = match parts.method {
@@ -74,16 +73,22 @@ pub(crate) async fn handle(
         }
     };
     let name = format!("s3control:{op}");
-    let limited = http_body_util::Limited::new(body, 64 * 1024);
-    let Ok(bytes) = http_body_util::BodyExt::collect(limited).await.map(|c| c.to_bytes()) else {
-        return (
-            error(
-                StatusCode::BAD_REQUEST,
-                "MaxMessageLengthExceeded",
-                "Your request was too big.",
-            ),
-            name,
-        );
+    let bytes = match crate::front::timed::collect(body, 64 * 1024).await {
+        Ok(b) => b,
+        Err(crate::front::timed::CollectError::TimedOut) => {
+            let msg = crate::front::timed::TIMEOUT_MESSAGE;
+            return (error(StatusCode::BAD_REQUEST, "RequestTimeout", msg), name);
+        }
+        Err(_) => {
+            return (
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "MaxMessageLengthExceeded",
+                    "Your request was too big.",
+                ),
+                name,
+            );
+        }
     };
     let signed = SignedRequest {
         method: parts.method.as_str(),

@@ -3,7 +3,6 @@
 //! (service `kms`) and answered by the built-in KMS's JSON 1.1 API.
 
 use http::{HeaderValue, Response, StatusCode};
-use hyper::body::Incoming;
 use strongroom_iam::{ConnInfo, Identities, SignedRequest};
 use strongroom_kms::{Caller, Kms};
 
@@ -43,7 +42,7 @@ pub(crate) async fn handle(
     kms: &Kms,
     identities: &Identities,
     parts: http::request::Parts,
-    body: Incoming,
+    body: crate::front::timed::TimedBody,
     info: &ConnInfo,
     rid: &str,
 ) -> (Response<s3s::Body>, String) {
@@ -54,9 +53,12 @@ pub(crate) async fn handle(
         .unwrap_or_default()
         .to_owned();
     let op = format!("kms:{}", target.strip_prefix("TrentService.").unwrap_or("Unknown"));
-    let limited = http_body_util::Limited::new(body, MAX_BODY);
-    let bytes = match http_body_util::BodyExt::collect(limited).await {
-        Ok(c) => c.to_bytes(),
+    let bytes = match crate::front::timed::collect(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(crate::front::timed::CollectError::TimedOut) => {
+            let msg = crate::front::timed::TIMEOUT_MESSAGE;
+            return (error(400, "RequestTimeout", msg, rid), op);
+        }
         Err(_) => {
             return (
                 error(413, "ValidationException", "The request body is too large.", rid),

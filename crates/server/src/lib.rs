@@ -15,21 +15,22 @@ mod kms_route;
 mod metrics;
 mod query_api;
 pub mod tls;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-pub use front::FrontDoor;
+pub use front::{DOCUMENT_MAX, FrontDoor};
 pub use host::BaseDomain;
 pub use metrics::Metrics;
 pub use strongroom_iam::ConnInfo;
+pub use watch::Limits;
 
 /// How long in-flight requests get to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,16 +40,24 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     pub https: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     pub admin: Option<TcpListener>,
+    pub limits: Limits,
 }
 
 /// Serves until `shutdown` flips to true, then drains.
 pub async fn serve(
     listeners: Listeners,
     front: Arc<FrontDoor>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let graceful = Arc::new(GracefulShutdown::new());
     let mut tasks = tokio::task::JoinSet::new();
+    // HTTP and HTTPS share one count per address; the admin port has its
+    // own, so a flood on the service ports cannot lock out /health
+    let service = Gate {
+        per_ip: Arc::default(),
+        max: listeners.limits.per_ip,
+        admin: false,
+    };
     if let Some(l) = listeners.http {
         tasks.spawn(accept_loop(
             l,
@@ -56,7 +65,7 @@ pub async fn serve(
             front.clone(),
             graceful.clone(),
             shutdown.clone(),
-            false,
+            service.clone(),
         ));
     }
     if let Some((l, acc)) = listeners.https {
@@ -66,17 +75,22 @@ pub async fn serve(
             front.clone(),
             graceful.clone(),
             shutdown.clone(),
-            false,
+            service.clone(),
         ));
     }
     if let Some(l) = listeners.admin {
+        let admin = Gate {
+            per_ip: Arc::default(),
+            max: listeners.limits.per_ip,
+            admin: true,
+        };
         tasks.spawn(accept_loop(
             l,
             None,
             front.clone(),
             graceful.clone(),
             shutdown.clone(),
-            true,
+            admin,
         ));
     }
     let _ = shutdown.wait_for(|s| *s).await;
@@ -100,13 +114,21 @@ pub async fn serve(
     Ok(())
 }
 
+/// Who a listener admits, and whether it serves the admin endpoints.
+#[derive(Clone)]
+struct Gate {
+    per_ip: Arc<watch::PerIp>,
+    max: usize,
+    admin: bool,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     front: Arc<FrontDoor>,
     graceful: Arc<GracefulShutdown>,
-    mut shutdown: watch::Receiver<bool>,
-    admin: bool,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    gate: Gate,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -121,20 +143,27 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(admitted) = watch::PerIp::admit(&gate.per_ip, peer.ip(), gate.max) else {
+            tracing::debug!(%peer, "connection refused: too many open connections from this address");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let front = front.clone();
         let graceful = graceful.watcher();
         let tls = tls.clone();
+        let admin = gate.admin;
         tokio::spawn(async move {
+            let _admitted = admitted;
             match tls {
                 None => {
                     let info = front::conn_plain(peer);
-                    serve_conn(TokioIo::new(stream), info, front, graceful, admin).await;
+                    serve_conn(stream, info, front, graceful, admin).await;
                 }
                 Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
                     Ok(Ok(s)) => {
                         let info = front::conn_tls(peer, s.get_ref().1);
-                        serve_conn(TokioIo::new(s), info, front, graceful, admin).await;
+                        serve_conn(s, info, front, graceful, admin).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -144,14 +173,19 @@ async fn accept_loop(
     }
 }
 
-async fn serve_conn<I>(io: TokioIo<I>, info: ConnInfo, front: Arc<FrontDoor>, graceful: Watcher, admin: bool)
+async fn serve_conn<I>(io: I, info: ConnInfo, front: Arc<FrontDoor>, graceful: Watcher, admin: bool)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = watch::Activity::new();
+    let io = TokioIo::new(watch::Watched::new(io, activity.clone()));
+    let on_request = activity.clone();
     let svc = hyper::service::service_fn(move |req| {
         let front = front.clone();
         let info = info.clone();
+        let in_flight = on_request.request();
         async move {
+            let _in_flight = in_flight;
             if admin {
                 Ok::<_, std::convert::Infallible>(admin::handle(&front, req))
             } else {
@@ -159,13 +193,36 @@ where
             }
         }
     });
-    let builder = ConnBuilder::new(TokioExecutor::new());
+    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(watch::HEADER_READ)
+        // counted here, sized by the front door (8 KiB, as AWS)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_H2_HEADER_LIST);
     let conn = builder.serve_connection(io, svc);
     let conn = graceful.watch(conn.into_owned());
-    if let Err(e) = conn.await {
-        tracing::debug!(error = %e, "connection ended with an error");
+    tokio::select! {
+        r = conn => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        () = activity.idle(watch::CONN_IDLE) => {
+            tracing::debug!("idle connection closed");
+        }
     }
 }
+
+/// Header lines hyper parses before answering 431 itself; the front door
+/// refuses a header section over 8 KiB with AWS's error well before.
+const MAX_HEADERS: usize = 1024;
+/// The HTTP/2 header list hyper accepts (the front door's 8 KiB applies).
+const MAX_H2_HEADER_LIST: u32 = 64 * 1024;
 
 /// Binds a TCP listener.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

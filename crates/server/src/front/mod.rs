@@ -8,6 +8,7 @@
 mod conn;
 mod preauth;
 mod rewrite;
+pub(crate) mod timed;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,7 @@ use s3s::service::S3Service;
 use strongroom_iam::{ConnInfo, OperationSlot};
 
 pub(crate) use conn::{conn_plain, conn_tls};
+pub use preauth::DOCUMENT_MAX;
 use rewrite::{add_error_details, error_response};
 
 use crate::Metrics;
@@ -111,7 +113,14 @@ impl FrontDoor {
         let path = req.uri().path().to_owned();
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
+        if let Some((status, code, msg)) = oversized(req.uri(), req.headers()) {
+            let mut resp = error_response(status, code, msg);
+            add_error_details(&mut resp, &path, &rid);
+            close_after(&mut resp);
+            return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
+        }
         let (parts, body) = req.into_parts();
+        let body = timed::TimedBody::new(body);
         if crate::control_route::is_control(&parts) {
             let store = self.identities.store().clone();
             let (resp, op) = crate::control_route::handle(&self.identities, &store, parts, body, &info).await;
@@ -133,7 +142,7 @@ impl FrontDoor {
 
     async fn handle_s3(
         &self,
-        req: Request<Incoming>,
+        req: Request<timed::TimedBody>,
         info: ConnInfo,
         rid: String,
         id2: String,
@@ -185,11 +194,11 @@ impl FrontDoor {
         let (body, verdict) = match preauth::request_body(&parts, body, vhost_bucket.as_deref()) {
             Ok(b) => b,
             Err(code) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    code,
-                    "The Content-MD5 you specified was invalid.",
-                );
+                let msg = match code {
+                    "MaxMessageLengthExceeded" => "Your request was too big.",
+                    _ => "The Content-MD5 you specified was invalid.",
+                };
+                return refuse(StatusCode::BAD_REQUEST, code, msg);
             }
         };
         parts.extensions.insert(info.clone());
@@ -208,12 +217,14 @@ impl FrontDoor {
                 )
             }
         };
-        if let Some(code) = verdict.as_ref().and_then(|v| v.get()) {
+        if let Some(code) = verdict.get() {
             // the body failed a check as it streamed: nothing was stored
             let msg = match *code {
                 "IncompleteBody" => {
                     "The request body ended before its final aws-chunked chunk, or did not match x-amz-decoded-content-length"
                 }
+                "RequestTimeout" => timed::TIMEOUT_MESSAGE,
+                "MaxMessageLengthExceeded" => "Your request was too big.",
                 _ => "The Content-MD5 or checksum value that you specified did not match what the server received.",
             };
             resp = error_response(StatusCode::BAD_REQUEST, code, msg);
@@ -278,6 +289,34 @@ impl FrontDoor {
         );
         resp
     }
+}
+
+/// The largest header section AWS accepts (400 RequestHeaderSectionTooLarge).
+const MAX_HEADER_SECTION: usize = 8 * 1024;
+/// The longest request target served: an S3 key is at most 1,024 bytes
+/// (3 KiB percent-encoded) and a pre-signed query with a session token
+/// a few KiB more.
+const MAX_URI: usize = 16 * 1024;
+
+/// A request too big to read on: its header section or its URI.
+fn oversized(uri: &http::Uri, headers: &http::HeaderMap) -> Option<(StatusCode, &'static str, &'static str)> {
+    let section: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if section > MAX_HEADER_SECTION {
+        return Some((
+            StatusCode::BAD_REQUEST,
+            "RequestHeaderSectionTooLarge",
+            "Your request header section exceeds the maximum allowed size.",
+        ));
+    }
+    let uri = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri > MAX_URI {
+        return Some((
+            StatusCode::BAD_REQUEST,
+            "InvalidURI",
+            "Couldn't parse the specified URI: it is longer than 16384 bytes.",
+        ));
+    }
+    None
 }
 
 fn content_length(h: &http::HeaderMap) -> u64 {

@@ -6,17 +6,14 @@
 //! reads a body before the signature is verified: both run as s3s reads.
 
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Method;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use strongroom_s3::checksum::BodyDigests;
 
-/// The verdict of a [`WatchedBody`]: the AWS error code of what was wrong.
-pub(crate) type Verdict = Arc<OnceLock<&'static str>>;
+use super::timed::{TimedBody, Verdict};
 
 /// Where an aws-chunked framing is: in a chunk header line, or inside a
 /// chunk's data (bytes left, with its CRLF).
@@ -93,11 +90,18 @@ impl Framing {
 /// check becomes an error (s3s stops, nothing is stored) and the verdict
 /// says which AWS error to answer.
 pub(crate) struct WatchedBody {
-    inner: Incoming,
+    inner: TimedBody,
     digests: Option<BodyDigests>,
     framing: Option<Framing>,
+    /// A document's byte budget (s3s buffers documents whole).
+    budget: Option<u64>,
     verdict: Verdict,
 }
+
+/// The largest document body (XML or JSON configuration, DeleteObjects,
+/// CompleteMultipartUpload) served: AWS's largest legitimate ones (1,000
+/// keys to delete, 10,000 parts to complete) are well under it.
+pub const DOCUMENT_MAX: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug)]
 struct Refused(&'static str);
@@ -133,6 +137,15 @@ impl Body for WatchedBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
+                    if let Some(left) = this.budget.as_mut() {
+                        match left.checked_sub(data.len() as u64) {
+                            Some(l) => *left = l,
+                            None => {
+                                let _ = this.verdict.set("MaxMessageLengthExceeded");
+                                return Poll::Ready(Some(Err(Box::new(Refused("MaxMessageLengthExceeded")))));
+                            }
+                        }
+                    }
                     if let Some(d) = this.digests.as_mut() {
                         d.update(data);
                     }
@@ -142,7 +155,7 @@ impl Body for WatchedBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => match this.verdict_at_end() {
                 Some(code) => {
                     let _ = this.verdict.set(code);
@@ -156,7 +169,7 @@ impl Body for WatchedBody {
 
     fn is_end_stream(&self) -> bool {
         // the verdict comes with the last poll, so never end early
-        self.digests.is_none() && self.framing.is_none() && self.inner.is_end_stream()
+        self.digests.is_none() && self.framing.is_none() && self.budget.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -173,14 +186,19 @@ fn is_aws_chunked(h: &http::HeaderMap) -> bool {
 /// The body s3s gets, watched when it must be: a document request that
 /// declares digests (s3s reads such bodies whole without checking
 /// Content-MD5 / x-amz-checksum-*, and a corrupted DeleteObjects must not
-/// delete other keys), and every aws-chunked body. Err is the AWS error
-/// code of a malformed digest header.
+/// delete other keys), and every aws-chunked body; and timed, so that a
+/// stalled body ends the request. Err is the AWS error code of a
+/// malformed digest header.
 pub(crate) fn request_body(
     parts: &http::request::Parts,
-    body: Incoming,
+    mut body: TimedBody,
     vhost_bucket: Option<&str>,
-) -> Result<(s3s::Body, Option<Verdict>), &'static str> {
-    let digests = if is_document_request(parts, vhost_bucket) {
+) -> Result<(s3s::Body, Verdict), &'static str> {
+    let document = is_document_request(parts, vhost_bucket);
+    let digests = if document {
+        if super::content_length(&parts.headers) > DOCUMENT_MAX {
+            return Err("MaxMessageLengthExceeded");
+        }
         // on CompleteMultipartUpload, x-amz-checksum-* is the object's
         let completion = parts.method == Method::POST
             && strongroom_access::envelope::Query::parse(parts.uri.query()).has("uploadId");
@@ -189,17 +207,19 @@ pub(crate) fn request_body(
         None
     };
     let framing = is_aws_chunked(&parts.headers).then(Framing::new);
-    if digests.is_none() && framing.is_none() {
-        return Ok((s3s::Body::from(body), None));
-    }
     let verdict = Verdict::default();
+    body.set_verdict(verdict.clone());
+    if !document && framing.is_none() {
+        return Ok((s3s::Body::http_body_unsync(body), verdict));
+    }
     let watched = WatchedBody {
         inner: body,
         digests,
         framing,
+        budget: document.then_some(DOCUMENT_MAX),
         verdict: verdict.clone(),
     };
-    Ok((s3s::Body::http_body_unsync(watched), Some(verdict)))
+    Ok((s3s::Body::http_body_unsync(watched), verdict))
 }
 
 /// True for requests whose body is a document (DeleteObjects, tagging,

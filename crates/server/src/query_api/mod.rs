@@ -11,7 +11,6 @@ mod sts;
 use std::collections::HashMap;
 
 use http::{HeaderValue, Response, StatusCode};
-use hyper::body::Incoming;
 use strongroom_iam::{ConnInfo, IamError, Identities, Principal, SignedRequest};
 
 /// Largest Query API body (policy documents are at most a few KiB).
@@ -184,14 +183,17 @@ pub(crate) async fn handle(
     service: &'static str,
     ids: &Identities,
     parts: http::request::Parts,
-    body: Incoming,
+    body: crate::front::timed::TimedBody,
     info: &ConnInfo,
     rid: &str,
 ) -> (Response<s3s::Body>, String) {
     let ns = if service == "iam" { iam::NS } else { sts::NS };
-    let limited = http_body_util::Limited::new(body, MAX_BODY);
-    let bytes = match http_body_util::BodyExt::collect(limited).await {
-        Ok(c) => c.to_bytes(),
+    let bytes = match crate::front::timed::collect(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(crate::front::timed::CollectError::TimedOut) => {
+            let e = IamError::new(400, "RequestTimeout", crate::front::timed::TIMEOUT_MESSAGE);
+            return (error(ns, &e, rid), format!("{service}:Unknown"));
+        }
         Err(_) => {
             let e = IamError::new(413, "RequestEntityTooLarge", "The request body is too large.");
             return (error(ns, &e, rid), format!("{service}:Unknown"));

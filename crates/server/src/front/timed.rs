@@ -1,0 +1,143 @@
+//! Request bodies that cannot stall a request forever: a body that sends
+//! nothing for [`BODY_IDLE`] ends with [`TimedOut`], which the front door
+//! answers as AWS does (400 RequestTimeout, then closes the connection).
+//! Connections that carry no request at all are the connection
+//! watchdog's ([`crate::watch`]).
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+/// How long a request body may send nothing before the request fails.
+pub(crate) const BODY_IDLE: Duration = Duration::from_secs(20);
+
+/// What was wrong with a request body as it streamed, as the AWS error
+/// code to answer: set by the body, read by the front door once the
+/// handler is done (whatever error the handler made of it).
+pub(crate) type Verdict = Arc<OnceLock<&'static str>>;
+
+/// The error a stalled body ends with.
+#[derive(Debug)]
+pub(crate) struct TimedOut;
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body sent nothing for {} s", BODY_IDLE.as_secs())
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// A request body with an inactivity deadline. The timer is armed only
+/// while the body is waited on and moved only when it would fire, so a
+/// streaming upload pays one `Instant::now` per frame.
+pub(crate) struct TimedBody {
+    inner: Incoming,
+    sleep: Option<Pin<Box<Sleep>>>,
+    last: Instant,
+    timed_out: bool,
+    verdict: Option<Verdict>,
+}
+
+impl TimedBody {
+    pub(crate) fn new(inner: Incoming) -> TimedBody {
+        TimedBody {
+            inner,
+            sleep: None,
+            last: Instant::now(),
+            timed_out: false,
+            verdict: None,
+        }
+    }
+
+    /// Records a timeout in `verdict` too.
+    pub(crate) fn set_verdict(&mut self, verdict: Verdict) {
+        self.verdict = Some(verdict);
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if this.timed_out {
+            return Poll::Ready(Some(Err(Box::new(TimedOut))));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.last = Instant::now();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => loop {
+                let deadline = this.last + BODY_IDLE;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.deadline() != deadline {
+                    sleep.as_mut().reset(deadline);
+                }
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if Instant::now() >= this.last + BODY_IDLE {
+                    this.timed_out = true;
+                    if let Some(v) = &this.verdict {
+                        let _ = v.set("RequestTimeout");
+                    }
+                    return Poll::Ready(Some(Err(Box::new(TimedOut))));
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// True when a body error (possibly wrapped) is a [`TimedOut`].
+pub(crate) fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if e.is::<TimedOut>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Why a small document body could not be read whole.
+pub(crate) enum CollectError {
+    TooLarge,
+    TimedOut,
+    Broken,
+}
+
+/// Reads a document body of at most `max` bytes.
+pub(crate) async fn collect(body: TimedBody, max: usize) -> Result<Bytes, CollectError> {
+    let limited = http_body_util::Limited::new(body, max);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(CollectError::TooLarge),
+        Err(e) if is_timeout(&*e) => Err(CollectError::TimedOut),
+        Err(_) => Err(CollectError::Broken),
+    }
+}
+
+/// AWS's words for a body that stalled.
+pub(crate) const TIMEOUT_MESSAGE: &str = "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.";
