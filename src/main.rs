@@ -2,6 +2,7 @@
 //! a pre-signed URL like `aws s3 presign`.
 
 mod admin_iam;
+mod admin_record;
 mod audit;
 mod bench;
 mod bench_authz;
@@ -81,6 +82,16 @@ enum AdminCommand {
         #[command(subcommand)]
         command: admin_iam::IamCommand,
     },
+    /// Read or write one stored record verbatim, unvalidated (run with the
+    /// server stopped): for restoring records by hand, and for proving
+    /// that damaged records fail closed.
+    Record {
+        /// Data directory.
+        #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
+        data_dir: std::path::PathBuf,
+        #[command(subcommand)]
+        command: admin_record::RecordCommand,
+    },
     /// Re-wrap every object's data key under the active master key (run
     /// with the server stopped); afterwards older keys can leave the
     /// keyring.
@@ -124,6 +135,7 @@ fn main() -> anyhow::Result<()> {
             master_key_file,
             command,
         }) => admin_iam::run(&data_dir, master_key_file.as_deref(), command),
+        Command::Admin(AdminCommand::Record { data_dir, command }) => admin_record::run(&data_dir, command),
         Command::Admin(AdminCommand::RewrapMasterKey {
             data_dir,
             master_key_file,

@@ -20,8 +20,8 @@ Categories:
   c8  session policies
   c9  IAM / STS / KMS actions without permission
   c10 Block Public Access defaults
-  c11 bucket re-creation races            -- written by the lead (placeholder)
-  c12 corrupted stored policies (data dir of a stopped server) -- written by the lead (placeholder)
+  c11 bucket re-creation between requests
+  (damaged stored records need a stopped server: test_damaged_records.py)
 
 `# AWS code uncertain` marks rows whose exact AWS error code is not pinned
 by documentation; they carry AWS's most likely answer."""
@@ -1721,10 +1721,55 @@ row("c10-anonymous-read-of-new-bucket-denied",
 
 
 # ======================================================================
-# c11: bucket re-creation races -- written by the lead engineer.
-# c12: corrupted stored policies in the data dir of a stopped server --
-#      written by the lead engineer.
+# c11: bucket re-creation between requests. A bucket deleted and created
+# again under its name by another account is another bucket: what was
+# granted, signed or started on the old one does not reach the new one.
+# (The commit-time check, a random incarnation id per bucket record, is
+# what holds when the re-creation lands between a request's decision and
+# its commit; these rows pin the between-requests cases.)
+# (c12, damaged stored records, needs a stopped server: test_damaged_records.py.)
 # ======================================================================
+
+def reborn(w, grant_alt=False):
+    """MAIN creates a bucket (optionally granting ALT s3:* by policy), signs URLs on it, deletes it; ALT
+    creates the same name and stores its own object."""
+    b = f"atk-reborn-{uuid.uuid4().hex[:12]}"
+    w.bucket(b)
+    if grant_alt:
+        w.s3.put_bucket_policy(Bucket=b, Policy=json.dumps(doc(stmt(
+            "Allow", "s3:*", [arn(b), arn(b, "*")], principal={"AWS": f"arn:aws:iam::{ALT_ID}:root"}))))
+    x = {"b": b,
+         "put_url": presign_v4(w.server, "PUT", f"/{b}/planted", MAIN),
+         "get_url": presign_v4(w.server, "GET", f"/{b}/alt-secret", MAIN),
+         "del_url": presign_v4(w.server, "DELETE", f"/{b}/alt-secret", MAIN)}
+    w.s3.delete_bucket_policy(Bucket=b) if grant_alt else None
+    w.s3.delete_bucket(Bucket=b)
+    w.bucket(b, client=w.alt_s3)
+    w.alt_s3.put_object(Bucket=b, Key="alt-secret", Body=b"alt's own data")
+    return x
+
+
+row("c11-old-owners-presigned-PUT-into-recreated-bucket-denied",
+    lambda w, x: send(w.server, "PUT", x["put_url"], body=b"planted"), DENIED,
+    setup=reborn, watch=lambda w, x: [("absent", x["b"], "planted")])
+row("c11-old-owners-presigned-GET-from-recreated-bucket-denied",
+    lambda w, x: send(w.server, "GET", x["get_url"]), DENIED,
+    setup=reborn, check=lambda w, x, r: b"alt's own" not in r.body or pytest.fail("data leaked"))
+row("c11-old-owners-presigned-DELETE-in-recreated-bucket-denied",
+    lambda w, x: send(w.server, "DELETE", x["del_url"]), DENIED,
+    setup=reborn, watch=lambda w, x: [("obj", x["b"], "alt-secret")])
+row("c11-old-owner-sdk-PUT-into-recreated-bucket-denied",
+    lambda w, x: sdk(lambda: w.s3.put_object(Bucket=x["b"], Key="planted", Body=b"x")), DENIED,
+    setup=reborn, watch=lambda w, x: [("absent", x["b"], "planted")])
+row("c11-old-policy-grant-does-not-survive-recreation",
+    lambda w, x: sdk(lambda: w.alt_s3.get_bucket_policy(Bucket=x["b"])), (404, "NoSuchBucketPolicy"),
+    setup=lambda w: reborn(w, grant_alt=True))
+row("c11-old-owner-cannot-put-policy-on-recreated-bucket",
+    lambda w, x: sdk(lambda: w.s3.put_bucket_policy(Bucket=x["b"], Policy=public_policy(
+        x["b"], {"AWS": f"arn:aws:iam::{MAIN_ID}:root"}))), DENIED,
+    setup=reborn, watch=lambda w, x: [("policy", x["b"])])
+row("c11-new-owner-reads-its-object-control",
+    lambda w, x: sdk(lambda: w.alt_s3.get_object(Bucket=x["b"], Key="alt-secret")), OK, setup=reborn)
 
 
 # ---------------------------------------------------------------- the test
