@@ -317,6 +317,14 @@ def test_key_policy_is_enforced(srv, s3, kms, bucket):
     with pytest.raises(ClientError) as e:
         kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy="{not json")
     assert e.value.response["Error"]["Code"] == "MalformedPolicyDocumentException"
+    # CreateKey applies the same check to a policy given at creation; no key is made
+    before = len(kms.list_keys()["Keys"])
+    with pytest.raises(ClientError) as e:
+        kms.create_key(Policy=json.dumps(lockout))
+    assert e.value.response["Error"]["Code"] == "MalformedPolicyDocumentException"
+    assert len(kms.list_keys()["Keys"]) == before
+    made = kms.create_key(Policy=json.dumps(lockout), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+    assert made["KeyState"] == "Enabled"
 
 
 def test_dsse_kms_two_layers(s3, bucket):

@@ -146,6 +146,32 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
             if let Some(o) = s(v, "Origin").filter(|o| *o != "AWS_KMS") {
                 return Err(KmsError::Unsupported(format!("Origin {o} is not supported")));
             }
+            // AWS's lockout safety check, as on PutKeyPolicy: a policy given
+            // at creation must let its creator manage the key afterwards
+            if let Some(doc) = s(v, "Policy") {
+                let parsed = crate::policy::parse(doc)?;
+                let bypass = v
+                    .get("BypassPolicyLockoutSafetyCheck")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let r = crate::policy::Request {
+                    action: "kms:PutKeyPolicy",
+                    principal_arn: &caller.arn,
+                    account: acct,
+                    via_service: None,
+                    context: &empty,
+                    source_ip: &caller.source_ip,
+                    // the key's id is not known yet: only a Resource of "*"
+                    // (what key policies use) can name it
+                    key_arn: "*",
+                    delegated: true,
+                };
+                if !bypass && !crate::policy::allows(&parsed, &r) {
+                    return Err(KmsError::MalformedPolicy(
+                        "The new key policy will not allow you to update the key policy in the future.".into(),
+                    ));
+                }
+            }
             let _one = kms.lock().lock().await;
             let k = kms
                 .create_key(
