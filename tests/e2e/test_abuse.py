@@ -416,11 +416,22 @@ def test_huge_single_header_is_refused(srv):
     check_refused(srv, exchange(srv.http_port, head), {400}, HEADER_TOO_LARGE, "a 100 KiB header value")
 
 
+def test_many_headers_over_8kib_are_refused(srv):
+    path = f"/{srv.bucket}?list-type=2"
+    pad = "".join(f"X-Pad-{i:04}: {'p' * 110}\r\n" for i in range(80))   # ~10 KiB in 80 lines
+    head = signed_head(srv, "GET", path, EMPTY, unsigned_lines=pad)
+    check_refused(srv, exchange(srv.http_port, head), {400}, HEADER_TOO_LARGE, "80 headers, 10 KiB")
+
+
 def test_too_many_headers_are_refused(srv):
+    # past 100 header lines hyper refuses the request itself (431, before the front door sees it);
+    # raising that limit would cost every request two allocations of that many entries
     path = f"/{srv.bucket}?list-type=2"
     pad = "".join(f"X-Pad-{i:04}: {'p' * 24}\r\n" for i in range(500))   # ~20 KiB of header section
     head = signed_head(srv, "GET", path, EMPTY, unsigned_lines=pad)
-    check_refused(srv, exchange(srv.http_port, head), {400}, HEADER_TOO_LARGE, "500 headers")
+    status = exchange(srv.http_port, head)[0]
+    check_refused(srv, exchange(srv.http_port, head), {400, 431},
+                  HEADER_TOO_LARGE if status == 400 else None, "500 headers")
 
 
 def test_huge_query_string_is_refused(srv):

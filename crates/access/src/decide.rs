@@ -107,7 +107,7 @@ struct AuthorizedInner {
     principal: Principal,
     grant: Grant,
     bucket: Option<BucketRecord>,
-    facts: AuthFacts,
+    facts: Arc<AuthFacts>,
 }
 
 impl Authorized {
@@ -134,7 +134,7 @@ pub(crate) struct Env<'a> {
     pub who: &'a Principal,
     pub conn: Option<&'a ConnInfo>,
     pub headers: &'a http::HeaderMap,
-    pub facts: &'a AuthFacts,
+    pub facts: &'a Arc<AuthFacts>,
     pub now: i64,
 }
 

@@ -7,6 +7,8 @@
 //! [`Authorized`] proof the handlers require, so an operation that somehow
 //! bypassed it finds no proof and is denied.
 
+use std::sync::Arc;
+
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
 use s3s::path::S3Path;
@@ -95,7 +97,7 @@ impl S3Authorization {
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
             let _ = slot.0.set(op);
         }
-        let facts = cx.extensions_mut().get::<AuthFacts>().cloned().ok_or_else(denied)?;
+        let facts = cx.extensions_mut().get::<Arc<AuthFacts>>().cloned().ok_or_else(denied)?;
         let who = self.caller(cx.credentials(), &facts)?;
         if who.is_anonymous() {
             let bucket = match cx.s3_path() {
@@ -126,7 +128,7 @@ impl S3Authorization {
     /// [`Authorized`] proof in its extensions. Also used by custom routes
     /// that s3s sends past the per-operation hook.
     pub fn authorize_ask<T>(&self, req: &mut S3Request<T>, ask: Ask) -> S3Result<()> {
-        let facts = req.extensions.get::<AuthFacts>().cloned().ok_or_else(denied)?;
+        let facts = req.extensions.get::<Arc<AuthFacts>>().cloned().ok_or_else(denied)?;
         let who = match req.extensions.remove::<Caller>() {
             Some(Caller(p)) => p,
             None => self.caller(req.credentials.as_ref(), &facts)?,

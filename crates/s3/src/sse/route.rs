@@ -49,7 +49,7 @@ fn bucket_of(uri: &Uri) -> Option<&str> {
 /// True when the query, as the envelope decoded it, is `encryption` alone
 /// (with the SDKs' `x-id` hint at most, or pre-signed parameters).
 fn is_encryption_query(ext: &Extensions) -> bool {
-    let Some(facts) = ext.get::<strongroom_access::AuthFacts>() else {
+    let Some(facts) = ext.get::<std::sync::Arc<strongroom_access::AuthFacts>>() else {
         return false;
     };
     let q = &facts.query;

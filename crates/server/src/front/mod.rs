@@ -191,7 +191,7 @@ impl FrontDoor {
                 );
             }
         }
-        let (body, verdict) = match preauth::request_body(&parts, body, vhost_bucket.as_deref()) {
+        let (body, verdict) = match preauth::request_body(&parts, &facts.query, body, vhost_bucket.as_deref()) {
             Ok(b) => b,
             Err(code) => {
                 let msg = match code {
@@ -203,7 +203,7 @@ impl FrontDoor {
         };
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
-        parts.extensions.insert(facts);
+        parts.extensions.insert(Arc::new(facts));
         let req = Request::from_parts(parts, body);
 
         let mut resp = match self.s3.call(req).await {

@@ -13,6 +13,8 @@ use http::Method;
 use http_body::{Body, Frame, SizeHint};
 use strongroom_s3::checksum::BodyDigests;
 
+use strongroom_access::envelope::Query;
+
 use super::timed::{TimedBody, Verdict};
 
 /// Where an aws-chunked framing is: in a chunk header line, or inside a
@@ -191,17 +193,17 @@ fn is_aws_chunked(h: &http::HeaderMap) -> bool {
 /// malformed digest header.
 pub(crate) fn request_body(
     parts: &http::request::Parts,
+    query: &Query,
     mut body: TimedBody,
     vhost_bucket: Option<&str>,
 ) -> Result<(s3s::Body, Verdict), &'static str> {
-    let document = is_document_request(parts, vhost_bucket);
+    let document = is_document_request(parts, query, vhost_bucket);
     let digests = if document {
         if super::content_length(&parts.headers) > DOCUMENT_MAX {
             return Err("MaxMessageLengthExceeded");
         }
         // on CompleteMultipartUpload, x-amz-checksum-* is the object's
-        let completion = parts.method == Method::POST
-            && strongroom_access::envelope::Query::parse(parts.uri.query()).has("uploadId");
+        let completion = parts.method == Method::POST && query.has("uploadId");
         BodyDigests::declared(&parts.headers, !completion)?
     } else {
         None
@@ -225,9 +227,8 @@ pub(crate) fn request_body(
 /// True for requests whose body is a document (DeleteObjects, tagging,
 /// completion, bucket configurations) rather than object data: PUTs with
 /// a sub-resource or on a bucket, and POSTs other than form uploads.
-pub(crate) fn is_document_request(parts: &http::request::Parts, vhost_bucket: Option<&str>) -> bool {
+pub(crate) fn is_document_request(parts: &http::request::Parts, query: &Query, vhost_bucket: Option<&str>) -> bool {
     let signing = |k: &str| k.starts_with("X-Amz-") || matches!(k, "AWSAccessKeyId" | "Signature" | "Expires" | "x-id");
-    let query = strongroom_access::envelope::Query::parse(parts.uri.query());
     let subresource = query
         .names()
         .any(|k| !signing(k) && !matches!(k, "partNumber" | "uploadId"));
@@ -317,24 +318,28 @@ mod tests {
             .unwrap_or_else(|_| Request::new(()).into_parts().0)
     }
 
+    fn is_doc(p: &http::request::Parts, vhost: Option<&str>) -> bool {
+        is_document_request(p, &Query::parse(p.uri.query()), vhost)
+    }
+
     #[test]
     fn documents_are_told_apart_from_object_data() {
-        assert!(is_document_request(&parts(Method::POST, "/b?delete", &[]), None));
-        assert!(is_document_request(&parts(Method::PUT, "/b/k?tagging", &[]), None));
-        assert!(is_document_request(&parts(Method::PUT, "/b/k?tag%67ing", &[]), None));
-        assert!(is_document_request(&parts(Method::PUT, "/b", &[]), None));
-        assert!(is_document_request(&parts(Method::POST, "/b/k?uploadId=1", &[]), None));
-        assert!(!is_document_request(&parts(Method::PUT, "/b/k", &[]), None));
-        assert!(!is_document_request(
+        assert!(is_doc(&parts(Method::POST, "/b?delete", &[]), None));
+        assert!(is_doc(&parts(Method::PUT, "/b/k?tagging", &[]), None));
+        assert!(is_doc(&parts(Method::PUT, "/b/k?tag%67ing", &[]), None));
+        assert!(is_doc(&parts(Method::PUT, "/b", &[]), None));
+        assert!(is_doc(&parts(Method::POST, "/b/k?uploadId=1", &[]), None));
+        assert!(!is_doc(&parts(Method::PUT, "/b/k", &[]), None));
+        assert!(!is_doc(
             &parts(Method::PUT, "/b/k?x-id=PutObject", &[]),
             None
         ));
-        assert!(!is_document_request(
+        assert!(!is_doc(
             &parts(Method::PUT, "/b/k?partNumber=1&uploadId=2", &[]),
             None
         ));
-        assert!(!is_document_request(&parts(Method::PUT, "/k", &[]), Some("b")));
-        assert!(!is_document_request(
+        assert!(!is_doc(&parts(Method::PUT, "/k", &[]), Some("b")));
+        assert!(!is_doc(
             &parts(
                 Method::POST,
                 "/b",
@@ -342,7 +347,7 @@ mod tests {
             ),
             None
         ));
-        assert!(!is_document_request(
+        assert!(!is_doc(
             &parts(
                 Method::PUT,
                 "/b/k?tagging",
