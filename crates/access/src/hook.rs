@@ -37,6 +37,23 @@ pub struct S3Authorization {
 struct Inner {
     authz: Authorizer,
     region: String,
+    #[cfg(feature = "observe")]
+    observer: Option<Observer>,
+}
+
+/// What an observer is shown of a request about to be decided: the Ask
+/// (from s3s's typed input), the envelope's facts, and s3s's own reading
+/// of the path and operation name.
+#[cfg(feature = "observe")]
+pub type Observer = std::sync::Arc<dyn Fn(&Ask, &AuthFacts, &S3sReading) + Send + Sync>;
+
+/// s3s's reading of a request's path and operation, kept for the observer.
+#[cfg(feature = "observe")]
+#[derive(Clone, Debug)]
+pub struct S3sReading {
+    pub op: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
 }
 
 fn denied() -> s3s::S3Error {
@@ -53,6 +70,25 @@ impl S3Authorization {
                     policies: PolicyCache::default(),
                 },
                 region,
+                #[cfg(feature = "observe")]
+                observer: None,
+            }),
+        }
+    }
+
+    /// Shows every request about to be decided to `f` (differential
+    /// fuzzing: s3s's reading against the one the decision uses).
+    #[cfg(feature = "observe")]
+    pub fn observe(identities: Identities, store: Store, region: String, f: Observer) -> S3Authorization {
+        S3Authorization {
+            inner: std::sync::Arc::new(Inner {
+                authz: Authorizer {
+                    identities,
+                    store,
+                    policies: PolicyCache::default(),
+                },
+                region,
+                observer: Some(f),
             }),
         }
     }
@@ -94,10 +130,24 @@ impl S3Authorization {
     /// policy could grant it something.
     fn pre_check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let op = cx.s3_op().name().to_owned();
+        #[cfg(feature = "observe")]
+        if self.inner.observer.is_some() {
+            let path = cx.s3_path();
+            let seen = S3sReading {
+                op: op.clone(),
+                bucket: path.get_bucket_name().map(str::to_owned),
+                key: path.get_object_key().map(str::to_owned),
+            };
+            cx.extensions_mut().insert(seen);
+        }
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
             let _ = slot.0.set(op);
         }
-        let facts = cx.extensions_mut().get::<Arc<AuthFacts>>().cloned().ok_or_else(denied)?;
+        let facts = cx
+            .extensions_mut()
+            .get::<Arc<AuthFacts>>()
+            .cloned()
+            .ok_or_else(denied)?;
         let who = self.caller(cx.credentials(), &facts)?;
         if who.is_anonymous() {
             let bucket = match cx.s3_path() {
@@ -137,6 +187,10 @@ impl S3Authorization {
             self.check_scope(req.region.as_ref().map(|r| r.as_str()), req.service.as_deref())?;
         }
         protocol_checks(&req.headers, ask.op)?;
+        #[cfg(feature = "observe")]
+        if let (Some(f), Some(seen)) = (&self.inner.observer, req.extensions.get::<S3sReading>()) {
+            f(&ask, &facts, seen);
+        }
         let conn = req.extensions.get::<ConnInfo>().cloned();
         let env = Env {
             who: &who,

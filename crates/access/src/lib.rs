@@ -28,4 +28,6 @@ pub use config::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 pub use decide::{Authorized, Grant};
 pub use envelope::{AuthFacts, MAX_PRESIGN_SECS, Mechanism, Refusal, Rules};
 pub use hook::S3Authorization;
+#[cfg(feature = "observe")]
+pub use hook::{Observer, S3sReading};
 pub use secrets::SecretLookup;
