@@ -9,6 +9,7 @@ mod iam_groups_roles;
 mod sts;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderValue, Response, StatusCode};
 use strongroom_iam::{ConnInfo, IamError, Identities, Principal, SignedRequest};
@@ -176,7 +177,13 @@ pub(crate) struct Call<'a> {
     pub params: Params,
     pub conn: &'a ConnInfo,
     pub headers: &'a http::HeaderMap,
+    /// Set by every authorization check ([`allowed`], AssumeRole's trust
+    /// decision): an action that answers without one is refused.
+    pub checked: AtomicBool,
 }
+
+/// STS actions AWS answers without a permission check.
+const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity", "sts:GetSessionToken"];
 
 /// Serves one Query API request; returns the response and the operation.
 pub(crate) async fn handle(
@@ -243,11 +250,25 @@ pub(crate) async fn handle(
         params,
         conn: info,
         headers: &parts.headers,
+        checked: AtomicBool::new(false),
     };
     let out = if service == "iam" {
         iam::dispatch(&call, &action).await
     } else {
         sts::dispatch(&call, &action).await
+    };
+    // fail closed by construction: an answer no authorization check
+    // preceded is a defect, refused rather than served
+    let out = match out {
+        Ok(_) if !call.checked.load(Ordering::Acquire) && !NEEDS_NO_PERMISSION.contains(&op.as_str()) => {
+            tracing::error!(operation = %op, "answered without an authorization check: refused");
+            Err(IamError::new(
+                403,
+                "AccessDenied",
+                format!("User: {} is not authorized to perform: {op}", call.who.identity_arn()),
+            ))
+        }
+        o => o,
     };
     match out {
         Ok(result) => (ok(ns, &action, &result, rid), op),
@@ -258,6 +279,7 @@ pub(crate) async fn handle(
 /// The identity-policy decision for an IAM/STS action on a resource of
 /// the caller's account.
 pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(), IamError> {
+    call.checked.store(true, Ordering::Release);
     let denied = || {
         IamError::new(
             403,

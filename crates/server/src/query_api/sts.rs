@@ -193,6 +193,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 restrict_public: false,
                 self_access_removed: false,
             };
+            c.checked.store(true, std::sync::atomic::Ordering::Release);
             let d = strongroom_iam::authz::decide(&c.who, &identity, "sts:AssumeRole", &role_arn, &side, &ctx);
             // the trust policy must name the caller (or its account) itself
             let trusted = role.trust.parsed.as_deref().is_some_and(|t| {
