@@ -104,7 +104,6 @@ pub struct Authorized {
 }
 
 struct AuthorizedInner {
-    principal: Principal,
     grant: Grant,
     bucket: Option<BucketRecord>,
     facts: Arc<AuthFacts>,
@@ -112,7 +111,7 @@ struct AuthorizedInner {
 
 impl Authorized {
     pub fn principal(&self) -> &Principal {
-        &self.inner.principal
+        &self.inner.grant.inner.who
     }
     pub fn grant(&self) -> &Grant {
         &self.inner.grant
@@ -298,7 +297,6 @@ impl Authorizer {
         }
         Ok(Authorized {
             inner: Arc::new(AuthorizedInner {
-                principal: who.clone(),
                 grant,
                 bucket: rec,
                 facts: env.facts.clone(),
@@ -330,7 +328,6 @@ impl Authorizer {
         };
         Ok(Authorized {
             inner: Arc::new(AuthorizedInner {
-                principal: who.clone(),
                 grant,
                 bucket: Some(rec.clone()),
                 facts: env.facts.clone(),
