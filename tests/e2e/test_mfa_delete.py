@@ -94,3 +94,53 @@ def test_mfa_delete(tmp_path):
         assert c.get_object(Bucket="mfa", Key="k", VersionId=v2)["Body"].read() == b"two"
     finally:
         s.stop()
+
+
+def test_another_principals_failures_do_not_lock_the_root_out(tmp_path):
+    """A user allowed to delete versions who sends wrong codes locks only
+    itself out; the account root's next right code still works. (Failures
+    are counted per caller; other callers share a small budget a minute.)"""
+    import json
+    from test_access_matrix import iam_client, s3_client
+    data = tmp_path / "data"
+    s = Server(str(data)).start()
+    c = s.client()
+    c.create_bucket(Bucket="mfa2")
+    c.put_bucket_versioning(Bucket="mfa2", VersioningConfiguration={"Status": "Enabled"})
+    v1 = c.put_object(Bucket="mfa2", Key="k", Body=b"one")["VersionId"]
+    v2 = c.put_object(Bucket="mfa2", Key="k", Body=b"two")["VersionId"]
+    iam = iam_client(s, ("AKIAE2EMAIN000000001", "E2eMainSecretKey000000000000000000000001"))
+    iam.create_user(UserName="mallory")
+    iam.put_user_policy(UserName="mallory", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:DeleteObjectVersion", "s3:DeleteObject"],
+                                                "Resource": "arn:aws:s3:::mfa2/*"}]}))
+    k = iam.create_access_key(UserName="mallory")["AccessKey"]
+    s.stop()
+    out = subprocess.run([binary(), "admin", "mfa-enable", "--data-dir", str(data), "--account", "210000000001"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    fields = dict(map(str.strip, line.strip().split(": ", 1)) for line in out.stdout.splitlines()
+                  if line.startswith(("  serial:", "  secret:")))
+    serial, secret = fields["serial"], base64.b32decode(fields["secret"] + "=" * (-len(fields["secret"]) % 8))
+    s = Server(str(data)).start()
+    try:
+        c = s.client()
+        mallory = s3_client(s, (k["AccessKeyId"], k["SecretAccessKey"]))
+        if time.time() % 30 > 20:
+            time.sleep(30 - time.time() % 30 + 0.2)
+        now = int(time.time()) // 30
+        c.put_bucket_versioning(Bucket="mfa2", MFA=f"{serial} {totp(secret, now - 1)}",
+                                VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
+        for _ in range(6):
+            with pytest.raises(ClientError) as e:
+                mallory.delete_object(Bucket="mfa2", Key="k", VersionId=v2, MFA=f"{serial} 000000")
+            assert error_of(e) == (403, "AccessDenied")
+        # mallory is locked out now, even with a right code
+        with pytest.raises(ClientError) as e:
+            mallory.delete_object(Bucket="mfa2", Key="k", VersionId=v2, MFA=f"{serial} {totp(secret, now + 1)}")
+        assert error_of(e) == (403, "AccessDenied")
+        # the root is not
+        c.delete_object(Bucket="mfa2", Key="k", VersionId=v1, MFA=f"{serial} {totp(secret, now)}")
+        assert [v["VersionId"] for v in c.list_object_versions(Bucket="mfa2")["Versions"]] == [v2]
+    finally:
+        s.stop()

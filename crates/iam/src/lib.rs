@@ -27,7 +27,7 @@ pub mod totp;
 
 pub use iam_ops::{IamError, KeyInfo, NewCredentials, SessionLimits, generate_credentials};
 pub use identities::KeyError;
-pub use mfa::MfaFailure;
+pub use mfa::{MfaCaller, MfaFailure};
 mod verify;
 
 pub use verify::{AuthError, SignedRequest, parse_authorization};

@@ -1,9 +1,15 @@
 //! Virtual MFA devices of account roots (TOTP, RFC 6238) and the check of
 //! an `x-amz-mfa: <serial> <code>` header: the device's secret is sealed
 //! under the master key; a code is accepted once (its step must be newer
-//! than the last accepted one); one step of drift is tolerated; five
-//! failures in a row lock the device for a minute. Failures are logged as
-//! audit events (`mfa` target).
+//! than the last accepted one); one step of drift is tolerated. Failures
+//! are counted per caller: five in a row by the device's owner lock the
+//! device for a minute; another principal (an IAM user allowed to delete
+//! versions, say) locks only itself out after five, and all such callers
+//! together get at most [`OTHERS_MAX`] tries a minute, so nobody can lock
+//! the account root out of its own device, nor guess its codes quickly.
+//! Failures are logged as audit events (`mfa` target).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use strongroom_store::StoreError;
@@ -18,13 +24,37 @@ struct MfaRecord {
     /// `<master key id>:<base64 sealed secret>`
     sealed_secret: String,
     last_step: u64,
+    /// The owner's own failures in a row, and its lock.
+    failures: u32,
+    locked_until: u64,
+    /// Other callers' failures in a row and locks, by principal ARN.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    others: BTreeMap<String, Strikes>,
+    /// Failures by all other callers in the current minute (start, count).
+    #[serde(default)]
+    others_window: (u64, u32),
+}
+
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+struct Strikes {
     failures: u32,
     locked_until: u64,
 }
 
-/// Failures before the device locks, and how long it stays locked.
+/// Failures before a caller is locked out, and for how long.
 const MAX_FAILURES: u32 = 5;
 const LOCK_SECS: u64 = 60;
+/// Failures all callers other than the owner may make in a minute.
+const OTHERS_MAX: u32 = 20;
+/// Other callers remembered per device (the oldest lock is forgotten first).
+const OTHERS_KEPT: usize = 256;
+
+/// Who presents a code: the device's owner, or another principal (ARN).
+#[derive(Clone, Copy, Debug)]
+pub enum MfaCaller<'a> {
+    Owner,
+    Other(&'a str),
+}
 
 fn name(account: &str) -> String {
     format!("mfa/{account}")
@@ -65,6 +95,8 @@ impl Identities {
             last_step: 0,
             failures: 0,
             locked_until: 0,
+            others: BTreeMap::new(),
+            others_window: (0, 0),
         };
         let serial = rec.serial.clone();
         let bytes = serde_json::to_vec(&rec).map_err(|e| IdentityError::Invalid(e.to_string()))?;
@@ -90,6 +122,8 @@ impl Identities {
             last_step: 0,
             failures: 0,
             locked_until: 0,
+            others: BTreeMap::new(),
+            others_window: (0, 0),
         };
         let bytes = serde_json::to_vec(&rec).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let n = format!("mfa-dev/{serial}");
@@ -120,18 +154,42 @@ impl Identities {
     /// Checks `<serial> <code>` against a device made through the IAM API.
     pub async fn check_device_mfa(&self, serial: &str, code: &str, now_secs: u64) -> Result<(), MfaFailure> {
         let header = format!("{serial} {code}");
-        self.check_record(format!("mfa-dev/{serial}"), context(serial), header, now_secs)
-            .await
+        self.check_record(
+            format!("mfa-dev/{serial}"),
+            context(serial),
+            header,
+            now_secs,
+            MfaCaller::Owner,
+        )
+        .await
     }
 
-    /// Checks an `x-amz-mfa` header against the account root's device.
-    pub async fn check_mfa(&self, account: &str, header: Option<&str>, now_secs: u64) -> Result<(), MfaFailure> {
+    /// Checks an `x-amz-mfa` header against the account root's device,
+    /// presented by `caller`.
+    pub async fn check_mfa(
+        &self,
+        account: &str,
+        header: Option<&str>,
+        now_secs: u64,
+        caller: MfaCaller<'_>,
+    ) -> Result<(), MfaFailure> {
         let header = header.ok_or(MfaFailure::Missing)?.trim().to_owned();
-        self.check_record(name(account), context(account), header, now_secs)
+        self.check_record(name(account), context(account), header, now_secs, caller)
             .await
     }
 
-    async fn check_record(&self, n: String, ctx: Vec<u8>, header: String, now_secs: u64) -> Result<(), MfaFailure> {
+    async fn check_record(
+        &self,
+        n: String,
+        ctx: Vec<u8>,
+        header: String,
+        now_secs: u64,
+        caller: MfaCaller<'_>,
+    ) -> Result<(), MfaFailure> {
+        let other = match caller {
+            MfaCaller::Owner => None,
+            MfaCaller::Other(arn) => Some(arn.to_owned()),
+        };
         let master = self.master.clone();
         let account = n.clone();
         let account = account.as_str();
@@ -143,7 +201,17 @@ impl Identities {
                 };
                 let mut rec: MfaRecord =
                     serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if rec.locked_until > now_secs {
+                if rec.others_window.0 + LOCK_SECS <= now_secs {
+                    rec.others_window = (now_secs, 0);
+                }
+                let locked = match &other {
+                    None => rec.locked_until > now_secs,
+                    Some(arn) => {
+                        rec.others_window.1 >= OTHERS_MAX
+                            || rec.others.get(arn).is_some_and(|s| s.locked_until > now_secs)
+                    }
+                };
+                if locked {
                     return Ok(Err(MfaFailure::Locked));
                 }
                 let verdict = (|| {
@@ -158,18 +226,48 @@ impl Identities {
                     }
                     Ok(step)
                 })();
-                match verdict {
-                    Ok(step) => {
-                        rec.last_step = step;
+                let strike = |s: &mut Strikes| {
+                    s.failures += 1;
+                    if s.failures >= MAX_FAILURES {
+                        s.failures = 0;
+                        s.locked_until = now_secs + LOCK_SECS;
+                    }
+                };
+                match (verdict.is_ok(), &other) {
+                    (true, None) => {
                         rec.failures = 0;
                     }
-                    Err(_) => {
-                        rec.failures += 1;
-                        if rec.failures >= MAX_FAILURES {
-                            rec.failures = 0;
-                            rec.locked_until = now_secs + LOCK_SECS;
+                    (true, Some(arn)) => {
+                        rec.others.remove(arn);
+                    }
+                    (false, None) => {
+                        let mut s = Strikes {
+                            failures: rec.failures,
+                            locked_until: rec.locked_until,
+                        };
+                        strike(&mut s);
+                        (rec.failures, rec.locked_until) = (s.failures, s.locked_until);
+                    }
+                    (false, Some(arn)) => {
+                        rec.others_window.1 += 1;
+                        strike(rec.others.entry(arn.clone()).or_default());
+                        // forget callers whose lock is over, then the oldest locks
+                        rec.others.retain(|_, s| s.failures > 0 || s.locked_until > now_secs);
+                        while rec.others.len() > OTHERS_KEPT {
+                            let oldest = rec
+                                .others
+                                .iter()
+                                .min_by_key(|(_, s)| s.locked_until)
+                                .map(|(k, _)| k.clone());
+                            match oldest {
+                                Some(k) => rec.others.remove(&k),
+                                None => break,
+                            };
                         }
                     }
+                }
+                if let Ok(step) = verdict {
+                    rec.last_step = step;
                 }
                 let bytes = serde_json::to_vec(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 t.put_system(&n, &bytes)?;

@@ -263,7 +263,7 @@ pub(crate) async fn put_bucket_versioning(
         if who.account_id() != current.owner || !who.is_root() {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        crate::versioning::require_mfa(s3, &current.owner, i.mfa.as_deref()).await?;
+        crate::versioning::require_mfa(s3, &current.owner, i.mfa.as_deref(), &who).await?;
     }
     let name = i.bucket.clone();
     s3.store

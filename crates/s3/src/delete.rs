@@ -55,7 +55,7 @@ pub(crate) async fn delete_object(
         && let Some(b) = store(s3.store.bucket(&i.bucket))?
         && versioning::mfa_delete(&b)
     {
-        versioning::require_mfa(s3, &b.owner, i.mfa.as_deref()).await?;
+        versioning::require_mfa(s3, &b.owner, i.mfa.as_deref(), &who).await?;
     }
     let d = delete_one(
         s3,
@@ -88,7 +88,7 @@ pub(crate) async fn delete_objects(
     // permanent deletions under MFA Delete need one valid code for the
     // whole request
     if versioning::mfa_delete(&brec) && i.delete.objects.iter().any(|o| o.version_id.is_some()) {
-        versioning::require_mfa(s3, &brec.owner, i.mfa.as_deref()).await?;
+        versioning::require_mfa(s3, &brec.owner, i.mfa.as_deref(), &who).await?;
     }
     let objects = i.delete.objects;
     if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {

@@ -19,11 +19,23 @@ pub(crate) fn mfa_delete(b: &BucketRecord) -> bool {
     b.configs.get(MFA_CONFIG).is_some_and(|v| v == "Enabled")
 }
 
-/// Checks an `x-amz-mfa` header against the bucket owner's root device.
-pub(crate) async fn require_mfa(s3: &Strongroom, owner: &str, header: Option<&str>) -> S3Result<()> {
+/// Checks an `x-amz-mfa` header against the bucket owner's root device;
+/// `who`'s failures count against `who` unless it is that root.
+pub(crate) async fn require_mfa(
+    s3: &Strongroom,
+    owner: &str,
+    header: Option<&str>,
+    who: &strongroom_iam::Principal,
+) -> S3Result<()> {
     let now = u64::try_from(now_ms()).unwrap_or(0) / 1000;
+    let arn = who.identity_arn();
+    let caller = if who.is_root() && who.account_id() == owner {
+        strongroom_iam::MfaCaller::Owner
+    } else {
+        strongroom_iam::MfaCaller::Other(&arn)
+    };
     s3.identities
-        .check_mfa(owner, header, now)
+        .check_mfa(owner, header, now, caller)
         .await
         .map_err(|_| s3_error!(AccessDenied, "Mfa Authentication must be used for this request"))
 }

@@ -39,7 +39,7 @@ async fn mfa(c: &Call<'_>) -> Result<Option<i64>, IamError> {
         CallerKind::Root => {
             let header = format!("{serial} {code}");
             c.ids
-                .check_mfa(acct, Some(&header), t)
+                .check_mfa(acct, Some(&header), t, strongroom_iam::MfaCaller::Owner)
                 .await
                 .map_err(|_| mfa_denied())?;
         }
