@@ -111,20 +111,27 @@ pub(crate) async fn put_object(
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
     let sigv2 = crate::is_sigv2(&req);
+    // the bucket record the decision read (commit re-checks its id)
+    let decided = req.extensions.get::<strongroom_access::Authorized>().cloned();
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
-    let Some(bucket) = s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))? else {
-        return Err(no_such_bucket());
+    let read;
+    let bucket = match decided.as_ref().and_then(|a| a.bucket()) {
+        Some(b) => b,
+        None => {
+            read = s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))?;
+            read.as_ref().ok_or_else(no_such_bucket)?
+        }
     };
     let headers = object_headers!(input)?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
     let checksum = checksum_request(&req.headers, input.checksum_algorithm.as_ref(), given_checksums!(input))?;
     let lock = lock_request!(input);
     crate::lock::require_digest(&req.headers, &lock)?;
-    let (retention, legal_hold) = crate::lock::for_write(&bucket, &lock)?;
+    let (retention, legal_hold) = crate::lock::for_write(bucket, &lock)?;
     let keys = s3
         .crypt
-        .keys_for_write(&bucket, &input.key, &sse_request!(input), secure, &caller)
+        .keys_for_write(bucket, &input.key, &sse_request!(input), secure, &caller)
         .await?;
     crate::sse::require_sigv4(Some(&keys.record), sigv2)?;
     let got = ingest(

@@ -330,14 +330,8 @@ mod tests {
         assert!(is_doc(&parts(Method::PUT, "/b", &[]), None));
         assert!(is_doc(&parts(Method::POST, "/b/k?uploadId=1", &[]), None));
         assert!(!is_doc(&parts(Method::PUT, "/b/k", &[]), None));
-        assert!(!is_doc(
-            &parts(Method::PUT, "/b/k?x-id=PutObject", &[]),
-            None
-        ));
-        assert!(!is_doc(
-            &parts(Method::PUT, "/b/k?partNumber=1&uploadId=2", &[]),
-            None
-        ));
+        assert!(!is_doc(&parts(Method::PUT, "/b/k?x-id=PutObject", &[]), None));
+        assert!(!is_doc(&parts(Method::PUT, "/b/k?partNumber=1&uploadId=2", &[]), None));
         assert!(!is_doc(&parts(Method::PUT, "/k", &[]), Some("b")));
         assert!(!is_doc(
             &parts(
