@@ -6,19 +6,9 @@
 use std::collections::BTreeMap;
 
 use crate::directory::{Group, Role, new_id};
-use crate::iam_ops::{IamError, doc, valid_name};
+use crate::iam_input::{IamError, doc, valid_name, valid_path};
 use crate::policy::Kind;
 use crate::{Identities, now_secs};
-
-/// A path must start and end with `/`.
-pub(crate) fn valid_path(p: &str) -> Result<(), IamError> {
-    if !p.starts_with('/') || !p.ends_with('/') || p.len() > 512 {
-        return Err(IamError::validation(format!(
-            "The specified value for path is invalid. It must begin and end with / and contain only printable characters: {p:?}"
-        )));
-    }
-    Ok(())
-}
 
 /// EntityAlreadyExists when a rename to `new` would collide (names are
 /// case-insensitive) with another entity among `names` (the renamed one

@@ -12,49 +12,9 @@ use crate::directory::{
     AccessKey, Directory, Doc, KeyStatus, ManagedPolicy, Session, SessionOf, User, VirtualMfa, key_context, new_id,
     new_secret, seal,
 };
+use crate::iam_input::{IamError, doc, valid_name, valid_path};
 use crate::policy::Kind;
 use crate::{Identities, IdentityError, now_secs};
-
-/// An IAM/STS API error: HTTP status, AWS error code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IamError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl IamError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> IamError {
-        IamError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    pub(crate) fn no_such(what: &str) -> IamError {
-        IamError::new(404, "NoSuchEntity", format!("The {what} cannot be found."))
-    }
-    pub(crate) fn exists(what: &str) -> IamError {
-        IamError::new(409, "EntityAlreadyExists", format!("{what} already exists."))
-    }
-    pub fn validation(m: impl Into<String>) -> IamError {
-        IamError::new(400, "ValidationError", m)
-    }
-    fn internal(e: impl std::fmt::Display) -> IamError {
-        tracing::error!(error = %e, "IAM change failed");
-        IamError::new(
-            500,
-            "ServiceFailure",
-            "The request processing has failed because of an unknown error.",
-        )
-    }
-}
-
-impl From<IdentityError> for IamError {
-    fn from(e: IdentityError) -> IamError {
-        IamError::internal(e)
-    }
-}
 
 /// Records a change touched, to persist.
 #[derive(Default)]
@@ -87,19 +47,6 @@ pub struct KeyInfo {
     pub user: String,
     pub status: KeyStatus,
     pub created: i64,
-}
-
-pub(crate) fn valid_name(n: &str, max: usize) -> Result<(), IamError> {
-    if n.is_empty() || n.len() > max || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
-        return Err(IamError::validation(format!(
-            "The specified value for name is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_- (at most {max} characters): {n:?}"
-        )));
-    }
-    Ok(())
-}
-
-pub(crate) fn doc(text: &str, kind: Kind) -> Result<Doc, IamError> {
-    Doc::new(text, kind).map_err(|e| IamError::new(400, "MalformedPolicyDocument", e.0))
 }
 
 impl Identities {
@@ -167,7 +114,7 @@ impl Identities {
     pub async fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<User, IamError> {
         valid_name(name, 64)?;
         if let Some(p) = path {
-            crate::iam_manage::valid_path(p)?;
+            valid_path(p)?;
         }
         let id = new_id("AIDA")?;
         let path = path.unwrap_or("/").to_owned();

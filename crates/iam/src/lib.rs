@@ -17,6 +17,7 @@
 pub mod authz;
 pub mod context;
 pub mod directory;
+mod iam_input;
 mod iam_manage;
 mod iam_ops;
 mod identities;
@@ -25,7 +26,8 @@ pub mod policy;
 pub mod sigv4;
 pub mod totp;
 
-pub use iam_ops::{IamError, KeyInfo, NewCredentials, SessionLimits, generate_credentials};
+pub use iam_input::IamError;
+pub use iam_ops::{KeyInfo, NewCredentials, SessionLimits, generate_credentials};
 pub use identities::KeyError;
 pub use mfa::{MfaCaller, MfaFailure};
 mod verify;

@@ -54,7 +54,7 @@ pub(crate) async fn handle(
     ids: &Identities,
     store: &Store,
     parts: http::request::Parts,
-    body: crate::front::timed::TimedBody,
+    body: crate::timed::TimedBody,
     info: &ConnInfo,
 ) -> (Response<s3s::Body>, String) {
     let op = match parts.method {
@@ -73,10 +73,10 @@ pub(crate) async fn handle(
         }
     };
     let name = format!("s3control:{op}");
-    let bytes = match crate::front::timed::collect(body, 64 * 1024).await {
+    let bytes = match crate::timed::collect(body, 64 * 1024).await {
         Ok(b) => b,
-        Err(crate::front::timed::CollectError::TimedOut) => {
-            let msg = crate::front::timed::TIMEOUT_MESSAGE;
+        Err(crate::timed::CollectError::TimedOut) => {
+            let msg = crate::timed::TIMEOUT_MESSAGE;
             return (error(StatusCode::BAD_REQUEST, "RequestTimeout", msg), name);
         }
         Err(_) => {

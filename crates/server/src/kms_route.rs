@@ -42,7 +42,7 @@ pub(crate) async fn handle(
     kms: &Kms,
     identities: &Identities,
     parts: http::request::Parts,
-    body: crate::front::timed::TimedBody,
+    body: crate::timed::TimedBody,
     info: &ConnInfo,
     rid: &str,
 ) -> (Response<s3s::Body>, String) {
@@ -53,10 +53,10 @@ pub(crate) async fn handle(
         .unwrap_or_default()
         .to_owned();
     let op = format!("kms:{}", target.strip_prefix("TrentService.").unwrap_or("Unknown"));
-    let bytes = match crate::front::timed::collect(body, MAX_BODY).await {
+    let bytes = match crate::timed::collect(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(crate::front::timed::CollectError::TimedOut) => {
-            let msg = crate::front::timed::TIMEOUT_MESSAGE;
+        Err(crate::timed::CollectError::TimedOut) => {
+            let msg = crate::timed::TIMEOUT_MESSAGE;
             return (error(400, "RequestTimeout", msg, rid), op);
         }
         Err(_) => {

@@ -14,6 +14,7 @@ mod host;
 mod kms_route;
 mod metrics;
 mod query_api;
+mod timed;
 pub mod tls;
 pub mod watch;
 

@@ -5,7 +5,7 @@
 //! and never sends a byte, which no HTTP-level timeout sees: HTTP-version
 //! detection waits for the first bytes). Header sections must arrive
 //! within hyper's header-read timeout, bodies keep moving
-//! ([`crate::front::timed`]), and one source address holds at most
+//! ([`crate::timed`]), and one source address holds at most
 //! [`Limits::per_ip`] connections at a time.
 
 use std::collections::HashMap;

@@ -8,7 +8,6 @@
 mod conn;
 mod preauth;
 mod rewrite;
-pub(crate) mod timed;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +22,7 @@ pub(crate) use conn::{conn_plain, conn_tls};
 pub use preauth::DOCUMENT_MAX;
 use rewrite::{add_error_details, error_response};
 
-use crate::Metrics;
+use crate::{Metrics, timed};
 
 /// Routes requests to the services and wraps their answers.
 pub struct FrontDoor {

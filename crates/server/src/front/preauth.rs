@@ -15,7 +15,7 @@ use strongroom_s3::checksum::BodyDigests;
 
 use strongroom_access::envelope::Query;
 
-use super::timed::{TimedBody, Verdict};
+use crate::timed::{TimedBody, Verdict};
 
 /// Where an aws-chunked framing is: in a chunk header line, or inside a
 /// chunk's data (bytes left, with its CRLF).

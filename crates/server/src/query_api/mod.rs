@@ -190,15 +190,15 @@ pub(crate) async fn handle(
     service: &'static str,
     ids: &Identities,
     parts: http::request::Parts,
-    body: crate::front::timed::TimedBody,
+    body: crate::timed::TimedBody,
     info: &ConnInfo,
     rid: &str,
 ) -> (Response<s3s::Body>, String) {
     let ns = if service == "iam" { iam::NS } else { sts::NS };
-    let bytes = match crate::front::timed::collect(body, MAX_BODY).await {
+    let bytes = match crate::timed::collect(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(crate::front::timed::CollectError::TimedOut) => {
-            let e = IamError::new(400, "RequestTimeout", crate::front::timed::TIMEOUT_MESSAGE);
+        Err(crate::timed::CollectError::TimedOut) => {
+            let e = IamError::new(400, "RequestTimeout", crate::timed::TIMEOUT_MESSAGE);
             return (error(ns, &e, rid), format!("{service}:Unknown"));
         }
         Err(_) => {
