@@ -2,10 +2,22 @@
 //! the typed input carries ([`Ask::keys`], request tags), and how the
 //! request was signed (from the envelope's [`AuthFacts`]).
 
+use std::sync::Arc;
+
 use strongroom_iam::policy::Context;
+use strongroom_iam::{ConnInfo, Principal};
 
 use crate::ask::Ask;
-use crate::decide::Env;
+use crate::envelope::AuthFacts;
+
+/// What the decision needs besides the request's [`Ask`].
+pub(crate) struct Env<'a> {
+    pub who: &'a Principal,
+    pub conn: Option<&'a ConnInfo>,
+    pub headers: &'a http::HeaderMap,
+    pub facts: &'a Arc<AuthFacts>,
+    pub now: i64,
+}
 
 /// Builds the context of an S3 request.
 pub(crate) fn s3_context(env: &Env<'_>, ask: &Ask) -> Context {

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use s3s::{S3Error, S3Result, s3_error};
 use strongroom_iam::authz::{Decision, Identity, ResourceSide, decide, identity_policies};
 use strongroom_iam::policy::{Context, Policy};
-use strongroom_iam::{ConnInfo, Identities, Principal};
+use strongroom_iam::{Identities, Principal};
 use strongroom_store::{BucketRecord, Store};
 
 use crate::ask::Ask;
 use crate::config::{POLICY_LOCKOUT_CONFIG, PolicyCache, effective_pab};
+use crate::context::Env;
 use crate::envelope::AuthFacts;
 use crate::table::{On, Op, actions};
 
@@ -106,6 +107,7 @@ pub struct Authorized {
 struct AuthorizedInner {
     grant: Grant,
     bucket: Option<BucketRecord>,
+    source: Option<BucketRecord>,
     facts: Arc<AuthFacts>,
 }
 
@@ -122,19 +124,15 @@ impl Authorized {
     pub fn bucket(&self) -> Option<&BucketRecord> {
         self.inner.bucket.as_ref()
     }
+    /// The copy source's bucket record the decision read (CopyObject,
+    /// UploadPartCopy), for the operation to read the source from.
+    pub fn source_bucket(&self) -> Option<&BucketRecord> {
+        self.inner.source.as_ref()
+    }
     /// How the request authenticated.
     pub fn facts(&self) -> &AuthFacts {
         &self.inner.facts
     }
-}
-
-/// What the decision needs besides the request's [`Ask`].
-pub(crate) struct Env<'a> {
-    pub who: &'a Principal,
-    pub conn: Option<&'a ConnInfo>,
-    pub headers: &'a http::HeaderMap,
-    pub facts: &'a Arc<AuthFacts>,
-    pub now: i64,
 }
 
 pub(crate) struct Authorizer {
@@ -226,7 +224,7 @@ impl Authorizer {
                 denied()
             });
         };
-        let mut source_owner = None;
+        let mut source_rec: Option<BucketRecord> = None;
         for (action, on) in needs {
             let g = &grant.inner;
             let (resource, decision) = match on {
@@ -251,7 +249,11 @@ impl Authorizer {
                 }
                 On::Source => {
                     let src = ask.source.as_ref().ok_or_else(denied)?;
-                    let srec = self.bucket(&src.bucket)?.ok_or_else(no_such_bucket)?;
+                    // read once, however many source actions the operation needs
+                    let srec = match source_rec.take() {
+                        Some(r) => r,
+                        None => self.bucket(&src.bucket)?.ok_or_else(no_such_bucket)?,
+                    };
                     let sside = match self.side(&srec) {
                         Ok(s) => s,
                         Err(e) => {
@@ -259,9 +261,9 @@ impl Authorizer {
                             return Err(denied());
                         }
                     };
-                    source_owner = Some(srec.owner.clone());
                     let resource = format!("arn:aws:s3:::{}/{}", src.bucket, src.key);
                     let d = decide(who, &g.identity, action, &resource, &sside.resource_side(), &g.ctx);
+                    source_rec = Some(srec);
                     (resource, d)
                 }
             };
@@ -291,7 +293,7 @@ impl Authorizer {
             }
         }
         if let Some(want) = &ask.source_expected_owner
-            && source_owner.as_ref() != Some(want)
+            && source_rec.as_ref().map(|s| &s.owner) != Some(want)
         {
             return Err(denied());
         }
@@ -299,6 +301,7 @@ impl Authorizer {
             inner: Arc::new(AuthorizedInner {
                 grant,
                 bucket: rec,
+                source: source_rec,
                 facts: env.facts.clone(),
             }),
         })
@@ -330,6 +333,7 @@ impl Authorizer {
             inner: Arc::new(AuthorizedInner {
                 grant,
                 bucket: Some(rec.clone()),
+                source: None,
                 facts: env.facts.clone(),
             }),
         })

@@ -18,7 +18,8 @@ use strongroom_store::Store;
 
 use crate::ask::{Ask, Describe};
 use crate::config::PolicyCache;
-use crate::decide::{Authorized, Authorizer, Env};
+use crate::context::Env;
+use crate::decide::{Authorized, Authorizer};
 use crate::envelope::{AuthFacts, Mechanism};
 
 /// The caller the pre-check resolved, for the per-operation decision.

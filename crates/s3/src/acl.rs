@@ -8,7 +8,6 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::Strongroom;
-use crate::error::{no_such_bucket, store};
 
 fn owner_grant(owner: &Owner) -> Grants {
     vec![Grant {
@@ -50,7 +49,7 @@ pub(crate) async fn get_bucket_acl(
     s3: &Strongroom,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     let owner = s3.owner_of(&b.owner);
     Ok(S3Response::new(GetBucketAclOutput {
         grants: Some(owner_grant(&owner)),
@@ -62,8 +61,8 @@ pub(crate) async fn put_bucket_acl(
     s3: &Strongroom,
     req: S3Request<PutBucketAclInput>,
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let owner = s3.owner_of(&b.owner);
     let grants = has_grant_headers!(i);
     if !owner_only(
@@ -81,9 +80,9 @@ pub(crate) async fn get_object_acl(
     s3: &Strongroom,
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    crate::versioning::read(s3, &b, &i.key, i.version_id.as_deref())?;
     let owner = s3.owner_of(&b.owner);
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_grant(&owner)),
@@ -96,9 +95,9 @@ pub(crate) async fn put_object_acl(
     s3: &Strongroom,
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    crate::versioning::read(s3, &b, &i.key, i.version_id.as_deref())?;
     let owner = s3.owner_of(&b.owner);
     let grants = has_grant_headers!(i);
     if !owner_only(

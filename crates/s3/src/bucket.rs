@@ -7,7 +7,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use strongroom_store::BucketRecord;
 
-use crate::error::{Fail, no_such_bucket, store};
+use crate::error::{Fail, decided_in, store};
 use crate::meta::owner;
 use crate::{Strongroom, now_ms, principal, timestamp};
 
@@ -146,11 +146,33 @@ pub(crate) async fn create_bucket(
     }))
 }
 
+/// Sets (`Some`) or removes one config of the bucket the request was
+/// decided on.
+pub(crate) async fn set_config(
+    s3: &Strongroom,
+    bucket: &BucketRecord,
+    name: &'static str,
+    value: Option<String>,
+) -> S3Result<()> {
+    let (b, id) = (bucket.name.clone(), bucket.id.clone());
+    s3.store
+        .commit(move |txn| -> Result<(), Fail> {
+            let mut rec = decided_in(txn, &b, &id)?;
+            match value {
+                Some(v) => rec.configs.insert(name.into(), v),
+                None => rec.configs.remove(name),
+            };
+            Ok(txn.put_bucket(&rec)?)
+        })
+        .await
+        .map_err(Into::into)
+}
+
 pub(crate) async fn head_bucket(
     s3: &Strongroom,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(b.location.unwrap_or_else(|| s3.settings.region.clone())),
         ..Default::default()
@@ -161,12 +183,11 @@ pub(crate) async fn delete_bucket(
     s3: &Strongroom,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let decided = crate::decided_bucket(&req)?;
     let name = req.input.bucket;
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            if txn.bucket(&name)?.is_none() {
-                return Err(Fail(no_such_bucket()));
-            }
+            decided_in(txn, &name, &decided.id)?;
             if !txn.bucket_is_empty(&name)? {
                 return Err(Fail(s3_error!(
                     BucketNotEmpty,
@@ -184,10 +205,10 @@ pub(crate) async fn delete_bucket(
 }
 
 pub(crate) async fn get_bucket_location(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetBucketLocationInput>,
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     // us-east-1 buckets report an empty LocationConstraint, as AWS
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: b
@@ -200,10 +221,10 @@ pub(crate) async fn get_bucket_location(
 /// Buckets are never versioned yet: AWS answers a never-versioned bucket
 /// with an empty configuration (no Status).
 pub(crate) async fn get_bucket_versioning(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetBucketVersioningInput>,
 ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     let status = match crate::versioning::state(&b) {
         crate::versioning::State::Never => None,
         crate::versioning::State::Enabled => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)),
@@ -230,6 +251,7 @@ pub(crate) async fn put_bucket_versioning(
     req: S3Request<PutBucketVersioningInput>,
 ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
     let who = principal(&req)?;
+    let decided = crate::decided_bucket(&req)?;
     let i = req.input;
     let c = i.versioning_configuration;
     let mfa_change = match c.mfa_delete.as_ref().map(MFADelete::as_str) {
@@ -253,7 +275,7 @@ pub(crate) async fn put_bucket_versioning(
             ));
         }
     };
-    let current = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
+    let current = decided;
     // changing MFA Delete, and suspending while it is on, need the bucket
     // owner's root and a fresh code of its device; restating the current
     // state (MfaDelete=Disabled on a bucket without it) changes nothing
@@ -265,10 +287,10 @@ pub(crate) async fn put_bucket_versioning(
         }
         crate::versioning::require_mfa(s3, &current.owner, i.mfa.as_deref(), &who).await?;
     }
-    let name = i.bucket.clone();
+    let (name, id) = (current.name, current.id);
     s3.store
         .commit(move |txn| -> Result<(), crate::error::Fail> {
-            let mut b = txn.bucket(&name)?.ok_or_else(|| crate::error::Fail(no_such_bucket()))?;
+            let mut b = decided_in(txn, &name, &id)?;
             match mfa_change {
                 Some(true) => {
                     b.configs.insert(crate::versioning::MFA_CONFIG.into(), "Enabled".into());

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use strongroom_crypt::Key;
-use strongroom_store::{ObjectRecord, PartRecord, PendingSegment};
+use strongroom_store::{BucketRecord, ObjectRecord, PartRecord, PendingSegment};
 
 use crate::checksum::{Algo, Md5, hex};
 use crate::error::{internal, precondition_failed, store};
@@ -18,8 +18,9 @@ use crate::put::{WriteConditions, commit_object};
 use crate::sse::SealedWriter;
 use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal, timestamp};
 
-/// Resolves the copy source (the access hook authorized reading it).
-fn source(s3: &Strongroom, src: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
+/// Resolves the copy source in `sb`, the source bucket record the
+/// decision read when it authorized reading the source.
+fn source(s3: &Strongroom, sb: &BucketRecord, src: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
     let CopySource::Bucket {
         bucket,
         key,
@@ -31,11 +32,14 @@ fn source(s3: &Strongroom, src: &CopySource) -> S3Result<(String, String, Object
             "Access point copy sources are not implemented yet"
         ));
     };
-    // the access hook authorized reading the source (s3:GetObject[Version])
-    store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
+    // the decision authorized reading this source (s3:GetObject[Version])
+    // in this bucket; anything else is not what was decided
+    if sb.name != **bucket {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
     // a delete marker as source answers 400 InvalidRequest on AWS; ours
     // is the read's 404/405
-    let rec = crate::versioning::read(s3, bucket, key, version_id.as_deref())?;
+    let rec = crate::versioning::read(s3, sb, key, version_id.as_deref())?;
     Ok((bucket.to_string(), key.to_string(), rec))
 }
 
@@ -84,12 +88,13 @@ pub(crate) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let who = principal(&req)?;
-    let bucket_id = crate::decided_bucket_id(&req);
+    let dest = crate::decided_bucket(&req)?;
+    let source_bucket = crate::decided_source(&req)?;
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
-    let (sb, sk, src) = source(s3, &i.copy_source)?;
+    let (sb, sk, src) = source(s3, &source_bucket, &i.copy_source)?;
     let src_customer = crate::sse::customer_key(&copy_source_customer!(i), secure)?;
     let src_keys = s3
         .crypt
@@ -120,7 +125,6 @@ pub(crate) async fn copy_object(
         Some("REPLACE") => true,
         Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
     };
-    let dest = store(s3.store.bucket(&i.bucket))?.ok_or_else(crate::error::no_such_bucket)?;
     // in a versioned bucket even a copy onto itself is a new version with
     // its own data (versions never share blobs)
     let same = sb == i.bucket && sk == i.key;
@@ -199,7 +203,7 @@ pub(crate) async fn copy_object(
     let out_sum = rec.checksum.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());
     let cond = WriteConditions {
-        bucket_id,
+        bucket_id: dest.id.clone(),
         ..WriteConditions::default()
     };
     let version_id = commit_object(s3, &i.bucket, &i.key, rec, pending, cond).await?;
@@ -254,10 +258,12 @@ pub(crate) async fn upload_part_copy(
     let who = principal(&req)?;
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
+    let dest = crate::decided_bucket(&req)?;
+    let source_bucket = crate::decided_source(&req)?;
     let i = req.input;
     let n = check_part_number(i.part_number)?;
-    let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
-    let (sb, sk, src) = source(s3, &i.copy_source)?;
+    let upload = load_upload(s3, &dest, &i.key, &i.upload_id)?;
+    let (sb, sk, src) = source(s3, &source_bucket, &i.copy_source)?;
     let src_customer = crate::sse::customer_key(&copy_source_customer!(i), secure)?;
     let src_keys = s3
         .crypt

@@ -3,9 +3,10 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strongroom_store::BucketRecord;
 
 use crate::Strongroom;
-use crate::error::{Fail, no_such_bucket, precondition_failed, store};
+use crate::error::{Fail, decided_in, precondition_failed};
 use crate::versioning::{self, Deleted};
 
 /// Most keys one DeleteObjects request may name.
@@ -15,19 +16,17 @@ const MAX_DELETE_KEYS: usize = 1000;
 /// with a version id, that version for good.
 async fn delete_one(
     s3: &Strongroom,
-    bucket: &str,
+    bucket: &BucketRecord,
     key: &str,
     version_id: Option<String>,
     if_match: Option<ETagCondition>,
     owner: &str,
     bypass_governance: bool,
 ) -> S3Result<Deleted> {
-    let (b, k, owner) = (bucket.to_owned(), key.to_owned(), owner.to_owned());
+    let (b, id, k, owner) = (bucket.name.clone(), bucket.id.clone(), key.to_owned(), owner.to_owned());
     s3.store
         .commit(move |txn| -> Result<Deleted, Fail> {
-            let Some(brec) = txn.bucket(&b)? else {
-                return Err(Fail(no_such_bucket()));
-            };
+            let brec = decided_in(txn, &b, &id)?;
             if let Some(cond) = &if_match {
                 match txn.object(&b, &k)? {
                     Some(cur) if cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == cur.etag) => {}
@@ -49,24 +48,13 @@ pub(crate) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let who = crate::principal(&req)?;
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let bypass = i.bypass_governance_retention.unwrap_or(false);
-    if i.version_id.is_some()
-        && let Some(b) = store(s3.store.bucket(&i.bucket))?
-        && versioning::mfa_delete(&b)
-    {
+    if i.version_id.is_some() && versioning::mfa_delete(&b) {
         versioning::require_mfa(s3, &b.owner, i.mfa.as_deref(), &who).await?;
     }
-    let d = delete_one(
-        s3,
-        &i.bucket,
-        &i.key,
-        i.version_id,
-        i.if_match,
-        who.account_id(),
-        bypass,
-    )
-    .await?;
+    let d = delete_one(s3, &b, &i.key, i.version_id, i.if_match, who.account_id(), bypass).await?;
     let mut resp = S3Response::new(DeleteObjectOutput {
         version_id: d.version_id,
         delete_marker: d.delete_marker.then_some(true),
@@ -81,10 +69,8 @@ pub(crate) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let who = crate::principal(&req)?;
+    let brec = crate::decided_bucket(&req)?;
     let i = req.input;
-    let Some(brec) = store(s3.store.bucket(&i.bucket))? else {
-        return Err(no_such_bucket());
-    };
     // permanent deletions under MFA Delete need one valid code for the
     // whole request
     if versioning::mfa_delete(&brec) && i.delete.objects.iter().any(|o| o.version_id.is_some()) {
@@ -122,16 +108,7 @@ pub(crate) async fn delete_objects(
         if !allowed(o) {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        delete_one(
-            s3,
-            &i.bucket,
-            &o.key,
-            o.version_id.clone(),
-            None,
-            who.account_id(),
-            bypass,
-        )
-        .await
+        delete_one(s3, &brec, &o.key, o.version_id.clone(), None, who.account_id(), bypass).await
     }))
     .await;
     for (o, result) in objects.into_iter().zip(results) {

@@ -1,7 +1,7 @@
 //! Error plumbing between the store and the S3 error codes.
 
 use s3s::{S3Error, S3ErrorCode};
-use strongroom_store::StoreError;
+use strongroom_store::{BucketRecord, StoreError, Txn};
 
 /// An S3 error, or a storage error turned into InternalError. Commit
 /// closures return this so both kinds travel through the store.
@@ -41,6 +41,16 @@ pub(crate) fn store<T>(r: Result<T, StoreError>) -> Result<T, S3Error> {
 
 pub(crate) fn no_such_bucket() -> S3Error {
     S3Error::with_message(S3ErrorCode::NoSuchBucket, "The specified bucket does not exist")
+}
+
+/// Inside a commit: the bucket record the request was decided on (same
+/// name, same id). A bucket deleted, or deleted and re-created by anyone,
+/// since the decision answers NoSuchBucket and the commit changes nothing.
+pub(crate) fn decided_in(txn: &Txn<'_>, name: &str, id: &str) -> Result<BucketRecord, Fail> {
+    match txn.bucket(name)? {
+        Some(b) if b.id == id => Ok(b),
+        _ => Err(Fail(no_such_bucket())),
+    }
 }
 
 pub(crate) fn no_such_key() -> S3Error {

@@ -331,13 +331,14 @@ pub(crate) async fn get_object(
     let secure = crate::secure(&req);
     crate::sse::refuse_on_read(&req.headers)?;
     let sigv2 = crate::is_sigv2(&req);
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
     // a concurrent overwrite may remove the blobs between reading the record
     // and opening them: read again (the new record's blobs are in place)
     let mut attempt = 0;
     let (rec, sel, body) = loop {
-        let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())
+        let rec = crate::versioning::read(s3, &b, &i.key, i.version_id.as_deref())
             .map_err(|e| crate::hide_absence(&req.extensions, &i.key, e))?;
         read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
         let sel = select(&rec, i.range.as_ref(), i.part_number)?;
@@ -372,9 +373,10 @@ pub(crate) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let secure = crate::secure(&req);
     crate::sse::refuse_on_read(&req.headers)?;
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())
+    let rec = crate::versioning::read(s3, &b, &i.key, i.version_id.as_deref())
         .map_err(|e| crate::hide_absence(&req.extensions, &i.key, e))?;
     s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), true)?;
     read_conditions!(i).check(&rec, S3ErrorCode::NotModified)?;
@@ -400,9 +402,10 @@ pub(crate) async fn get_object_attributes(
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let secure = crate::secure(&req);
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())
+    let rec = crate::versioning::read(s3, &b, &i.key, i.version_id.as_deref())
         .map_err(|e| crate::hide_absence(&req.extensions, &i.key, e))?;
     s3.crypt.check_customer(rec.sse.as_ref(), customer.as_ref(), false)?;
     // the header is a comma-separated list, which s3s may hand over whole

@@ -144,6 +144,7 @@ mod multipart_list;
 mod policy;
 mod put;
 mod read;
+mod retention;
 pub mod sse;
 mod tagging;
 mod versioning;
@@ -151,7 +152,7 @@ mod versioning;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use strongroom_iam::{Identities, Principal};
-use strongroom_store::Store;
+use strongroom_store::{BucketRecord, Store};
 
 /// Largest object a single PUT (or CopyObject) may carry: 5 GiB.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -200,10 +201,7 @@ impl Strongroom {
 /// The caller, as proven by the access layer's decision. Absent means no
 /// decision was taken for this request: deny.
 pub(crate) fn principal<T>(req: &S3Request<T>) -> S3Result<Principal> {
-    req.extensions
-        .get::<strongroom_access::Authorized>()
-        .map(|a| a.principal().clone())
-        .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    decided(req).map(|a| a.principal().clone())
 }
 
 /// A read of a key or version that does not exist answers 404 only to a
@@ -224,12 +222,33 @@ pub(crate) fn hide_absence(ext: &http::Extensions, key: &str, e: s3s::S3Error) -
     }
 }
 
-/// The id of the bucket record the request was decided on.
-pub(crate) fn decided_bucket_id<T>(req: &S3Request<T>) -> Option<String> {
+/// The proof of the request's decision; none means no decision: deny.
+fn decided<T>(req: &S3Request<T>) -> S3Result<&strongroom_access::Authorized> {
     req.extensions
         .get::<strongroom_access::Authorized>()
-        .and_then(|a| a.bucket())
+        .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+}
+
+/// The bucket record the request was decided on: the one snapshot the
+/// operation works on, never a second read that could find another bucket
+/// of that name. A decision without one names no bucket (NoSuchBucket).
+pub(crate) fn decided_bucket<T>(req: &S3Request<T>) -> S3Result<BucketRecord> {
+    decided(req)?.bucket().cloned().ok_or_else(error::no_such_bucket)
+}
+
+/// The copy source's bucket record the decision read.
+pub(crate) fn decided_source<T>(req: &S3Request<T>) -> S3Result<BucketRecord> {
+    decided(req)?.source_bucket().cloned().ok_or_else(error::no_such_bucket)
+}
+
+/// The id of the bucket record the request was decided on: every commit
+/// compares it with the record it finds ([`error::decided_in`]), so a
+/// bucket deleted and re-created in between fails the request.
+pub(crate) fn decided_bucket_id<T>(req: &S3Request<T>) -> S3Result<String> {
+    decided(req)?
+        .bucket()
         .map(|b| b.id.clone())
+        .ok_or_else(error::no_such_bucket)
 }
 
 /// The connection facts the front door attached to a request.
@@ -330,7 +349,7 @@ delegate! {
     copy_object => copy::copy_object(CopyObjectInput, CopyObjectOutput);
     list_objects => list::list_objects(ListObjectsInput, ListObjectsOutput);
     list_objects_v2 => list::list_objects_v2(ListObjectsV2Input, ListObjectsV2Output);
-    list_object_versions => list::list_object_versions(ListObjectVersionsInput, ListObjectVersionsOutput);
+    list_object_versions => list_versions::list_object_versions(ListObjectVersionsInput, ListObjectVersionsOutput);
     create_multipart_upload => multipart::create(CreateMultipartUploadInput, CreateMultipartUploadOutput);
     upload_part => multipart::upload_part(UploadPartInput, UploadPartOutput);
     upload_part_copy => copy::upload_part_copy(UploadPartCopyInput, UploadPartCopyOutput);

@@ -1,12 +1,13 @@
-//! ListObjects (v1 and v2) and ListObjectVersions: one range scan in key
-//! order, folding keys into CommonPrefixes at the delimiter.
+//! ListObjects (v1 and v2), and the page scan every listing starts from:
+//! one range scan in key order, folding keys into CommonPrefixes at the
+//! delimiter.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
-use strongroom_store::{ObjectRecord, Visit};
+use strongroom_store::{BucketRecord, ObjectRecord, Visit};
 
 use crate::checksum::{b64, unb64};
-use crate::error::{no_such_bucket, store};
+use crate::error::store;
 use crate::{Strongroom, timestamp};
 
 /// What a listing asks for.
@@ -19,18 +20,15 @@ struct Query<'a> {
 }
 
 /// One page: objects and common prefixes in key order.
-struct Page {
-    objects: Vec<(String, ObjectRecord)>,
-    prefixes: Vec<String>,
-    truncated: bool,
+pub(crate) struct Page {
+    pub objects: Vec<(String, ObjectRecord)>,
+    pub prefixes: Vec<String>,
+    pub truncated: bool,
     /// The last key or prefix returned (the next page starts after it).
-    last: Option<String>,
+    pub last: Option<String>,
 }
 
 fn scan(s3: &Strongroom, bucket: &str, q: &Query<'_>) -> S3Result<Page> {
-    if store(s3.store.bucket(bucket))?.is_none() {
-        return Err(no_such_bucket());
-    }
     let mut page = Page {
         objects: Vec::new(),
         prefixes: Vec::new(),
@@ -144,10 +142,10 @@ pub(crate) fn common_prefixes(enc: &Enc, p: &[String]) -> Option<Vec<CommonPrefi
 }
 
 /// The parts every listing starts from: its encoding, its page size, its
-/// prefix and the page itself.
-fn list_page(
+/// prefix and the page itself, of the bucket the request was decided on.
+pub(crate) fn list_page(
     s3: &Strongroom,
-    bucket: &str,
+    bucket: &BucketRecord,
     encoding: Option<&EncodingType>,
     max_keys_param: Option<i32>,
     prefix: Option<&String>,
@@ -159,7 +157,7 @@ fn list_page(
     let prefix = prefix.cloned().unwrap_or_default();
     let page = scan(
         s3,
-        bucket,
+        &bucket.name,
         &Query {
             prefix: &prefix,
             delimiter,
@@ -174,10 +172,11 @@ pub(crate) async fn list_objects(
     s3: &Strongroom,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let (enc, max, prefix, page) = list_page(
         s3,
-        &i.bucket,
+        &b,
         i.encoding_type.as_ref(),
         i.max_keys,
         i.prefix.as_ref(),
@@ -208,6 +207,7 @@ pub(crate) async fn list_objects_v2(
     s3: &Strongroom,
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let token_after = match i.continuation_token.as_deref() {
         Some(t) => Some(
@@ -219,7 +219,7 @@ pub(crate) async fn list_objects_v2(
     };
     let (enc, max, prefix, page) = list_page(
         s3,
-        &i.bucket,
+        &b,
         i.encoding_type.as_ref(),
         i.max_keys,
         i.prefix.as_ref(),
@@ -249,62 +249,6 @@ pub(crate) async fn list_objects_v2(
         delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
         encoding_type: i.encoding_type,
         start_after: enc.o(i.start_after.as_ref()),
-        ..Default::default()
-    }))
-}
-
-/// Until versioning exists every object is its only version, `null`.
-pub(crate) async fn list_object_versions(
-    s3: &Strongroom,
-    req: S3Request<ListObjectVersionsInput>,
-) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    if crate::versioning::state(&b) != crate::versioning::State::Never {
-        return crate::list_versions::list(s3, i).await;
-    }
-    let (enc, max, prefix, page) = list_page(
-        s3,
-        &i.bucket,
-        i.encoding_type.as_ref(),
-        i.max_keys,
-        i.prefix.as_ref(),
-        i.delimiter.as_deref(),
-        i.key_marker.as_deref(),
-    )?;
-    let versions = page
-        .objects
-        .iter()
-        .map(|(k, r)| ObjectVersion {
-            key: Some(enc.s(k)),
-            version_id: Some("null".into()),
-            is_latest: Some(true),
-            e_tag: Some(ETag::Strong(r.etag.clone())),
-            last_modified: Some(timestamp(r.last_modified_ms)),
-            size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
-            storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
-            owner: Some(s3.owner_of(&r.owner)),
-            checksum_algorithm: r
-                .checksum
-                .as_ref()
-                .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
-            checksum_type: r.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
-            ..Default::default()
-        })
-        .collect();
-    Ok(S3Response::new(ListObjectVersionsOutput {
-        name: Some(i.bucket),
-        prefix: Some(enc.s(&prefix)),
-        key_marker: Some(enc.s(i.key_marker.as_deref().unwrap_or_default())),
-        version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
-        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
-        is_truncated: Some(page.truncated),
-        next_key_marker: page.truncated.then(|| enc.o(page.last.as_ref())).flatten(),
-        next_version_id_marker: page.truncated.then(|| "null".to_owned()),
-        versions: Some(versions),
-        common_prefixes: common_prefixes(&enc, &page.prefixes),
-        delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
-        encoding_type: i.encoding_type,
         ..Default::default()
     }))
 }

@@ -1,15 +1,15 @@
-//! ListObjectVersions of a versioned bucket: one range scan of the
+//! ListObjectVersions. Of a versioned bucket: one range scan of the
 //! versions table (key ascending, newest first), delete markers apart,
 //! `IsLatest` on each key's newest version, CommonPrefixes at the
 //! delimiter, and resumption at KeyMarker / VersionIdMarker.
 
 use s3s::dto::*;
-use s3s::{S3Response, S3Result, s3_error};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
 use strongroom_store::{ObjectRecord, Visit};
 
 use crate::Strongroom;
 use crate::error::store;
-use crate::list::{Enc, common_prefixes, max_keys};
+use crate::list::{Enc, common_prefixes, list_page, max_keys};
 use crate::{timestamp, versioning};
 
 struct Entry {
@@ -48,10 +48,7 @@ fn resume_point(
     }
 }
 
-pub(crate) async fn list(
-    s3: &Strongroom,
-    i: ListObjectVersionsInput,
-) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+async fn list_versioned(s3: &Strongroom, i: ListObjectVersionsInput) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let enc = Enc::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let prefix = i.prefix.clone().unwrap_or_default();
@@ -148,6 +145,63 @@ pub(crate) async fn list(
         versions: Some(versions),
         delete_markers: Some(markers),
         common_prefixes: common_prefixes(&enc, &prefixes),
+        delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
+        encoding_type: i.encoding_type,
+        ..Default::default()
+    }))
+}
+
+/// ListObjectVersions: a bucket that was never versioned lists each
+/// object as its only version, `null`.
+pub(crate) async fn list_object_versions(
+    s3: &Strongroom,
+    req: S3Request<ListObjectVersionsInput>,
+) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let b = crate::decided_bucket(&req)?;
+    let i = req.input;
+    if versioning::state(&b) != versioning::State::Never {
+        return list_versioned(s3, i).await;
+    }
+    let (enc, max, prefix, page) = list_page(
+        s3,
+        &b,
+        i.encoding_type.as_ref(),
+        i.max_keys,
+        i.prefix.as_ref(),
+        i.delimiter.as_deref(),
+        i.key_marker.as_deref(),
+    )?;
+    let versions = page
+        .objects
+        .iter()
+        .map(|(k, r)| ObjectVersion {
+            key: Some(enc.s(k)),
+            version_id: Some("null".into()),
+            is_latest: Some(true),
+            e_tag: Some(ETag::Strong(r.etag.clone())),
+            last_modified: Some(timestamp(r.last_modified_ms)),
+            size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
+            storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
+            owner: Some(s3.owner_of(&r.owner)),
+            checksum_algorithm: r
+                .checksum
+                .as_ref()
+                .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+            checksum_type: r.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc.s(&prefix)),
+        key_marker: Some(enc.s(i.key_marker.as_deref().unwrap_or_default())),
+        version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
+        max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+        is_truncated: Some(page.truncated),
+        next_key_marker: page.truncated.then(|| enc.o(page.last.as_ref())).flatten(),
+        next_version_id_marker: page.truncated.then(|| "null".to_owned()),
+        versions: Some(versions),
+        common_prefixes: common_prefixes(&enc, &page.prefixes),
         delimiter: enc.o(i.delimiter.as_ref().filter(|d| !d.is_empty())),
         encoding_type: i.encoding_type,
         ..Default::default()

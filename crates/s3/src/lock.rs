@@ -12,12 +12,11 @@ use s3s::{S3Error, S3Request, S3Response, S3Result};
 use serde::{Deserialize, Serialize};
 use strongroom_store::{BucketRecord, ObjectRecord, Retention, Txn};
 
-use crate::error::{Fail, custom, no_such_bucket, store};
+use crate::error::{Fail, custom, decided_in};
+use crate::retention::{COMPLIANCE, GOVERNANCE, check_change};
 use crate::{Strongroom, now_ms, timestamp};
 
 pub(crate) const CONFIG: &str = "object-lock";
-pub(crate) const GOVERNANCE: &str = "GOVERNANCE";
-pub(crate) const COMPLIANCE: &str = "COMPLIANCE";
 
 /// A bucket's Object Lock configuration (present = lock enabled).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -44,14 +43,6 @@ fn invalid_request(m: &str) -> S3Error {
 
 fn invalid_argument(m: &str) -> S3Error {
     custom("InvalidArgument", StatusCode::BAD_REQUEST, m)
-}
-
-pub(crate) fn locked_error() -> S3Error {
-    custom(
-        "AccessDenied",
-        StatusCode::FORBIDDEN,
-        "Access Denied because object protected by object lock.",
-    )
 }
 
 fn missing_config() -> S3Error {
@@ -135,42 +126,6 @@ pub(crate) fn require_digest(h: &http::HeaderMap, req: &LockRequest) -> S3Result
         return Err(invalid_request(
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
         ));
-    }
-    Ok(())
-}
-
-/// May this version be deleted for good?
-pub(crate) fn check_delete(rec: &ObjectRecord, bypass_governance: bool) -> Result<(), Fail> {
-    if rec.legal_hold {
-        return Err(Fail(locked_error()));
-    }
-    if let Some(r) = &rec.retention
-        && r.until_ms > now_ms()
-        && (r.mode == COMPLIANCE || !bypass_governance)
-    {
-        return Err(Fail(locked_error()));
-    }
-    Ok(())
-}
-
-/// May `old` retention become `new`? Extending is always allowed; an
-/// active COMPLIANCE retention can never be shortened, removed or change
-/// mode; an active GOVERNANCE one only with the bypass.
-fn check_change(old: Option<&Retention>, new: Option<&Retention>, bypass: bool) -> Result<(), Fail> {
-    let Some(old) = old.filter(|o| o.until_ms > now_ms()) else {
-        return Ok(());
-    };
-    let weaker = match new {
-        None => true,
-        // any change of mode counts: COMPLIANCE never changes, and even
-        // GOVERNANCE -> COMPLIANCE needs the bypass (AWS)
-        Some(n) => n.until_ms < old.until_ms || n.mode != old.mode,
-    };
-    if !weaker {
-        return Ok(());
-    }
-    if old.mode == COMPLIANCE || !bypass {
-        return Err(Fail(locked_error()));
     }
     Ok(())
 }
@@ -262,15 +217,15 @@ pub fn check_locked(store: &strongroom_store::Store) -> Result<Vec<String>, stro
 /// bucket with Object Lock, in one commit.
 async fn change_lock(
     s3: &Strongroom,
-    bucket: &str,
+    bucket: &BucketRecord,
     key: &str,
     vid: Option<String>,
     f: impl FnOnce(&mut ObjectRecord) -> Result<(), Fail> + Send + 'static,
 ) -> S3Result<()> {
-    let (b, k) = (bucket.to_owned(), key.to_owned());
+    let (b, id, k) = (bucket.name.clone(), bucket.id.clone(), key.to_owned());
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            let brec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            let brec = decided_in(txn, &b, &id)?;
             if of(&brec).is_none() {
                 return Err(Fail(missing_config()));
             }
@@ -281,18 +236,18 @@ async fn change_lock(
 }
 
 /// A version of a bucket with Object Lock, for reading its lock fields.
-fn locked_version(s3: &Strongroom, bucket: &str, key: &str, vid: Option<&str>) -> S3Result<ObjectRecord> {
-    let b = store(s3.store.bucket(bucket))?.ok_or_else(no_such_bucket)?;
-    if of(&b).is_none() {
+fn locked_version(s3: &Strongroom, b: &BucketRecord, key: &str, vid: Option<&str>) -> S3Result<ObjectRecord> {
+    if of(b).is_none() {
         return Err(missing_config());
     }
-    crate::versioning::read(s3, bucket, key, vid)
+    crate::versioning::read(s3, b, key, vid)
 }
 
 pub(crate) async fn put_object_lock_configuration(
     s3: &Strongroom,
     req: S3Request<PutObjectLockConfigurationInput>,
 ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+    let decided = crate::decided_bucket(&req)?;
     let i = req.input;
     let c = i.object_lock_configuration.unwrap_or_default();
     if c.object_lock_enabled.as_ref().map(ObjectLockEnabled::as_str) != Some("Enabled") {
@@ -335,10 +290,9 @@ pub(crate) async fn put_object_lock_configuration(
             years: d.years,
         };
     }
-    let name = i.bucket.clone();
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            let mut b = txn.bucket(&name)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            let mut b = decided_in(txn, &decided.name, &decided.id)?;
             if of(&b).is_none() && crate::versioning::state(&b) != crate::versioning::State::Enabled {
                 return Err(Fail(custom(
                     "InvalidBucketState",
@@ -354,10 +308,10 @@ pub(crate) async fn put_object_lock_configuration(
 }
 
 pub(crate) async fn get_object_lock_configuration(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetObjectLockConfigurationInput>,
 ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     let Some(cfg) = of(&b) else {
         return Err(custom(
             "ObjectLockConfigurationNotFoundError",
@@ -384,6 +338,7 @@ pub(crate) async fn put_object_retention(
     s3: &Strongroom,
     req: S3Request<PutObjectRetentionInput>,
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let bypass = i.bypass_governance_retention.unwrap_or(false);
     let new = match i.retention {
@@ -420,7 +375,7 @@ pub(crate) async fn put_object_retention(
             ));
         }
     };
-    change_lock(s3, &i.bucket, &i.key, i.version_id, move |rec| {
+    change_lock(s3, &b, &i.key, i.version_id, move |rec| {
         check_change(rec.retention.as_ref(), new.as_ref(), bypass)?;
         rec.retention = new;
         Ok(())
@@ -433,8 +388,9 @@ pub(crate) async fn get_object_retention(
     s3: &Strongroom,
     req: S3Request<GetObjectRetentionInput>,
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let rec = locked_version(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = locked_version(s3, &b, &i.key, i.version_id.as_deref())?;
     let Some(r) = rec.retention else {
         return Err(custom(
             "NoSuchObjectLockConfiguration",
@@ -454,6 +410,7 @@ pub(crate) async fn put_object_legal_hold(
     s3: &Strongroom,
     req: S3Request<PutObjectLegalHoldInput>,
 ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let on = match i
         .legal_hold
@@ -471,7 +428,7 @@ pub(crate) async fn put_object_legal_hold(
             ));
         }
     };
-    change_lock(s3, &i.bucket, &i.key, i.version_id, move |rec| {
+    change_lock(s3, &b, &i.key, i.version_id, move |rec| {
         rec.legal_hold = on;
         Ok(())
     })
@@ -483,8 +440,9 @@ pub(crate) async fn get_object_legal_hold(
     s3: &Strongroom,
     req: S3Request<GetObjectLegalHoldInput>,
 ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let rec = locked_version(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = locked_version(s3, &b, &i.key, i.version_id.as_deref())?;
     Ok(S3Response::new(GetObjectLegalHoldOutput {
         legal_hold: Some(ObjectLockLegalHold {
             status: Some(ObjectLockLegalHoldStatus::from(

@@ -5,10 +5,10 @@
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
-use strongroom_store::{BlobId, ObjectRecord, PartRecord, PartSummary, UploadRecord};
+use strongroom_store::{BlobId, BucketRecord, ObjectRecord, PartRecord, PartSummary, UploadRecord};
 
 use crate::checksum::{Algo, Md5, b64, hex, unb64};
-use crate::error::{Fail, no_such_bucket, no_such_upload, store};
+use crate::error::{Fail, decided_in, no_such_upload, store};
 use crate::ingest::{BodyClaims, checksum_request, ingest, invalid_request, stored};
 use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::put::WriteConditions;
@@ -41,11 +41,15 @@ pub(crate) fn check_part_number(n: i32) -> S3Result<u32> {
     })
 }
 
-pub(crate) fn load_upload(s3: &Strongroom, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
-    if store(s3.store.bucket(bucket))?.is_none() {
-        return Err(no_such_bucket());
-    }
-    store(s3.store.upload(bucket, key, upload_id))?.ok_or_else(no_such_upload)
+/// An upload of the bucket the request was decided on (uploads end with
+/// their bucket, and upload ids are never reused).
+pub(crate) fn load_upload(
+    s3: &Strongroom,
+    bucket: &BucketRecord,
+    key: &str,
+    upload_id: &str,
+) -> S3Result<UploadRecord> {
+    store(s3.store.upload(&bucket.name, key, upload_id))?.ok_or_else(no_such_upload)
 }
 
 /// The algorithm parts of this upload are checksummed with.
@@ -60,9 +64,9 @@ pub(crate) async fn create(
     let who = principal(&req)?;
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
+    let bucket = crate::decided_bucket(&req)?;
     let i = req.input;
     check_object_acl(i.acl.as_ref())?;
-    let bucket = crate::error::store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let (retention, legal_hold) = crate::lock::for_write(&bucket, &lock_request!(i))?;
     let keys = s3
         .crypt
@@ -114,9 +118,7 @@ pub(crate) async fn create(
     let echo = crate::sse::echo(rec.sse.as_ref());
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            if txn.bucket(&rec.bucket)?.is_none() {
-                return Err(Fail(no_such_bucket()));
-            }
+            decided_in(txn, &bucket.name, &bucket.id)?;
             Ok(txn.put_upload(&rec)?)
         })
         .await?;
@@ -168,9 +170,10 @@ pub(crate) async fn upload_part(
     let who = principal(&req)?;
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let n = check_part_number(i.part_number)?;
-    let upload = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
+    let upload = load_upload(s3, &b, &i.key, &i.upload_id)?;
     let keys = upload_keys(s3, &upload, &customer_fields!(i), secure, &caller).await?;
     let want = upload_algo(&upload);
     let checksum = checksum_request(&req.headers, i.checksum_algorithm.as_ref(), given_checksums!(i))?;
@@ -394,7 +397,7 @@ pub(crate) async fn complete(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     principal(&req)?;
-    let bucket_id = crate::decided_bucket_id(&req);
+    let bucket_id = crate::decided_bucket_id(&req)?;
     let secure = crate::secure(&req);
     let i = req.input;
     let chosen = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -423,12 +426,7 @@ pub(crate) async fn complete(
     let rec = s3
         .store
         .commit(move |txn| -> Result<ObjectRecord, Fail> {
-            let Some(brec) = txn.bucket(&b)? else {
-                return Err(Fail(no_such_bucket()));
-            };
-            if cond.bucket_id.as_ref().is_some_and(|id| *id != brec.id) {
-                return Err(Fail(no_such_bucket()));
-            }
+            let brec = crate::error::decided_in(txn, &b, &cond.bucket_id)?;
             let Some(u) = txn.upload(&b, &k, &id)? else {
                 // completing an upload that already completed answers again
                 return match txn.object(&b, &k)? {
@@ -497,13 +495,12 @@ pub(crate) async fn abort(
     s3: &Strongroom,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let decided = crate::decided_bucket(&req)?;
     let i = req.input;
     let (b, k, id) = (i.bucket, i.key, i.upload_id);
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            if txn.bucket(&b)?.is_none() {
-                return Err(Fail(no_such_bucket()));
-            }
+            decided_in(txn, &b, &decided.id)?;
             let u = txn.upload(&b, &k, &id)?.ok_or_else(|| Fail(no_such_upload()))?;
             Ok(txn.delete_upload(&u, &[])?)
         })

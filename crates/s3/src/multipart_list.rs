@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 use strongroom_store::PartRecord;
 
-use crate::error::{no_such_bucket, store};
+use crate::error::store;
 use crate::meta::{ChecksumFields, etag, initiator, storage_class};
 use crate::multipart::{load_upload, upload_algo};
 use crate::{Strongroom, timestamp};
@@ -13,8 +13,9 @@ pub(crate) async fn list_parts(
     s3: &Strongroom,
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let u = load_upload(s3, &i.bucket, &i.key, &i.upload_id)?;
+    let u = load_upload(s3, &b, &i.key, &i.upload_id)?;
     let max = i.max_parts.unwrap_or(1000).clamp(0, 1000);
     let marker = i.part_number_marker.unwrap_or(0).max(0);
     let show_checksum = upload_algo(&u).is_some();
@@ -69,10 +70,9 @@ pub(crate) async fn list_uploads(
     s3: &Strongroom,
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    // the decision read the bucket (a missing one was refused there)
+    crate::decided_bucket(&req)?;
     let i = req.input;
-    if store(s3.store.bucket(&i.bucket))?.is_none() {
-        return Err(no_such_bucket());
-    }
     let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let prefix = i.prefix.clone().unwrap_or_default();
     let key_marker = i.key_marker.clone().unwrap_or_default();

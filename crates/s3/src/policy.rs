@@ -10,30 +10,7 @@ use strongroom_access::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 use strongroom_iam::policy::{Kind, Policy};
 
 use crate::Strongroom;
-use crate::error::{Fail, no_such_bucket, store};
-
-/// Sets (`Some`) or removes a bucket config.
-async fn set_config(s3: &Strongroom, bucket: &str, name: &'static str, value: Option<String>) -> S3Result<()> {
-    set_configs(s3, bucket, vec![(name, value)]).await
-}
-
-/// Sets or removes several bucket configs in one commit.
-async fn set_configs(s3: &Strongroom, bucket: &str, changes: Vec<(&'static str, Option<String>)>) -> S3Result<()> {
-    let b = bucket.to_owned();
-    s3.store
-        .commit(move |txn| -> Result<(), Fail> {
-            let mut rec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
-            for (name, value) in changes {
-                match value {
-                    Some(v) => rec.configs.insert(name.into(), v),
-                    None => rec.configs.remove(name),
-                };
-            }
-            Ok(txn.put_bucket(&rec)?)
-        })
-        .await
-        .map_err(Into::into)
-}
+use crate::error::{Fail, decided_in};
 
 fn malformed(m: impl std::fmt::Display) -> s3s::S3Error {
     s3_error!(MalformedPolicy, "{m}")
@@ -67,8 +44,8 @@ pub(crate) async fn put_bucket_policy(
     s3: &Strongroom,
     req: S3Request<PutBucketPolicyInput>,
 ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let b = store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let p = Policy::parse(&i.policy, Kind::Resource).map_err(malformed)?;
     validate_for_bucket(&p, &i.bucket)?;
     if p.is_public() && strongroom_access::config::effective_pab(&s3.store, &b).block_public_policy {
@@ -85,10 +62,10 @@ pub(crate) async fn put_bucket_policy(
     let mut g = [0u8; 16];
     strongroom_crypt::fill_random(&mut g).map_err(|e| s3_error!(InternalError, "{e}"))?;
     let generation = hex_simd::encode_to_string(g, hex_simd::AsciiCase::Lower);
-    let (name, text) = (i.bucket.clone(), i.policy);
+    let (name, id, text) = (b.name, b.id, i.policy);
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            let mut rec = txn.bucket(&name)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            let mut rec = decided_in(txn, &name, &id)?;
             rec.configs.insert(POLICY_CONFIG.into(), generation);
             match confirmed {
                 Some(v) => rec.configs.insert(POLICY_LOCKOUT_CONFIG.into(), v),
@@ -111,7 +88,7 @@ pub(crate) async fn get_bucket_policy(
     s3: &Strongroom,
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     let policy = bucket_policy_text(&s3.store, &b)
         .map_err(|e| crate::error::internal(&e))?
         .ok_or_else(no_policy)?;
@@ -122,10 +99,11 @@ pub(crate) async fn delete_bucket_policy(
     s3: &Strongroom,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    let name = req.input.bucket.clone();
+    let b = crate::decided_bucket(&req)?;
+    let (name, id) = (b.name, b.id);
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            let mut rec = txn.bucket(&name)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            let mut rec = decided_in(txn, &name, &id)?;
             rec.configs.remove(POLICY_CONFIG);
             rec.configs.remove(POLICY_LOCKOUT_CONFIG);
             txn.delete_system(&policy_record(&name))?;
@@ -141,7 +119,7 @@ pub(crate) async fn get_bucket_policy_status(
     s3: &Strongroom,
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     // without a policy the bucket is not public by policy (ACLs are off)
     let public = bucket_policy_text(&s3.store, &b)
         .map_err(|e| crate::error::internal(&e))?
@@ -157,9 +135,8 @@ pub(crate) async fn put_public_access_block(
     s3: &Strongroom,
     req: S3Request<PutPublicAccessBlockInput>,
 ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
-    let i = req.input;
-    store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
-    let c = i.public_access_block_configuration;
+    let b = crate::decided_bucket(&req)?;
+    let c = req.input.public_access_block_configuration;
     let pab = PublicAccessBlock {
         block_public_acls: c.block_public_acls.unwrap_or(false),
         ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
@@ -167,15 +144,15 @@ pub(crate) async fn put_public_access_block(
         restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
     };
     let v = serde_json::to_string(&pab).map_err(|e| s3_error!(InternalError, "{e}"))?;
-    set_config(s3, &i.bucket, PAB_CONFIG, Some(v)).await?;
+    crate::bucket::set_config(s3, &b, PAB_CONFIG, Some(v)).await?;
     Ok(S3Response::new(PutPublicAccessBlockOutput {}))
 }
 
 pub(crate) async fn get_public_access_block(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetPublicAccessBlockInput>,
 ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     let pab: PublicAccessBlock = b
         .configs
         .get(PAB_CONFIG)
@@ -201,18 +178,17 @@ pub(crate) async fn delete_public_access_block(
     s3: &Strongroom,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
-    set_config(s3, &req.input.bucket, PAB_CONFIG, None).await?;
+    crate::bucket::set_config(s3, &crate::decided_bucket(&req)?, PAB_CONFIG, None).await?;
     let mut resp = S3Response::new(DeletePublicAccessBlockOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
 }
 
 pub(crate) async fn get_bucket_ownership_controls(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-    store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    crate::decided_bucket(&req)?;
     Ok(S3Response::new(GetBucketOwnershipControlsOutput {
         ownership_controls: Some(OwnershipControls {
             rules: vec![OwnershipControlsRule {
@@ -223,11 +199,11 @@ pub(crate) async fn get_bucket_ownership_controls(
 }
 
 pub(crate) async fn put_bucket_ownership_controls(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<PutBucketOwnershipControlsInput>,
 ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+    crate::decided_bucket(&req)?;
     let i = req.input;
-    store(s3.store.bucket(&i.bucket))?.ok_or_else(no_such_bucket)?;
     let rules = &i.ownership_controls.rules;
     if rules.len() != 1 {
         return Err(s3_error!(

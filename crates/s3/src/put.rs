@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use strongroom_store::{ObjectRecord, PendingSegment};
 
 use crate::checksum::{Algo, hex};
-use crate::error::{Fail, no_such_bucket, no_such_key, precondition_failed};
+use crate::error::{Fail, decided_in, no_such_key, precondition_failed};
 use crate::ingest::{BodyClaims, checksum_request, ingest, stored};
 use crate::meta::{ChecksumFields, check_object_acl, etag, parse_tagging_header};
 use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal};
@@ -16,8 +16,9 @@ use crate::{MAX_PUT_SIZE, Strongroom, now_ms, principal};
 pub(crate) struct WriteConditions {
     pub if_match: Option<ETagCondition>,
     pub if_none_match: Option<ETagCondition>,
-    /// The id of the bucket record the request was decided on.
-    pub bucket_id: Option<String>,
+    /// The id of the bucket record the request was decided on (empty
+    /// matches no bucket).
+    pub bucket_id: String,
 }
 
 impl WriteConditions {
@@ -61,13 +62,8 @@ pub(crate) async fn commit_object(
     let res = s3
         .store
         .commit(move |txn| -> Result<Option<String>, Fail> {
-            let Some(brec) = txn.bucket(&b)? else {
-                return Err(Fail(no_such_bucket()));
-            };
             // the bucket the request was decided on, not a new one of that name
-            if cond.bucket_id.as_ref().is_some_and(|id| *id != brec.id) {
-                return Err(Fail(no_such_bucket()));
-            }
+            let brec = decided_in(txn, &b, &cond.bucket_id)?;
             cond.check(txn.object(&b, &k)?.as_ref())?;
             for p in &inline {
                 txn.add_segment(p)?;
@@ -98,7 +94,8 @@ pub(crate) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let who = principal(&req)?;
-    let bucket_id = crate::decided_bucket_id(&req);
+    let bucket = crate::decided_bucket(&req)?;
+    let bucket_id = bucket.id.clone();
     crate::ingest::require_length(&req.headers)?;
     // POST object: s3s does not substitute ${filename}; storing the literal
     // key would silently differ from AWS
@@ -111,27 +108,17 @@ pub(crate) async fn put_object(
     let caller = crate::kms_caller(&req, &who, &s3.settings.region);
     let secure = crate::secure(&req);
     let sigv2 = crate::is_sigv2(&req);
-    // the bucket record the decision read (commit re-checks its id)
-    let decided = req.extensions.get::<strongroom_access::Authorized>().cloned();
     let input = req.input;
     check_object_acl(input.acl.as_ref())?;
-    let read;
-    let bucket = match decided.as_ref().and_then(|a| a.bucket()) {
-        Some(b) => b,
-        None => {
-            read = s3.store.bucket(&input.bucket).map_err(|e| crate::error::internal(&e))?;
-            read.as_ref().ok_or_else(no_such_bucket)?
-        }
-    };
     let headers = object_headers!(input)?;
     let tags = parse_tagging_header(input.tagging.as_deref())?;
     let checksum = checksum_request(&req.headers, input.checksum_algorithm.as_ref(), given_checksums!(input))?;
     let lock = lock_request!(input);
     crate::lock::require_digest(&req.headers, &lock)?;
-    let (retention, legal_hold) = crate::lock::for_write(bucket, &lock)?;
+    let (retention, legal_hold) = crate::lock::for_write(&bucket, &lock)?;
     let keys = s3
         .crypt
-        .keys_for_write(bucket, &input.key, &sse_request!(input), secure, &caller)
+        .keys_for_write(&bucket, &input.key, &sse_request!(input), secure, &caller)
         .await?;
     crate::sse::require_sigv4(Some(&keys.record), sigv2)?;
     let got = ingest(

@@ -2,9 +2,10 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
+use strongroom_store::BucketRecord;
 
 use crate::Strongroom;
-use crate::error::{Fail, no_such_bucket};
+use crate::error::{Fail, decided_in};
 use crate::meta::{tag_set, tags_from, validate_tags};
 
 /// Most tags on a bucket.
@@ -12,17 +13,15 @@ const MAX_BUCKET_TAGS: usize = 50;
 
 async fn set_object_tags(
     s3: &Strongroom,
-    bucket: &str,
+    bucket: &BucketRecord,
     key: &str,
     vid: Option<String>,
     tags: Vec<(String, String)>,
 ) -> S3Result<Option<String>> {
-    let (b, k) = (bucket.to_owned(), key.to_owned());
+    let (b, id, k) = (bucket.name.clone(), bucket.id.clone(), key.to_owned());
     s3.store
         .commit(move |txn| -> Result<Option<String>, Fail> {
-            let Some(brec) = txn.bucket(&b)? else {
-                return Err(Fail(no_such_bucket()));
-            };
+            let brec = decided_in(txn, &b, &id)?;
             crate::versioning::retag(txn, &brec, &k, vid.as_deref(), tags)
         })
         .await
@@ -33,10 +32,11 @@ pub(crate) async fn put_object_tagging(
     s3: &Strongroom,
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
     let tags = tags_from(i.tagging);
     validate_tags(&tags, 10)?;
-    let version_id = set_object_tags(s3, &i.bucket, &i.key, i.version_id, tags).await?;
+    let version_id = set_object_tags(s3, &b, &i.key, i.version_id, tags).await?;
     Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
 }
 
@@ -44,8 +44,9 @@ pub(crate) async fn get_object_tagging(
     s3: &Strongroom,
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let rec = crate::versioning::read(s3, &i.bucket, &i.key, i.version_id.as_deref())?;
+    let rec = crate::versioning::read(s3, &b, &i.key, i.version_id.as_deref())?;
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: tag_set(&rec.tags),
         version_id: rec.version_id,
@@ -56,18 +57,19 @@ pub(crate) async fn delete_object_tagging(
     s3: &Strongroom,
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let b = crate::decided_bucket(&req)?;
     let i = req.input;
-    let version_id = set_object_tags(s3, &i.bucket, &i.key, i.version_id, Vec::new()).await?;
+    let version_id = set_object_tags(s3, &b, &i.key, i.version_id, Vec::new()).await?;
     let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
 }
 
-async fn set_bucket_tags(s3: &Strongroom, bucket: &str, tags: Option<Vec<(String, String)>>) -> S3Result<()> {
-    let b = bucket.to_owned();
+async fn set_bucket_tags(s3: &Strongroom, bucket: &BucketRecord, tags: Option<Vec<(String, String)>>) -> S3Result<()> {
+    let (b, id) = (bucket.name.clone(), bucket.id.clone());
     s3.store
         .commit(move |txn| -> Result<(), Fail> {
-            let mut rec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
+            let mut rec = decided_in(txn, &b, &id)?;
             rec.tags = tags;
             Ok(txn.put_bucket(&rec)?)
         })
@@ -79,20 +81,20 @@ pub(crate) async fn put_bucket_tagging(
     s3: &Strongroom,
     req: S3Request<PutBucketTaggingInput>,
 ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
-    let i = req.input;
-    let tags = tags_from(i.tagging);
+    let b = crate::decided_bucket(&req)?;
+    let tags = tags_from(req.input.tagging);
     validate_tags(&tags, MAX_BUCKET_TAGS)?;
-    set_bucket_tags(s3, &i.bucket, Some(tags)).await?;
+    set_bucket_tags(s3, &b, Some(tags)).await?;
     let mut resp = S3Response::new(PutBucketTaggingOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
 }
 
 pub(crate) async fn get_bucket_tagging(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetBucketTaggingInput>,
 ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-    let b = crate::error::store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     match b.tags {
         Some(t) => Ok(S3Response::new(GetBucketTaggingOutput { tag_set: tag_set(&t) })),
         None => Err(s3_error!(NoSuchTagSet, "The TagSet does not exist")),
@@ -103,7 +105,7 @@ pub(crate) async fn delete_bucket_tagging(
     s3: &Strongroom,
     req: S3Request<DeleteBucketTaggingInput>,
 ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
-    set_bucket_tags(s3, &req.input.bucket, None).await?;
+    set_bucket_tags(s3, &crate::decided_bucket(&req)?, None).await?;
     let mut resp = S3Response::new(DeleteBucketTaggingOutput {});
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)

@@ -285,7 +285,7 @@ pub(crate) fn delete_version(
             delete_marker: false,
         });
     };
-    crate::lock::check_delete(&rec, bypass_governance)?;
+    crate::retention::check_delete(&rec, bypass_governance)?;
     txn.delete_version(b, key, seq)?;
     refresh_current(txn, b, key)?;
     Ok(Deleted {
@@ -326,10 +326,11 @@ fn marker_headers(vid: Option<&str>) -> HeaderMap {
 /// The record a read names: the current object, or a version. The
 /// errors are AWS's: NoSuchKey (with the delete-marker headers when the
 /// newest version is a marker), NoSuchVersion, 405 for a delete marker's
-/// version id, 400 for a malformed id.
-pub(crate) fn read(s3: &Strongroom, bucket: &str, key: &str, vid: Option<&str>) -> S3Result<ObjectRecord> {
-    let b = store(s3.store.bucket(bucket))?.ok_or_else(crate::error::no_such_bucket)?;
-    let st = state(&b);
+/// version id, 400 for a malformed id. `b` is the bucket record the
+/// request was decided on.
+pub(crate) fn read(s3: &Strongroom, b: &BucketRecord, key: &str, vid: Option<&str>) -> S3Result<ObjectRecord> {
+    let bucket = b.name.as_str();
+    let st = state(b);
     let Some(vid) = vid else {
         if let Some(rec) = store(s3.store.object(bucket, key))? {
             return Ok(rec);

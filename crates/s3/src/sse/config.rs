@@ -10,7 +10,7 @@ use strongroom_store::BucketRecord;
 
 use super::{DSSE_KMS, SSE_KMS, SSE_S3};
 use crate::Strongroom;
-use crate::error::{Fail, custom, no_such_bucket, store};
+use crate::error::custom;
 
 const CONFIG: &str = "encryption";
 
@@ -154,37 +154,28 @@ pub(crate) fn parse(c: ServerSideEncryptionConfiguration) -> S3Result<BucketEncr
     })
 }
 
-pub(crate) async fn set(s3: &Strongroom, bucket: &str, value: Option<String>) -> S3Result<()> {
-    let b = bucket.to_owned();
-    s3.store
-        .commit(move |txn| -> Result<(), Fail> {
-            let mut rec = txn.bucket(&b)?.ok_or_else(|| Fail(no_such_bucket()))?;
-            match value {
-                Some(v) => rec.configs.insert(CONFIG.into(), v),
-                None => rec.configs.remove(CONFIG),
-            };
-            Ok(txn.put_bucket(&rec)?)
-        })
-        .await
-        .map_err(Into::into)
+/// Sets or removes the default encryption of the bucket the request was
+/// decided on.
+pub(crate) async fn set(s3: &Strongroom, bucket: &BucketRecord, value: Option<String>) -> S3Result<()> {
+    crate::bucket::set_config(s3, bucket, CONFIG, value).await
 }
 
 pub(crate) async fn put_bucket_encryption(
     s3: &Strongroom,
     req: S3Request<PutBucketEncryptionInput>,
 ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
-    let i = req.input;
-    let cfg = parse(i.server_side_encryption_configuration)?;
+    let b = crate::decided_bucket(&req)?;
+    let cfg = parse(req.input.server_side_encryption_configuration)?;
     let json = serde_json::to_string(&cfg).map_err(|_| s3_error!(InternalError))?;
-    set(s3, &i.bucket, Some(json)).await?;
+    set(s3, &b, Some(json)).await?;
     Ok(S3Response::new(PutBucketEncryptionOutput {}))
 }
 
 pub(crate) async fn get_bucket_encryption(
-    s3: &Strongroom,
+    _s3: &Strongroom,
     req: S3Request<GetBucketEncryptionInput>,
 ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
-    let b = store(s3.store.bucket(&req.input.bucket))?.ok_or_else(no_such_bucket)?;
+    let b = crate::decided_bucket(&req)?;
     let Some(cfg) = of(&b) else {
         return Err(custom(
             "ServerSideEncryptionConfigurationNotFoundError",
@@ -208,7 +199,7 @@ pub(crate) async fn delete_bucket_encryption(
     s3: &Strongroom,
     req: S3Request<DeleteBucketEncryptionInput>,
 ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-    set(s3, &req.input.bucket, None).await?;
+    set(s3, &crate::decided_bucket(&req)?, None).await?;
     let mut resp = S3Response::new(DeleteBucketEncryptionOutput {});
     resp.status = Some(StatusCode::NO_CONTENT);
     Ok(resp)

@@ -20,7 +20,7 @@ use strongroom_access::table::Op;
 
 use super::config;
 use crate::Strongroom;
-use crate::error::{custom, no_such_bucket, store};
+use crate::error::custom;
 
 /// Largest encryption configuration document.
 const MAX_DOC: usize = 64 * 1024;
@@ -80,9 +80,9 @@ impl S3Route for EncryptionRoute {
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let bucket = bucket_of(&req.uri).unwrap_or_default().to_owned();
+        // the bucket record the decision read, under the name it read
+        let b = crate::decided_bucket(&req)?;
         if req.method == Method::GET {
-            let b = store(self.s3.store.bucket(&bucket))?.ok_or_else(no_such_bucket)?;
             let Some(cfg) = config::of(&b) else {
                 return Err(custom(
                     "ServerSideEncryptionConfigurationNotFoundError",
@@ -118,7 +118,7 @@ impl S3Route for EncryptionRoute {
         let mut cfg = config::parse(doc)?;
         cfg.blocked = blocked;
         let json = serde_json::to_string(&cfg).map_err(|_| s3_error!(InternalError))?;
-        config::set(&self.s3, &bucket, Some(json)).await?;
+        config::set(&self.s3, &b, Some(json)).await?;
         Ok(S3Response::new(Body::empty()))
     }
 }
