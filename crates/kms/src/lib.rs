@@ -154,6 +154,19 @@ pub trait KeyService: Send + Sync {
     /// The ARN of a key (resolving aliases), checking that it may be used.
     async fn resolve(&self, caller: &Caller, key_id: Option<&str>) -> Result<String, KmsError>;
 
+    /// Decides one use of the key `key_arn` for `action` by `caller` as the
+    /// cryptographic call would (key policy, the caller's identity
+    /// policies, the key's state), without making it: S3 asks this on
+    /// every request that uses a cached S3 Bucket Key, so the cache saves
+    /// the cryptography, never the authorization.
+    async fn authorize_use(
+        &self,
+        caller: &Caller,
+        key_arn: &str,
+        action: &str,
+        context: &Context,
+    ) -> Result<(), KmsError>;
+
     /// Request counts and audit of this service.
     fn ledger(&self) -> &Ledger;
 }

@@ -231,4 +231,23 @@ impl KeyService for RemoteKms {
     fn ledger(&self) -> &Ledger {
         &self.ledger
     }
+
+    /// The external KMS is called with the operator's credentials, so it
+    /// cannot judge the caller: the caller's identity policies are checked
+    /// here, and the key's state is asked of the external KMS (DescribeKey).
+    async fn authorize_use(
+        &self,
+        caller: &Caller,
+        key_arn: &str,
+        action: &str,
+        _context: &Context,
+    ) -> Result<(), KmsError> {
+        if caller.identity.as_ref().is_some_and(|f| !(f.0)(action, key_arn)) {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {key_arn}",
+                caller.arn
+            )));
+        }
+        self.resolve(caller, Some(key_arn)).await.map(|_| ())
+    }
 }

@@ -585,6 +585,18 @@ impl KeyService for Kms {
         &self.ledger
     }
 
+    async fn authorize_use(
+        &self,
+        caller: &Caller,
+        key_arn: &str,
+        action: &str,
+        context: &Context,
+    ) -> Result<(), KmsError> {
+        let key = self.find(&caller.account_id, key_arn)?;
+        self.authorize(caller, &key, action, context)?;
+        Self::usable(&key)
+    }
+
     async fn resolve(&self, caller: &Caller, key_id: Option<&str>) -> Result<String, KmsError> {
         let key = match key_id {
             Some(id) => self.find(&caller.account_id, id)?,

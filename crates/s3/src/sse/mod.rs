@@ -152,8 +152,11 @@ fn object_arn(bucket: &str, key: &str) -> String {
     format!("arn:aws:s3:::{bucket}/{key}")
 }
 
-fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+/// The KMS encryption context of a bucket key: the bucket's ARN (AWS).
+fn bucket_key_kms_context(bucket: &str) -> Context {
+    let mut c = Context::new();
+    c.insert("aws:s3:arn".into(), format!("arn:aws:s3:::{bucket}"));
+    c
 }
 
 /// The KMS encryption context of an object: the caller's (base64 JSON of
@@ -335,11 +338,7 @@ impl Encryption {
                     let arn = self.kms.resolve(t.caller, key.as_deref()).await.map_err(kms_error)?;
                     let bk = self
                         .bucket_keys
-                        .get_or_make(&*self.kms, t.caller, t.bucket, &arn, || {
-                            let mut c = Context::new();
-                            c.insert("aws:s3:arn".into(), bucket_arn(t.bucket));
-                            c
-                        })
+                        .get_or_make(&*self.kms, t.caller, t.bucket, &arn, &bucket_key_kms_context(t.bucket))
                         .await
                         .map_err(kms_error)?;
                     let dk = Key::random().map_err(crypt_internal)?;
@@ -502,11 +501,7 @@ impl Encryption {
                         .ok_or_else(|| corrupt("bucket key ciphertext missing"))?;
                     let bk = self
                         .bucket_keys
-                        .open(&*self.kms, caller, &outer, || {
-                            let mut c = Context::new();
-                            c.insert("aws:s3:arn".into(), bucket_arn(bucket));
-                            c
-                        })
+                        .open(&*self.kms, caller, &outer, &bucket_key_kms_context(bucket))
                         .await
                         .map_err(kms_error)?;
                     strongroom_crypt::unwrap(&bk, &blob, &bucket_key_context(bucket, key))
