@@ -4,7 +4,7 @@
 //! bucket's and its account's). Every reader here fails closed: a record
 //! that cannot be read or decoded is an error, never "no setting".
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,9 @@ pub const POLICY_CONFIG: &str = "policy";
 /// Bucket config present when the policy was set with
 /// ConfirmRemoveSelfBucketAccess.
 pub const POLICY_LOCKOUT_CONFIG: &str = "policy-self-access-removed";
+/// Bucket config binding the IAM user and role ARNs the policy names to the
+/// entities' unique ids when it was written (JSON object ARN -> id).
+pub const POLICY_PRINCIPALS_CONFIG: &str = "policy-principals";
 /// Bucket config holding the bucket's Block Public Access settings.
 pub const PAB_CONFIG: &str = "public-access-block";
 
@@ -57,6 +60,18 @@ pub fn bucket_policy_text(store: &Store, b: &BucketRecord) -> Result<Option<Stri
     String::from_utf8(raw)
         .map(Some)
         .map_err(|_| Unreadable(format!("policy of bucket {} is not UTF-8", b.name)))
+}
+
+/// The unique ids the bucket's policy principals were bound to (none
+/// recorded: an empty map, so a user or role ARN matches nothing); an
+/// error when the record does not decode.
+pub fn policy_bindings(b: &BucketRecord) -> Result<BTreeMap<String, String>, Unreadable> {
+    match b.configs.get(POLICY_PRINCIPALS_CONFIG) {
+        None => Ok(BTreeMap::new()),
+        Some(v) => {
+            serde_json::from_str(v).map_err(|e| Unreadable(format!("policy principals of bucket {}: {e}", b.name)))
+        }
+    }
 }
 
 /// Block Public Access settings (bucket or account).
@@ -144,9 +159,10 @@ impl PolicyCache {
         let Some(text) = bucket_policy_text(store, b)? else {
             return Ok(None);
         };
-        let p = Policy::parse(&text, Kind::Resource)
-            .map(Arc::new)
+        let mut p = Policy::parse(&text, Kind::Resource)
             .map_err(|e| Unreadable(format!("policy of bucket {} does not parse: {e:?}", b.name)))?;
+        p.bind(policy_bindings(b)?);
+        let p = Arc::new(p);
         if let Ok(mut m) = self.map.lock() {
             if m.len() > 10_000 {
                 m.clear();

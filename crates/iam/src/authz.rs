@@ -100,6 +100,11 @@ pub fn subject_of(who: &Principal) -> SubjectOwned {
         role_arn: matches!(who.kind(), CallerKind::Role { .. }).then(|| who.arn()),
         canonical_id: (!who.is_anonymous()).then(|| who.canonical_id().to_owned()),
         is_root: who.is_root(),
+        entity_id: match who.kind() {
+            CallerKind::User { id, .. } => Some(id.clone()),
+            CallerKind::Role { role_id, .. } => Some(role_id.clone()),
+            CallerKind::Root | CallerKind::Anonymous => None,
+        },
     }
 }
 
@@ -111,6 +116,7 @@ pub struct SubjectOwned {
     pub role_arn: Option<String>,
     pub canonical_id: Option<String>,
     pub is_root: bool,
+    pub entity_id: Option<String>,
 }
 
 impl SubjectOwned {
@@ -122,6 +128,7 @@ impl SubjectOwned {
             canonical_id: self.canonical_id.as_deref(),
             is_root: self.is_root,
             service: None,
+            entity_id: self.entity_id.as_deref(),
         }
     }
 }

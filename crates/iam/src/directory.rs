@@ -34,6 +34,14 @@ impl Doc {
     fn reparse(&mut self, kind: Kind) {
         self.parsed = Policy::parse(&self.text, kind).ok().map(Arc::new);
     }
+    /// Binds the parsed document's user and role principals.
+    pub(crate) fn bind(&mut self, ids: BTreeMap<String, String>) {
+        if let Some(p) = &self.parsed {
+            let mut p = (**p).clone();
+            p.bind(ids);
+            self.parsed = Some(Arc::new(p));
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -89,6 +97,10 @@ pub struct Role {
     pub max_session: u64,
     #[serde(default)]
     pub description: Option<String>,
+    /// The unique ids the trust policy's user and role principals were
+    /// bound to when it was written.
+    #[serde(default)]
+    pub trust_principals: BTreeMap<String, String>,
 }
 
 /// A virtual MFA device created through the IAM API.
@@ -142,7 +154,29 @@ impl AccountIam {
         }
         for r in self.roles.values_mut() {
             r.trust.reparse(Kind::Trust);
+            r.trust.bind(r.trust_principals.clone());
             r.inline.values_mut().for_each(|d| d.reparse(Kind::Identity));
+        }
+    }
+
+    /// The user with this unique id.
+    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+        self.users.values().find(|u| u.id == id)
+    }
+
+    /// The role with this unique id.
+    pub fn role_by_id(&self, id: &str) -> Option<&Role> {
+        self.roles.values().find(|r| r.id == id)
+    }
+
+    /// The path of a stored user, group or role (`kind` = "user" |
+    /// "group" | "role"; names as stored).
+    pub fn path_of(&self, kind: &str, name: &str) -> Option<&str> {
+        match kind {
+            "user" => self.users.get(name).map(|u| u.path.as_str()),
+            "group" => self.groups.get(name).map(|g| g.path.as_str()),
+            "role" => self.roles.get(name).map(|r| r.path.as_str()),
+            _ => None,
         }
     }
 
@@ -251,6 +285,12 @@ pub struct Session {
     pub token_sha256: String,
     #[serde(skip)]
     pub secret: Zeroizing<String>,
+    /// The unique id of the user or role the session acts as (None for an
+    /// account root's session). The session resolves to that entity, never
+    /// to whoever holds its name now: deleted, it dies; a new entity under
+    /// the old name is not it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
     /// Session policies (AssumeRole `Policy` and `PolicyArns`): the session
     /// may do only what these allow as well.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +308,41 @@ pub struct Directory {
     pub accounts: HashMap<String, AccountIam>,
     pub keys: HashMap<String, AccessKey>,
     pub sessions: HashMap<String, Session>,
+}
+
+impl Directory {
+    /// The unique id of the IAM user or role an ARN names, path included;
+    /// None when no such entity exists.
+    pub fn entity_id_of(&self, arn: &str) -> Option<String> {
+        if !crate::policy::is_entity_arn(arn) {
+            return None;
+        }
+        let mut p = arn.splitn(6, ':');
+        let a = self.accounts.get(p.nth(4)?)?;
+        let (kind, full) = p.next()?.split_once('/')?;
+        let (path, name) = match full.rsplit_once('/') {
+            Some((p, n)) => (format!("/{p}/"), n),
+            None => ("/".to_owned(), full),
+        };
+        match kind {
+            "user" => a.users.get(name).filter(|u| u.path == path).map(|u| u.id.clone()),
+            "role" => a.roles.get(name).filter(|r| r.path == path).map(|r| r.id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Binds the user and role principals of a document to the unique ids
+    /// of the entities they name now (see `Principals::bound`); an error
+    /// naming the first principal that names no entity.
+    pub fn bind_principals(&self, p: &Policy) -> Result<BTreeMap<String, String>, String> {
+        p.entity_principals()
+            .into_iter()
+            .map(|arn| match self.entity_id_of(&arn) {
+                Some(id) => Ok((arn, id)),
+                None => Err(arn),
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn key_context(id: &str) -> Vec<u8> {

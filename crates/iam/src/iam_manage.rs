@@ -104,7 +104,20 @@ impl Identities {
         }
         let id = new_id("AROA")?;
         let path = path.unwrap_or("/").to_owned();
+        let mut trust = trust;
         self.change(|d, t| {
+            // the trust policy names entities that exist, bound to their ids
+            let bound = match &trust.parsed {
+                Some(p) => d.bind_principals(p).map_err(|arn| {
+                    IamError::new(
+                        400,
+                        "MalformedPolicyDocument",
+                        format!("Invalid principal in policy: \"AWS\":\"{arn}\""),
+                    )
+                })?,
+                None => BTreeMap::new(),
+            };
+            trust.bind(bound.clone());
             let a = d.accounts.entry(account.to_owned()).or_default();
             if a.roles.keys().any(|r| r.eq_ignore_ascii_case(name)) {
                 return Err(IamError::exists(&format!("Role with name {name}")));
@@ -119,6 +132,7 @@ impl Identities {
                 attached: Vec::new(),
                 max_session,
                 description: None,
+                trust_principals: bound,
             };
             a.roles.insert(name.to_owned(), r.clone());
             t.accounts.push(account.to_owned());
@@ -241,8 +255,10 @@ impl Identities {
             if !r.inline.is_empty() || !r.attached.is_empty() {
                 return Err(conflict("detach all policies"));
             }
+            let id = r.id.clone();
             a.roles.remove(name);
             t.accounts.push(account.to_owned());
+            crate::iam_ops::drop_sessions_of(d, t, &id);
             Ok(())
         })
         .await

@@ -111,6 +111,13 @@ impl Identities {
         }
     }
 
+    /// The unique id of the IAM user or role an ARN names, path included
+    /// (`arn:aws:iam::ACCT:user/PATH/NAME`, `...:role/...`); None when no
+    /// such entity exists now.
+    pub fn entity_id_of(&self, arn: &str) -> Option<String> {
+        self.dir.read().ok()?.entity_id_of(arn)
+    }
+
     pub async fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<User, IamError> {
         valid_name(name, 64)?;
         if let Some(p) = path {
@@ -160,8 +167,10 @@ impl Identities {
                     "Cannot delete entity, must remove access keys, policies, groups and MFA devices first.",
                 ));
             }
+            let id = u.id.clone();
             a.users.remove(name);
             t.accounts.push(account.to_owned());
+            drop_sessions_of(d, t, &id);
             Ok(())
         })
         .await
@@ -534,10 +543,27 @@ impl Identities {
             sealed_secret: sealed,
             token_sha256: crate::sigv4::sha256_hex(token.as_bytes()),
             secret: secret.clone(),
+            entity: None,
             policy: limits.policy,
             policy_arns: limits.policy_arns,
         };
+        let mut s = s;
         self.change(|d, t| {
+            // bound to the entity's unique id, not to its name
+            let a = d.accounts.get(account);
+            s.entity = match &s.of {
+                SessionOf::User(None) => None,
+                SessionOf::User(Some(name)) => Some(
+                    a.and_then(|a| a.users.get(name))
+                        .map(|u| u.id.clone())
+                        .ok_or_else(|| IamError::no_such(&format!("user with name {name}")))?,
+                ),
+                SessionOf::Role { role, .. } => Some(
+                    a.and_then(|a| a.roles.get(role))
+                        .map(|r| r.id.clone())
+                        .ok_or_else(|| IamError::no_such(&format!("role with name {role}")))?,
+                ),
+            };
             if !s.policy_arns.is_empty() {
                 let a = d
                     .accounts
@@ -572,6 +598,20 @@ impl Identities {
             expires: Some(expires),
             created: issued,
         })
+    }
+}
+
+/// Ends every session of the entity with unique id `id` (it was deleted).
+pub(crate) fn drop_sessions_of(d: &mut Directory, t: &mut Touched, id: &str) {
+    let gone: Vec<String> = d
+        .sessions
+        .iter()
+        .filter(|(_, s)| s.entity.as_deref() == Some(id))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in gone {
+        d.sessions.remove(&k);
+        t.sessions.push(k);
     }
 }
 

@@ -292,10 +292,14 @@ impl Identities {
             if !strongroom_crypt::ct_eq(given.as_bytes(), sess.token_sha256.as_bytes()) {
                 return Err(KeyError::BadToken);
             }
+            // the entity the session was issued to, by unique id: none (it
+            // was deleted, or the record predates ids) is no session
+            let acct = dir.accounts.get(&sess.account);
+            let id = sess.entity.as_deref();
             let kind = match &sess.of {
                 crate::directory::SessionOf::User(None) => crate::CallerKind::Root,
-                crate::directory::SessionOf::User(Some(name)) => {
-                    let u = dir.accounts.get(&sess.account).and_then(|a| a.users.get(name));
+                crate::directory::SessionOf::User(Some(_)) => {
+                    let u = acct.zip(id).and_then(|(a, id)| a.user_by_id(id));
                     match u {
                         Some(u) => crate::CallerKind::User {
                             name: u.name.clone(),
@@ -305,8 +309,8 @@ impl Identities {
                         None => return Err(KeyError::Unknown),
                     }
                 }
-                crate::directory::SessionOf::Role { role, session } => {
-                    let r = dir.accounts.get(&sess.account).and_then(|a| a.roles.get(role));
+                crate::directory::SessionOf::Role { session, .. } => {
+                    let r = acct.zip(id).and_then(|(a, id)| a.role_by_id(id));
                     match r {
                         Some(r) => crate::CallerKind::Role {
                             role: r.name.clone(),

@@ -74,6 +74,7 @@ pub fn allows(policy: &Policy, r: &Request<'_>) -> bool {
         canonical_id: None,
         is_root: r.principal_arn == format!("arn:aws:iam::{}:root", r.account),
         service: r.via_service,
+        entity_id: None,
     };
     match policy.evaluate(&who, r.action, r.key_arn, &context(r)) {
         Outcome::Allow(PrincipalMatch::Direct) => true,

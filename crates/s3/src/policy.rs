@@ -5,7 +5,9 @@
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
-use strongroom_access::config::{POLICY_LOCKOUT_CONFIG, bucket_policy_text, policy_record};
+use strongroom_access::config::{
+    POLICY_LOCKOUT_CONFIG, POLICY_PRINCIPALS_CONFIG, bucket_policy_text, policy_bindings, policy_record,
+};
 use strongroom_access::{PAB_CONFIG, POLICY_CONFIG, PublicAccessBlock};
 use strongroom_iam::policy::{Kind, Policy};
 
@@ -14,6 +16,36 @@ use crate::error::{Fail, decided_in};
 
 fn malformed(m: impl std::fmt::Display) -> s3s::S3Error {
     s3_error!(MalformedPolicy, "{m}")
+}
+
+/// The unique ids of the IAM users and roles the policy names, as AWS
+/// binds them when a policy is written: a principal that names no existing
+/// entity is refused ("Invalid principal in policy").
+fn bind_principals(s3: &Strongroom, p: &Policy) -> S3Result<String> {
+    let mut ids = std::collections::BTreeMap::new();
+    for arn in p.entity_principals() {
+        let id = s3
+            .identities
+            .entity_id_of(&arn)
+            .ok_or_else(|| malformed("Invalid principal in policy"))?;
+        ids.insert(arn, id);
+    }
+    serde_json::to_string(&ids).map_err(|e| s3_error!(InternalError, "{e}"))
+}
+
+/// The policy as GetBucketPolicy shows it: a principal whose entity was
+/// deleted (or replaced by a new one under its name) shows as the unique id
+/// the policy was bound to, as AWS shows it; the document no longer grants
+/// anything to that name.
+fn shown(s3: &Strongroom, text: String, b: &strongroom_store::BucketRecord) -> S3Result<String> {
+    let ids = policy_bindings(b).map_err(|e| crate::error::internal(&e))?;
+    let mut text = text;
+    for (arn, id) in ids {
+        if s3.identities.entity_id_of(&arn).as_deref() != Some(id.as_str()) {
+            text = text.replace(&format!("\"{arn}\""), &format!("\"{id}\""));
+        }
+    }
+    Ok(text)
 }
 
 /// A bucket policy must speak of S3 actions and of this bucket's resources.
@@ -48,6 +80,7 @@ pub(crate) async fn put_bucket_policy(
     let i = req.input;
     let p = Policy::parse(&i.policy, Kind::Resource).map_err(malformed)?;
     validate_for_bucket(&p, &i.bucket)?;
+    let principals = bind_principals(s3, &p)?;
     if p.is_public() && strongroom_access::config::effective_pab(&s3.store, &b).block_public_policy {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     }
@@ -67,6 +100,7 @@ pub(crate) async fn put_bucket_policy(
         .commit(move |txn| -> Result<(), Fail> {
             let mut rec = decided_in(txn, &name, &id)?;
             rec.configs.insert(POLICY_CONFIG.into(), generation);
+            rec.configs.insert(POLICY_PRINCIPALS_CONFIG.into(), principals);
             match confirmed {
                 Some(v) => rec.configs.insert(POLICY_LOCKOUT_CONFIG.into(), v),
                 None => rec.configs.remove(POLICY_LOCKOUT_CONFIG),
@@ -92,6 +126,7 @@ pub(crate) async fn get_bucket_policy(
     let policy = bucket_policy_text(&s3.store, &b)
         .map_err(|e| crate::error::internal(&e))?
         .ok_or_else(no_policy)?;
+    let policy = shown(s3, policy, &b)?;
     Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
 }
 
@@ -106,6 +141,7 @@ pub(crate) async fn delete_bucket_policy(
             let mut rec = decided_in(txn, &name, &id)?;
             rec.configs.remove(POLICY_CONFIG);
             rec.configs.remove(POLICY_LOCKOUT_CONFIG);
+            rec.configs.remove(POLICY_PRINCIPALS_CONFIG);
             txn.delete_system(&policy_record(&name))?;
             Ok(txn.put_bucket(&rec)?)
         })

@@ -18,6 +18,8 @@ pub struct Subject<'a> {
     pub is_root: bool,
     /// The AWS service acting (KMS via S3): matches `{"Service": ...}`.
     pub service: Option<&'a str>,
+    /// The unique id of the IAM user, or of the role of a role session.
+    pub entity_id: Option<&'a str>,
 }
 
 /// How a Principal element matched.
@@ -53,6 +55,18 @@ fn principal_match(p: &Principals, who: &Subject<'_>) -> PrincipalMatch {
     let mut best = PrincipalMatch::No;
     for a in &p.aws {
         if who.arn == Some(a.as_str()) || who.role_arn == Some(a.as_str()) {
+            // a bound document names the entity it was written for, not
+            // whoever holds that ARN now
+            let same = match (&p.bound, super::is_entity_arn(a)) {
+                (Some(ids), true) => ids.get(a).is_some_and(|id| who.entity_id == Some(id.as_str())),
+                _ => true,
+            };
+            if same {
+                return PrincipalMatch::Direct;
+            }
+            continue;
+        }
+        if super::is_unique_id(a) && who.entity_id == Some(a.as_str()) {
             return PrincipalMatch::Direct;
         }
         if a == account || *a == root_arn {

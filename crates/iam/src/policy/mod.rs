@@ -65,6 +65,32 @@ pub struct Principals {
     pub canonical: Vec<String>,
     /// Federated principals (never match here; kept for round trips).
     pub federated: Vec<String>,
+    /// For a stored document whose IAM user and role principals were bound
+    /// to the entities they named when it was written: ARN -> unique id.
+    /// A bound document's user/role ARN matches only that entity (not a
+    /// successor under the same name); one missing from the map matches
+    /// nothing. None: an unbound document (matched by ARN).
+    pub bound: Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
+}
+
+/// True for the ARN of an IAM user or role (`arn:aws:iam::ACCT:user/...`,
+/// `...:role/...`), the principals that bind to a unique id.
+pub fn is_entity_arn(a: &str) -> bool {
+    let mut p = a.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("iam"), Some(""), Some(_), Some(res)) =
+        (p.next(), p.next(), p.next(), p.next(), p.next(), p.next())
+    else {
+        return false;
+    };
+    res.starts_with("user/") || res.starts_with("role/")
+}
+
+/// True for an IAM unique id as a policy may name it (`AIDA...` for a
+/// user, `AROA...` for a role).
+pub fn is_unique_id(a: &str) -> bool {
+    (a.starts_with("AIDA") || a.starts_with("AROA"))
+        && (16..=128).contains(&a.len())
+        && a.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// One condition: `Operator: {key: [values]}`.
@@ -172,9 +198,10 @@ fn parse_principal(v: &Value) -> Result<Principals, Malformed> {
     Ok(p)
 }
 
-/// An account id or an IAM/STS ARN without wildcards.
+/// An account id, an IAM user's or role's unique id, or an IAM/STS ARN
+/// without wildcards.
 fn valid_aws_principal(a: &str) -> bool {
-    if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
+    if (a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) || is_unique_id(a) {
         return true;
     }
     let parts: Vec<&str> = a.splitn(6, ':').collect();
@@ -368,6 +395,29 @@ impl Policy {
             }
         }
         Ok(Policy { variables, statements })
+    }
+
+    /// The IAM user and role ARNs the document names as principals (to
+    /// bind them to the entities' unique ids when it is stored).
+    pub fn entity_principals(&self) -> std::collections::BTreeSet<String> {
+        self.statements
+            .iter()
+            .filter_map(|s| s.principal.as_ref())
+            .flat_map(|(p, _)| p.aws.iter())
+            .filter(|a| is_entity_arn(a))
+            .cloned()
+            .collect()
+    }
+
+    /// Binds the document's user and role principals to unique ids (see
+    /// [`Principals::bound`]).
+    pub fn bind(&mut self, ids: std::collections::BTreeMap<String, String>) {
+        let ids = std::sync::Arc::new(ids);
+        for s in &mut self.statements {
+            if let Some((p, _)) = &mut s.principal {
+                p.bound = Some(ids.clone());
+            }
+        }
     }
 
     /// True when a condition tests a key starting with `prefix`

@@ -13,6 +13,7 @@ fn user<'a>() -> Subject<'a> {
         canonical_id: None,
         is_root: false,
         service: None,
+        entity_id: None,
     }
 }
 
@@ -24,6 +25,7 @@ fn anon<'a>() -> Subject<'a> {
         canonical_id: None,
         is_root: false,
         service: None,
+        entity_id: None,
     }
 }
 
@@ -428,4 +430,49 @@ fn public_means_granted_to_everyone_without_a_pinning_condition() {
     let account =
         doc(r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"s3:GetObject","Resource":"*"}"#);
     assert!(!account.is_public());
+}
+
+#[test]
+fn bound_principals_match_the_entity_they_were_written_for() {
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    let mut p = doc(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{alice}"}},"Action":"s3:GetObject","Resource":"*"}}"#
+    ));
+    let with_id = |id| Subject {
+        entity_id: id,
+        ..user()
+    };
+    let c = ctx(&[]);
+    // unbound (as parsed): the ARN decides
+    assert_eq!(
+        p.evaluate(&with_id(Some("AIDAOLD")), "s3:GetObject", OBJ, &c),
+        Outcome::Allow(PrincipalMatch::Direct)
+    );
+    p.bind([(alice.to_owned(), "AIDAOLD".to_owned())].into_iter().collect());
+    assert_eq!(
+        p.evaluate(&with_id(Some("AIDAOLD")), "s3:GetObject", OBJ, &c),
+        Outcome::Allow(PrincipalMatch::Direct)
+    );
+    // a new alice is not the alice the policy named
+    assert_eq!(
+        p.evaluate(&with_id(Some("AIDANEW")), "s3:GetObject", OBJ, &c),
+        Outcome::NotApplicable
+    );
+    // bound without an entry: matches nothing
+    p.bind(std::collections::BTreeMap::new());
+    assert_eq!(
+        p.evaluate(&with_id(Some("AIDAOLD")), "s3:GetObject", OBJ, &c),
+        Outcome::NotApplicable
+    );
+    // a unique id as principal names that entity
+    let by_id =
+        doc(r#"{"Effect":"Allow","Principal":{"AWS":"AIDAOLD0000000000000"},"Action":"s3:GetObject","Resource":"*"}"#);
+    assert_eq!(
+        by_id.evaluate(&with_id(Some("AIDAOLD0000000000000")), "s3:GetObject", OBJ, &c),
+        Outcome::Allow(PrincipalMatch::Direct)
+    );
+    assert_eq!(
+        by_id.evaluate(&with_id(Some("AIDAOTHER")), "s3:GetObject", OBJ, &c),
+        Outcome::NotApplicable
+    );
 }
