@@ -437,7 +437,13 @@ def test_assume_role_session_policies_are_checked_when_given(server):
     trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                         "Principal": {"AWS": "arn:aws:iam::210000000001:root"}}]})
     arn = iam.create_role(RoleName=r, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    sts = sts_client(server, MAIN)
+    # the account root may not assume roles (AWS): an IAM user does
+    u = f"sp-user-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=u)
+    iam.put_user_policy(UserName=u, PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}]}))
+    k = iam.create_access_key(UserName=u)["AccessKey"]
+    sts = sts_client(server, (k["AccessKeyId"], k["SecretAccessKey"]))
     cases = [
         ({"Policy": "{"}, (400, "MalformedPolicyDocument")),
         ({"Policy": json.dumps({"Version": "2012-10-17", "Statement": [

@@ -3,7 +3,7 @@
 use strongroom_iam::IamError;
 use strongroom_iam::directory::{KeyStatus, User};
 
-use super::{Call, allowed, esc, iso, members};
+use super::{Call, allowed, entity_arn, esc, iso, members};
 
 pub(crate) const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -49,19 +49,32 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             "Session credentials from GetSessionToken without MFA cannot call the IAM API",
         ));
     }
-    let user_arn = |n: &str| {
-        let path = c
-            .ids
-            .iam_view(&acct, |a| a.users.get(n).map(|u| u.path.clone()))
-            .unwrap_or_else(|| "/".to_owned());
-        format!("arn:aws:iam::{acct}:user{path}{n}")
+    let user_arn = |n: &str| entity_arn(c, "user", n, None);
+    // the access keys of `n`: "" is the account root, whose credentials
+    // are its alone (AWS): no policy lets anyone else list, create,
+    // change or delete them
+    let keys_of = |n: &str| {
+        if !n.is_empty() {
+            return Ok(user_arn(n));
+        }
+        if !c.who.is_root() {
+            return Err(IamError::new(
+                403,
+                "AccessDenied",
+                format!(
+                    "User: {} is not authorized to manage the access keys of the account root",
+                    c.who.identity_arn()
+                ),
+            ));
+        }
+        Ok(format!("arn:aws:iam::{acct}:root"))
     };
     let ids = c.ids;
     let p = &c.params;
     match action {
         "CreateUser" => {
             let name = p.need("UserName")?;
-            allowed(c, "iam:CreateUser", &user_arn(name))?;
+            allowed(c, "iam:CreateUser", &entity_arn(c, "user", name, p.get("Path")))?;
             let u = ids.create_user(&acct, name, p.get("Path")).await?;
             Ok(format!("<User>{}</User>", user_xml(&acct, &u)))
         }
@@ -109,7 +122,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         }
         "CreateAccessKey" => {
             let name = target_user(c)?;
-            allowed(c, "iam:CreateAccessKey", &user_arn(&name))?;
+            allowed(c, "iam:CreateAccessKey", &keys_of(&name)?)?;
             let k = ids.create_access_key(&acct, &name).await?;
             Ok(format!(
                 "<AccessKey><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>Active</Status><SecretAccessKey>{}</SecretAccessKey><CreateDate>{}</CreateDate></AccessKey>",
@@ -121,7 +134,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         }
         "ListAccessKeys" => {
             let name = target_user(c)?;
-            allowed(c, "iam:ListAccessKeys", &user_arn(&name))?;
+            allowed(c, "iam:ListAccessKeys", &keys_of(&name)?)?;
             let keys = ids.list_access_keys(&acct, &name)?;
             Ok(members(
                 p,
@@ -144,7 +157,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 Some(u) => u.to_owned(),
                 None => ids.key_owner(&acct, key).map_or_else(|| target_user(c), Ok)?,
             };
-            allowed(c, "iam:UpdateAccessKey", &user_arn(&name))?;
+            allowed(c, "iam:UpdateAccessKey", &keys_of(&name)?)?;
             let status = match p.need("Status")? {
                 "Active" => KeyStatus::Active,
                 "Inactive" => KeyStatus::Inactive,
@@ -163,23 +176,23 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 Some(u) => u.to_owned(),
                 None => ids.key_owner(&acct, key).map_or_else(|| target_user(c), Ok)?,
             };
-            allowed(c, "iam:DeleteAccessKey", &user_arn(&name))?;
+            allowed(c, "iam:DeleteAccessKey", &keys_of(&name)?)?;
             ids.delete_access_key(&acct, &name, key).await?;
             Ok(String::new())
         }
         "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
-            let (kind, owner_param, res) = inline_target(action, &acct);
+            let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
-            allowed(c, &format!("iam:{action}"), &format!("{res}{owner}"))?;
+            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
             let doc = p.need("PolicyDocument")?;
             ids.set_inline_policy(&acct, kind, owner, p.need("PolicyName")?, Some(doc))
                 .await?;
             Ok(String::new())
         }
         "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
-            let (kind, owner_param, res) = inline_target(action, &acct);
+            let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
-            allowed(c, &format!("iam:{action}"), &format!("{res}{owner}"))?;
+            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
             ids.set_inline_policy(&acct, kind, owner, p.need("PolicyName")?, None)
                 .await?;
             Ok(String::new())
@@ -241,9 +254,9 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         }
         "AttachUserPolicy" | "DetachUserPolicy" | "AttachGroupPolicy" | "DetachGroupPolicy" | "AttachRolePolicy"
         | "DetachRolePolicy" => {
-            let (kind, owner_param, res) = inline_target(action, &acct);
+            let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
-            allowed(c, &format!("iam:{action}"), &format!("{res}{owner}"))?;
+            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
             ids.attach_policy(&acct, kind, owner, p.need("PolicyArn")?, action.starts_with("Attach"))
                 .await?;
             Ok(String::new())
@@ -310,14 +323,14 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
     }
 }
 
-/// (kind, owner parameter, ARN prefix) of a user/group/role policy action.
-pub(crate) fn inline_target(action: &str, acct: &str) -> (&'static str, &'static str, String) {
+/// (kind, owner parameter) of a user/group/role policy action.
+pub(crate) fn inline_target(action: &str) -> (&'static str, &'static str) {
     if action.contains("Group") {
-        ("group", "GroupName", format!("arn:aws:iam::{acct}:group/"))
+        ("group", "GroupName")
     } else if action.contains("Role") {
-        ("role", "RoleName", format!("arn:aws:iam::{acct}:role/"))
+        ("role", "RoleName")
     } else {
-        ("user", "UserName", format!("arn:aws:iam::{acct}:user/"))
+        ("user", "UserName")
     }
 }
 

@@ -5,7 +5,7 @@ use strongroom_iam::directory::{AccountIam, Group, Role};
 
 use super::iam::{inline_target, user_xml};
 use super::members;
-use super::{Call, allowed, esc, iso};
+use super::{Call, allowed, entity_arn, esc, iso};
 
 fn group_xml(acct: &str, g: &Group) -> String {
     format!(
@@ -67,13 +67,13 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
     let acct = c.who.account_id().to_owned();
     let ids = c.ids;
     let p = &c.params;
-    let group_arn = |n: &str| format!("arn:aws:iam::{acct}:group/{n}");
-    let role_arn = |n: &str| format!("arn:aws:iam::{acct}:role/{n}");
+    let group_arn = |n: &str| entity_arn(c, "group", n, None);
+    let role_arn = |n: &str| entity_arn(c, "role", n, None);
     let no_such = |what: String| IamError::new(404, "NoSuchEntity", format!("The {what} cannot be found."));
     match action {
         "CreateGroup" => {
             let name = p.need("GroupName")?;
-            allowed(c, "iam:CreateGroup", &group_arn(name))?;
+            allowed(c, "iam:CreateGroup", &entity_arn(c, "group", name, p.get("Path")))?;
             let g = ids.create_group(&acct, name, p.get("Path")).await?;
             Ok(format!("<Group>{}</Group>", group_xml(&acct, &g)))
         }
@@ -114,7 +114,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         }
         "ListGroupsForUser" => {
             let user = p.need("UserName")?;
-            allowed(c, "iam:ListGroupsForUser", &format!("arn:aws:iam::{acct}:user/{user}"))?;
+            allowed(c, "iam:ListGroupsForUser", &entity_arn(c, "user", user, None))?;
             let groups = ids
                 .iam_view(&acct, |a| {
                     a.users.get(user).map(|u| {
@@ -153,7 +153,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         }
         "CreateRole" => {
             let name = p.need("RoleName")?;
-            allowed(c, "iam:CreateRole", &role_arn(name))?;
+            allowed(c, "iam:CreateRole", &entity_arn(c, "role", name, p.get("Path")))?;
             if let Some(path) = p.get("Path")
                 && (!path.starts_with('/') || !path.ends_with('/'))
             {
@@ -212,10 +212,10 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             Ok(String::new())
         }
         "GetGroupPolicy" | "GetRolePolicy" => {
-            let (kind, owner_param, res) = inline_target(action, &acct);
+            let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
             let name = p.need("PolicyName")?;
-            allowed(c, &format!("iam:{action}"), &format!("{res}{owner}"))?;
+            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
             let doc = ids
                 .iam_view(&acct, |a| inline(a, kind, owner))
                 .ok_or_else(|| no_such(format!("{kind} with name {owner}")))?
@@ -231,9 +231,9 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             ))
         }
         "ListGroupPolicies" | "ListRolePolicies" => {
-            let (kind, owner_param, res) = inline_target(action, &acct);
+            let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
-            allowed(c, &format!("iam:{action}"), &format!("{res}{owner}"))?;
+            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
             let names = ids
                 .iam_view(&acct, |a| inline(a, kind, owner))
                 .ok_or_else(|| no_such(format!("{kind} with name {owner}")))?;
@@ -244,9 +244,9 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             ))
         }
         "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" | "ListAttachedRolePolicies" => {
-            let (kind, owner_param, res) = inline_target(action, &acct);
+            let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
-            allowed(c, &format!("iam:{action}"), &format!("{res}{owner}"))?;
+            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
             let arns = ids
                 .iam_view(&acct, |a| attached(a, kind, owner))
                 .ok_or_else(|| no_such(format!("{kind} with name {owner}")))?;

@@ -306,6 +306,20 @@ pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(
     if d.allowed() { Ok(()) } else { Err(denied()) }
 }
 
+/// The resource ARN of the IAM user, group or role an action names
+/// (`kind` = "user" | "group" | "role"): the stored entity's own ARN, its
+/// path included, so a policy on `user/protected/*` reaches
+/// `/protected/mallory` whatever the request says; for an entity that does
+/// not exist (yet), the path a creation asks for, or `/`.
+pub(crate) fn entity_arn(c: &Call<'_>, kind: &str, name: &str, new_path: Option<&str>) -> String {
+    let acct = c.who.account_id();
+    let path = c
+        .ids
+        .iam_view(acct, |a| a.path_of(kind, name).map(str::to_owned))
+        .unwrap_or_else(|| new_path.unwrap_or("/").to_owned());
+    format!("arn:aws:iam::{acct}:{kind}{path}{name}")
+}
+
 pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

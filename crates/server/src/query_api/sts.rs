@@ -114,6 +114,24 @@ fn session_limits(c: &Call<'_>) -> Result<SessionLimits, IamError> {
     Ok(SessionLimits { policy, policy_arns })
 }
 
+/// (account, path, name) of `arn:aws:iam::<account>:role<path><name>`.
+fn parse_role_arn(arn: &str) -> Result<(String, String, String), IamError> {
+    let bad = || IamError::validation(format!("{arn} is not a role ARN"));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", "aws", "iam", "", acct, resource] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let full = resource.strip_prefix("role/").ok_or_else(bad)?;
+    let (path, name) = match full.rsplit_once('/') {
+        Some((p, n)) => (format!("/{p}/"), n),
+        None => ("/".to_owned(), full),
+    };
+    if name.is_empty() || acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    Ok(((*acct).to_owned(), path, name.to_owned()))
+}
+
 pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamError> {
     let acct = c.who.account_id().to_owned();
     match action {
@@ -154,14 +172,7 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             {
                 return Err(IamError::validation("RoleSessionName must be 2 to 64 of [\\w+=,.@-]"));
             }
-            let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
-            let (role_acct, role_name) = match parts.as_slice() {
-                ["arn", _, "iam", "", a, rest] => match rest.rsplit_once('/') {
-                    Some((kind, name)) if kind.starts_with("role") => ((*a).to_owned(), name.to_owned()),
-                    _ => return Err(IamError::validation(format!("{role_arn} is not a role ARN"))),
-                },
-                _ => return Err(IamError::validation(format!("{role_arn} is not a role ARN"))),
-            };
+            let (role_acct, role_path, role_name) = parse_role_arn(&role_arn)?;
             let role = c.ids.iam_view(&role_acct, |a| a.roles.get(&role_name).cloned());
             let denied = || {
                 IamError::new(
@@ -173,9 +184,21 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                     ),
                 )
             };
-            let Some(role) = role else { return Err(denied()) };
+            // the decision is taken on the stored role's own ARN: a RoleArn
+            // whose path is not the role's names another role (AWS)
+            let Some(role) = role.filter(|r| r.path == role_path) else {
+                return Err(denied());
+            };
             if c.who.is_anonymous() {
                 return Err(denied());
+            }
+            if c.who.is_root() {
+                c.checked.store(true, std::sync::atomic::Ordering::Release);
+                return Err(IamError::new(
+                    403,
+                    "AccessDenied",
+                    "Roles may not be assumed by root accounts.",
+                ));
             }
             let mfa_at = mfa(c).await?.or(c.who.mfa_at());
             let mut ctx = strongroom_iam::context::global_context(&c.who, Some(c.conn), c.headers, now());
@@ -206,6 +229,14 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             if !d.allowed() || !trusted {
                 return Err(denied());
             }
+            // a role session assuming a role (role chaining) gets at most
+            // one hour, whatever the role allows (AWS)
+            let chained = matches!(c.who.kind(), CallerKind::Role { .. });
+            if chained && c.params.num("DurationSeconds")?.is_some_and(|d| d > 3600) {
+                return Err(IamError::validation(
+                    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+                ));
+            }
             let secs = duration(c, 3600, role.max_session)?;
             let limits = session_limits(c)?;
             let k = c
@@ -235,5 +266,37 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
             "InvalidAction",
             format!("Could not find operation {action} for version 2011-06-15"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_role_arn;
+
+    #[test]
+    fn role_arns_carry_their_path() {
+        let p = |a: &str| parse_role_arn(a).ok();
+        let t = |a: &str, p: &str, n: &str| Some((a.to_owned(), p.to_owned(), n.to_owned()));
+        assert_eq!(
+            p("arn:aws:iam::111111111111:role/admin"),
+            t("111111111111", "/", "admin")
+        );
+        assert_eq!(
+            p("arn:aws:iam::111111111111:role/dev/admin"),
+            t("111111111111", "/dev/", "admin")
+        );
+        assert_eq!(
+            p("arn:aws:iam::111111111111:role/x/y/admin"),
+            t("111111111111", "/x/y/", "admin")
+        );
+        for bad in [
+            "arn:aws:iam::111111111111:user/admin",
+            "arn:aws:iam::111111111111:roleX/admin",
+            "arn:aws:iam::111111111111:role/",
+            "arn:aws:iam::1111:role/admin",
+            "arn:aws:sts::111111111111:role/admin",
+        ] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
     }
 }
