@@ -341,7 +341,10 @@ pub(super) fn holds(c: &super::Condition, ctx: &Context, resolve: &dyn Fn(&str) 
     }
 }
 
-/// Keys that, compared with fixed values, make a grant to `*` non-public.
+/// Keys that, compared with fixed values, make a grant to `*` non-public
+/// (AWS's meaning of "public": fixed source IPs, source ARN/VPC/VPC
+/// endpoint/owner/account, principal account/ARN/organization, user id, a
+/// fixed KMS key, access points).
 const PINNING_KEYS: &[&str] = &[
     "aws:sourceip",
     "aws:sourcearn",
@@ -353,20 +356,34 @@ const PINNING_KEYS: &[&str] = &[
     "aws:principalarn",
     "aws:principalorgid",
     "aws:userid",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "s3:dataaccesspointarn",
     "s3:dataaccesspointaccount",
 ];
 
+/// True for a value with no wildcard; for `aws:userid` also the pattern
+/// `ROLEID:*` (every session of one role), which AWS counts as fixed.
+fn fixed(key: &str, v: &str) -> bool {
+    let wild = |s: &str| s.contains('*') || s.contains('?');
+    if !wild(v) {
+        return true;
+    }
+    key == "aws:userid" && v.strip_suffix(":*").is_some_and(|id| !id.is_empty() && !wild(id))
+}
+
 /// True when a condition limits who the caller can be to fixed values.
+/// Never for `...IfExists` (the key may be absent, and then it holds for
+/// anyone), `ForAllValues` (holds for an empty set), negated operators, or
+/// a value with a wildcard (ArnEquals matches wildcards as ArnLike does).
 pub(super) fn pins_caller(c: &super::Condition) -> bool {
     use Operator::*;
     let key = c.key.to_ascii_lowercase();
-    if !PINNING_KEYS.contains(&key.as_str()) || c.set == SetQualifier::ForAll {
+    if !PINNING_KEYS.contains(&key.as_str()) || c.set == SetQualifier::ForAll || c.if_exists {
         return false;
     }
     match c.op {
-        StringEquals | StringEqualsIgnoreCase | ArnEquals => true,
-        StringLike | ArnLike => c.values.iter().all(|v| !v.contains('*') && !v.contains('?')),
+        StringEquals | StringEqualsIgnoreCase => true,
+        StringLike | ArnEquals | ArnLike => c.values.iter().all(|v| fixed(&key, v)),
         IpAddress => c.values.iter().all(|v| {
             parse_cidr(v).is_some_and(|(ip, bits)| {
                 let max = if ip.is_ipv4() { 32 } else { 128 };
