@@ -494,3 +494,27 @@ def test_10mib_complete_multipart_upload_is_refused(srv):
             c.abort_multipart_upload(Bucket=srv.bucket, Key="mpu-big", UploadId=up)
         except Exception:  # noqa: BLE001
             pass
+
+
+@pytest.mark.parametrize("size", [256 * 1024, 4 * 1024 * 1024])
+def test_an_early_answer_reaches_a_client_still_sending_its_body_over_tls(srv, size):
+    """A PUT answered before its body is needed (here: the bucket does not
+    exist) while the client, which does not wait for 100-continue, is still
+    sending: the server reads and discards a bounded remainder, so the
+    client reads AWS's answer instead of a connection torn in the middle of
+    its TLS write (s3-tests' SSE conflict tests saw EOFs)."""
+    import http.client
+    import ssl
+    from attack_lib import presign_v4
+    for _ in range(5):
+        ctx = ssl.create_default_context(cafile=srv.ca)
+        c = http.client.HTTPSConnection("127.0.0.1", srv.https_port, context=ctx, timeout=20)
+        try:
+            url = presign_v4(srv, "PUT", f"/no-such-{uuid.uuid4().hex[:8]}/k", MAIN, secure=True)
+            c.request("PUT", url, body=b"x" * size, headers={"Host": f"127.0.0.1:{srv.https_port}"})
+            r = c.getresponse()
+            body = r.read()
+        finally:
+            c.close()
+        assert r.status == 404 and b"<Code>NoSuchBucket</Code>" in body, body
+        assert r.getheader("connection", "").lower() == "close"

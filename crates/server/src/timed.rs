@@ -38,7 +38,8 @@ impl std::error::Error for TimedOut {}
 /// while the body is waited on and moved only when it would fire, so a
 /// streaming upload pays one `Instant::now` per frame.
 pub(crate) struct TimedBody {
-    inner: Incoming,
+    /// None once handed to the lingering drain (see `Drop`).
+    inner: Option<Incoming>,
     sleep: Option<Pin<Box<Sleep>>>,
     last: Instant,
     timed_out: bool,
@@ -48,7 +49,7 @@ pub(crate) struct TimedBody {
 impl TimedBody {
     pub(crate) fn new(inner: Incoming) -> TimedBody {
         TimedBody {
-            inner,
+            inner: Some(inner),
             sleep: None,
             last: Instant::now(),
             timed_out: false,
@@ -71,7 +72,10 @@ impl Body for TimedBody {
         if this.timed_out {
             return Poll::Ready(Some(Err(Box::new(TimedOut))));
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.last = Instant::now();
                 Poll::Ready(Some(Ok(frame)))
@@ -101,11 +105,47 @@ impl Body for TimedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner.as_ref().map(Body::size_hint).unwrap_or_default()
+    }
+}
+
+/// At most this much of an unread request body is read and discarded
+/// after an early answer (an error decided before the body was needed).
+const LINGER_BYTES: u64 = 8 * 1024 * 1024;
+/// ... and for at most this long.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// A request body dropped unread (the request was answered before it was
+/// needed) is read and discarded for a bounded amount and time, so that a
+/// client still sending it — most do not wait for `100-continue` — reads
+/// the answer instead of a connection reset (over TLS, an EOF in the middle
+/// of its write). Beyond the bounds the connection is closed (the answer
+/// says `Connection: close`): no stranger makes the server read more.
+impl Drop for TimedBody {
+    fn drop(&mut self) {
+        let Some(mut inner) = self.inner.take() else { return };
+        if self.timed_out || inner.is_end_stream() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let drain = async {
+                let mut read = 0u64;
+                while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut inner).await {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if read > LINGER_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+        });
     }
 }
 

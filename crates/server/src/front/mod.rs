@@ -112,14 +112,17 @@ impl FrontDoor {
         let path = req.uri().path().to_owned();
         let len_in = content_length(req.headers());
         self.metrics.add_in(len_in);
-        if let Some((status, code, msg)) = oversized(req.uri(), req.headers()) {
+        let (parts, body) = req.into_parts();
+        // from here on an unread body is drained a little before the
+        // connection closes (see TimedBody's Drop)
+        let body = timed::TimedBody::new(body);
+        if let Some((status, code, msg)) = oversized(&parts.uri, &parts.headers) {
             let mut resp = error_response(status, code, msg);
             add_error_details(&mut resp, &path, &rid);
             close_after(&mut resp);
+            drop(body);
             return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
         }
-        let (parts, body) = req.into_parts();
-        let body = timed::TimedBody::new(body);
         if crate::control_route::is_control(&parts) {
             let store = self.identities.store().clone();
             let (resp, op) = crate::control_route::handle(&self.identities, &store, parts, body, &info).await;
