@@ -55,15 +55,18 @@ struct GrantInner {
 }
 
 impl Grant {
-    /// True when the caller's identity policies alone allow `action` on
-    /// `resource` (for services S3 calls on the caller's behalf, e.g. KMS).
-    pub fn identity_allows(&self, action: &str, resource: &str) -> bool {
+    /// What the caller's identity policies alone say of `action` on
+    /// `resource`, with the condition keys of the service S3 calls on the
+    /// caller's behalf (KMS's) added to the request's.
+    pub fn identity_decision(&self, action: &str, resource: &str, service_keys: &Context) -> Decision {
         let g = &self.inner;
         let rs = ResourceSide {
             owner: Some(g.who.account_id()),
             ..ResourceSide::default()
         };
-        decide(&g.who, &g.identity, action, resource, &rs, &g.ctx).allowed()
+        let mut ctx = g.ctx.clone();
+        ctx.merge(service_keys);
+        decide(&g.who, &g.identity, action, resource, &rs, &ctx)
     }
 
     /// True when the caller may list the request's bucket with `prefix`

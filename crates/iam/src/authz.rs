@@ -210,14 +210,21 @@ impl Identities {
 /// True when the caller's identity policies alone allow `action` on
 /// `resource` (roots: always).
 pub fn identity_allows(ids: &Identities, who: &Principal, ctx: &Context, action: &str, resource: &str) -> bool {
+    identity_decision(ids, who, ctx, action, resource).allowed()
+}
+
+/// What the caller's identity policies (and session policies) alone say
+/// of `action` on `resource`: Allow, an explicit Deny (which no resource
+/// policy overrides), or nothing (roots: Allow; unusable policies: Deny).
+pub fn identity_decision(ids: &Identities, who: &Principal, ctx: &Context, action: &str, resource: &str) -> Decision {
     let Ok(identity) = identity_policies(ids, who) else {
-        return false;
+        return Decision::ExplicitDeny;
     };
     let rs = ResourceSide {
         owner: Some(who.account_id()),
         ..ResourceSide::default()
     };
-    decide(who, &identity, action, resource, &rs, ctx).allowed()
+    decide(who, &identity, action, resource, &rs, ctx)
 }
 
 #[cfg(test)]

@@ -123,11 +123,55 @@ const OPERATIONS: &[&str] = &[
     "ListResourceTags",
 ];
 
+/// An alias is an IAM resource of its own: the caller's identity policies
+/// must allow the action on the alias's ARN (roots: always).
+fn authorize_alias(caller: &Caller, alias_arn: &str, action: &str) -> Result<(), KmsError> {
+    let keys = crate::policy::kms_keys(&caller.account_id, caller.via_service.as_deref(), &Context::new(), None);
+    if caller.identity_decision(action, alias_arn, &keys) != crate::Decision::Allow {
+        return Err(KmsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: {action} on resource: {alias_arn}",
+            caller.arn
+        )));
+    }
+    Ok(())
+}
+
+/// Actions on no key: the caller's identity policies alone decide
+/// (resource `*`), with the request's KMS condition keys.
+fn authorize_keyless(caller: &Caller, action: &str, bypass_lockout: Option<bool>) -> Result<(), KmsError> {
+    let keys = crate::policy::kms_keys(
+        &caller.account_id,
+        caller.via_service.as_deref(),
+        &Context::new(),
+        bypass_lockout,
+    );
+    if caller.identity_decision(action, "*", &keys) != crate::Decision::Allow {
+        return Err(KmsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: {action} because no identity-based policy allows the {action} action",
+            caller.arn
+        )));
+    }
+    Ok(())
+}
+
 async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<Done, KmsError> {
     kms.throttle(caller, op)?;
     let acct = caller.account_id.as_str();
     let action = format!("kms:{op}");
     let empty = Context::new();
+    match op {
+        "ListKeys" | "ListAliases" | "GenerateRandom" => authorize_keyless(caller, &action, None)?,
+        "CreateKey" => authorize_keyless(
+            caller,
+            &action,
+            Some(
+                v.get("BypassPolicyLockoutSafetyCheck")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            ),
+        )?,
+        _ => {}
+    }
     match op {
         "CreateKey" => {
             if let Some(u) = s(v, "KeyUsage").filter(|u| *u != "ENCRYPT_DECRYPT") {
@@ -164,7 +208,8 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
                     // the key's id is not known yet: only a Resource of "*"
                     // (what key policies use) can name it
                     key_arn: "*",
-                    delegated: true,
+                    identity: crate::Decision::Allow,
+                    bypass_lockout: Some(bypass),
                 };
                 if !bypass && !crate::policy::allows(&parsed, &r) {
                     return Err(KmsError::MalformedPolicy(
@@ -236,9 +281,16 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
                     "An alias must point to a key of its own account.".into(),
                 ));
             }
+            // AWS: the alias itself (identity policies), the key it will
+            // name, and for UpdateAlias the key it names now (key policies)
+            authorize_alias(caller, &kms.alias_arn(acct, name), &action)?;
             kms.authorize(caller, &k, &action, &empty)?;
             let _one = kms.lock().lock().await;
             let existing = kms.aliases_of(acct)?.into_iter().find(|a| a.name == name);
+            if let Some(a) = existing.as_ref().filter(|_| op == "UpdateAlias") {
+                let current = kms.find(acct, &a.target)?;
+                kms.authorize(caller, &current, &action, &empty)?;
+            }
             let t = now();
             let rec = match (op, existing) {
                 ("CreateAlias", Some(_)) => {
@@ -273,6 +325,7 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
             let name = req_s(v, "AliasName")?;
             check_alias_name(name)?;
             let k = kms.find(acct, name)?;
+            authorize_alias(caller, &kms.alias_arn(acct, name), &action)?;
             kms.authorize(caller, &k, &action, &empty)?;
             let _one = kms.lock().lock().await;
             kms.drop_alias(acct, name).await?;
@@ -486,7 +539,12 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
         }
         "GetKeyPolicy" | "PutKeyPolicy" | "ListKeyPolicies" => {
             let k = kms.find(acct, req_s(v, "KeyId")?)?;
-            kms.authorize(caller, &k, &action, &empty)?;
+            let bypass = v
+                .get("BypassPolicyLockoutSafetyCheck")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let bypass_key = (op == "PutKeyPolicy").then_some(bypass);
+            kms.authorize_bypass(caller, &k, &action, &empty, bypass_key)?;
             if op == "ListKeyPolicies" {
                 return Ok(done(
                     json!({"PolicyNames": ["default"], "Truncated": false}),
@@ -509,10 +567,6 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
             let parsed = crate::policy::parse(doc)?;
             // AWS's lockout safety check: the caller must still be able to
             // manage the key under the new policy
-            let bypass = v
-                .get("BypassPolicyLockoutSafetyCheck")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
             let r = crate::policy::Request {
                 action: "kms:PutKeyPolicy",
                 principal_arn: &caller.arn,
@@ -521,7 +575,8 @@ async fn run(kms: &Kms, caller: &Caller, op: &'static str, v: &Value) -> Result<
                 context: &empty,
                 source_ip: &caller.source_ip,
                 key_arn: &k.arn,
-                delegated: true,
+                identity: crate::Decision::Allow,
+                bypass_lockout: Some(bypass),
             };
             if !bypass && !crate::policy::allows(&parsed, &r) {
                 return Err(KmsError::MalformedPolicy(

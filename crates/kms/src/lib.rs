@@ -44,12 +44,26 @@ pub struct Caller {
     pub identity: Option<IdentityCheck>,
 }
 
-/// An identity-policy decision: (action, key ARN) -> allowed.
+/// An identity-policy decision: (action, resource ARN, KMS's condition
+/// keys of the request) -> what the caller's identity policies say.
 #[derive(Clone)]
 pub struct IdentityCheck(pub std::sync::Arc<IdentityFn>);
 
 /// The function behind an [`IdentityCheck`].
-pub type IdentityFn = dyn Fn(&str, &str) -> bool + Send + Sync;
+pub type IdentityFn = dyn Fn(&str, &str, &strongroom_iam::policy::Context) -> Decision + Send + Sync;
+
+pub use strongroom_iam::authz::Decision;
+
+impl Caller {
+    /// What the caller's identity policies say of `action` on `resource`
+    /// with KMS's condition keys `keys` (roots: Allow).
+    pub fn identity_decision(&self, action: &str, resource: &str, keys: &strongroom_iam::policy::Context) -> Decision {
+        match &self.identity {
+            None => Decision::Allow,
+            Some(f) => (f.0)(action, resource, keys),
+        }
+    }
+}
 
 impl std::fmt::Debug for IdentityCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

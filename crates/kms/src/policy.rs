@@ -25,9 +25,57 @@ pub struct Request<'a> {
     pub context: &'a crate::Context,
     pub source_ip: &'a str,
     pub key_arn: &'a str,
-    /// The caller's identity policies allow the action (always true for an
-    /// account root): a key policy naming the account grants only then.
-    pub delegated: bool,
+    /// What the caller's identity policies say (Allow for an account root):
+    /// a key policy naming the account grants only on Allow, and an
+    /// explicit Deny there denies whatever the key policy says.
+    pub identity: crate::Decision,
+    /// `BypassPolicyLockoutSafetyCheck` of CreateKey / PutKeyPolicy.
+    pub bypass_lockout: Option<bool>,
+}
+
+/// KMS's own condition keys, as this KMS sets them on every request they
+/// apply to (in key policies and in the caller's identity policies alike):
+/// (key, what it holds).
+pub const CONDITION_KEYS: &[(&str, &str)] = &[
+    ("kms:CallerAccount", "the caller's account id"),
+    (
+        "kms:ViaService",
+        "the service calling on the caller's behalf (s3.<region>.amazonaws.com)",
+    ),
+    (
+        "kms:EncryptionContext:<key>",
+        "each pair of the request's encryption context",
+    ),
+    (
+        "kms:EncryptionContextKeys",
+        "the keys of the request's encryption context",
+    ),
+    (
+        "kms:BypassPolicyLockoutSafetyCheck",
+        "CreateKey / PutKeyPolicy's BypassPolicyLockoutSafetyCheck",
+    ),
+];
+
+/// The [`CONDITION_KEYS`] of a request.
+pub fn kms_keys(
+    account: &str,
+    via_service: Option<&str>,
+    context: &crate::Context,
+    bypass_lockout: Option<bool>,
+) -> Context {
+    let mut c = Context::new();
+    c.set("kms:CallerAccount", account);
+    if let Some(v) = via_service {
+        c.set("kms:ViaService", v);
+    }
+    c.set_many("kms:EncryptionContextKeys", context.keys().cloned().collect());
+    for (k, v) in context {
+        c.set(&format!("kms:EncryptionContext:{k}"), v.clone());
+    }
+    if let Some(b) = bypass_lockout {
+        c.set("kms:BypassPolicyLockoutSafetyCheck", b.to_string());
+    }
+    c
 }
 
 fn malformed(m: impl Into<String>) -> KmsError {
@@ -43,19 +91,11 @@ pub fn parse(doc: &str) -> Result<Policy, KmsError> {
 }
 
 fn context(r: &Request<'_>) -> Context {
-    let mut c = Context::new();
-    c.set("kms:CallerAccount", r.account);
+    let mut c = kms_keys(r.account, r.via_service, r.context, r.bypass_lockout);
     c.set("aws:PrincipalAccount", r.account);
     c.set("aws:PrincipalArn", r.principal_arn);
     if !r.source_ip.is_empty() {
         c.set("aws:SourceIp", r.source_ip);
-    }
-    if let Some(v) = r.via_service {
-        c.set("kms:ViaService", v);
-    }
-    c.set_many("kms:EncryptionContextKeys", r.context.keys().cloned().collect());
-    for (k, v) in r.context {
-        c.set(&format!("kms:EncryptionContext:{k}"), v.clone());
     }
     let now = time::OffsetDateTime::now_utc();
     if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
@@ -76,9 +116,13 @@ pub fn allows(policy: &Policy, r: &Request<'_>) -> bool {
         service: r.via_service,
         entity_id: None,
     };
+    if r.identity == crate::Decision::ExplicitDeny {
+        // an explicit Deny in any policy wins (AWS)
+        return false;
+    }
     match policy.evaluate(&who, r.action, r.key_arn, &context(r)) {
         Outcome::Allow(PrincipalMatch::Direct) => true,
-        Outcome::Allow(PrincipalMatch::Account) => r.delegated,
+        Outcome::Allow(PrincipalMatch::Account) => r.identity == crate::Decision::Allow,
         _ => false,
     }
 }
@@ -139,7 +183,8 @@ mod tests {
             via_service: via,
             context: ctx,
             source_ip: "127.0.0.1",
-            delegated: true,
+            identity: crate::Decision::Allow,
+            bypass_lockout: None,
             key_arn: "arn:aws:kms:us-east-1:111111111111:key/k",
         }
     }
@@ -152,9 +197,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let mut r = req("kms:Decrypt", "111111111111", None, &ctx);
         r.principal_arn = "arn:aws:iam::111111111111:user/alice";
-        r.delegated = false;
+        r.identity = crate::Decision::ImplicitDeny;
         assert!(!allows(&p, &r), "a user without identity permission is denied");
-        r.delegated = true;
+        r.identity = crate::Decision::Allow;
         assert!(allows(&p, &r), "a user whose identity policy allows is granted");
         let named = serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
             "Principal":{"AWS":"arn:aws:iam::111111111111:user/alice"},"Action":"kms:*","Resource":"*"}]})
@@ -162,8 +207,10 @@ mod tests {
         let p = parse(&named)
             .map_err(|e| e.to_string())
             .unwrap_or_else(|e| panic!("{e}"));
-        r.delegated = false;
+        r.identity = crate::Decision::ImplicitDeny;
         assert!(allows(&p, &r), "a key policy naming the user grants by itself");
+        r.identity = crate::Decision::ExplicitDeny;
+        assert!(!allows(&p, &r), "an explicit Deny in the user's identity policies wins");
     }
 
     #[test]

@@ -240,9 +240,10 @@ impl KeyService for RemoteKms {
         caller: &Caller,
         key_arn: &str,
         action: &str,
-        _context: &Context,
+        context: &Context,
     ) -> Result<(), KmsError> {
-        if caller.identity.as_ref().is_some_and(|f| !(f.0)(action, key_arn)) {
+        let keys = crate::policy::kms_keys(&caller.account_id, caller.via_service.as_deref(), context, None);
+        if caller.identity_decision(action, key_arn, &keys) != crate::Decision::Allow {
             return Err(KmsError::AccessDenied(format!(
                 "User: {} is not authorized to perform: {action} on resource: {key_arn}",
                 caller.arn

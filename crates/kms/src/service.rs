@@ -212,7 +212,8 @@ impl Kms {
         Ok(k)
     }
 
-    /// Checks the key policy for `action` by `caller`.
+    /// Checks the key policy (and the caller's identity policies) for
+    /// `action` by `caller`.
     pub(crate) fn authorize(
         &self,
         caller: &Caller,
@@ -220,7 +221,21 @@ impl Kms {
         action: &str,
         ctx: &Context,
     ) -> Result<(), KmsError> {
+        self.authorize_bypass(caller, key, action, ctx, None)
+    }
+
+    /// [`Kms::authorize`] with the request's BypassPolicyLockoutSafetyCheck
+    /// (CreateKey, PutKeyPolicy).
+    pub(crate) fn authorize_bypass(
+        &self,
+        caller: &Caller,
+        key: &KeyRecord,
+        action: &str,
+        ctx: &Context,
+        bypass_lockout: Option<bool>,
+    ) -> Result<(), KmsError> {
         let p = policy::parse(&key.policy)?;
+        let keys = policy::kms_keys(&caller.account_id, caller.via_service.as_deref(), ctx, bypass_lockout);
         let r = policy::Request {
             action,
             principal_arn: &caller.arn,
@@ -229,7 +244,8 @@ impl Kms {
             context: ctx,
             source_ip: &caller.source_ip,
             key_arn: &key.arn,
-            delegated: caller.identity.as_ref().is_none_or(|f| (f.0)(action, &key.arn)),
+            identity: caller.identity_decision(action, &key.arn, &keys),
+            bypass_lockout,
         };
         if policy::allows(&p, &r) {
             Ok(())

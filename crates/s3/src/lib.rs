@@ -279,7 +279,10 @@ pub(crate) fn kms_caller<T>(req: &S3Request<T>, who: &Principal, region: &str) -
             .get::<strongroom_access::Authorized>()
             .map(|a| a.grant().clone());
         c.identity = Some(strongroom_kms::IdentityCheck(std::sync::Arc::new(
-            move |action, key| gate.as_ref().is_some_and(|g| g.identity_allows(action, key)),
+            move |action: &str, key: &str, keys: &strongroom_iam::policy::Context| match gate.as_ref() {
+                Some(g) => g.identity_decision(action, key, keys),
+                None => strongroom_kms::Decision::ImplicitDeny,
+            },
         )));
     }
     c

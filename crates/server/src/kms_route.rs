@@ -97,25 +97,16 @@ pub(crate) async fn handle(
         let ids = identities.clone();
         let who = principal.clone();
         let ctx = strongroom_iam::context::global_context(&who, Some(info), &parts.headers, now);
-        strongroom_kms::IdentityCheck(std::sync::Arc::new(move |action: &str, key: &str| {
-            strongroom_iam::authz::identity_allows(&ids, &who, &ctx, action, key)
-        }))
+        strongroom_kms::IdentityCheck(std::sync::Arc::new(
+            move |action: &str, resource: &str, keys: &strongroom_iam::policy::Context| {
+                let mut ctx = ctx.clone();
+                ctx.merge(keys);
+                strongroom_iam::authz::identity_decision(&ids, &who, &ctx, action, resource)
+            },
+        ))
     });
-    // actions on no key are the caller's identity's to allow
-    let keyless = matches!(
-        target.as_str(),
-        "TrentService.CreateKey" | "TrentService.ListKeys" | "TrentService.ListAliases" | "TrentService.GenerateRandom"
-    );
-    if keyless
-        && let Some(check) = &identity
-        && !(check.0)(&op, "*")
-    {
-        let msg = format!(
-            "User: {} is not authorized to perform: {op} because no identity-based policy allows the {op} action",
-            principal.identity_arn()
-        );
-        return (error(400, "AccessDeniedException", &msg, rid), op);
-    }
+    // (actions on no key are decided by the caller's identity policies in
+    // the KMS API itself, which reads the request's condition keys)
     let caller = Caller {
         account_id: principal.account_id().to_owned(),
         arn: principal.identity_arn(),

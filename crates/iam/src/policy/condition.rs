@@ -38,6 +38,12 @@ impl Context {
     pub fn first(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(|v| v.first()).map(String::as_str)
     }
+    /// Adds every key of `other` (its values win).
+    pub fn merge(&mut self, other: &Context) {
+        for (k, v) in &other.values {
+            self.values.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// Operator families.

@@ -3,7 +3,7 @@
 use strongroom_iam::IamError;
 use strongroom_iam::directory::{KeyStatus, User};
 
-use super::{Call, allowed, entity_arn, esc, iso, members};
+use super::{Call, allowed, allowed_with, entity_arn, esc, iso, members};
 
 pub(crate) const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -256,8 +256,14 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
         | "DetachRolePolicy" => {
             let (kind, owner_param) = inline_target(action);
             let owner = p.need(owner_param)?;
-            allowed(c, &format!("iam:{action}"), &entity_arn(c, kind, owner, None))?;
-            ids.attach_policy(&acct, kind, owner, p.need("PolicyArn")?, action.starts_with("Attach"))
+            let policy_arn = p.need("PolicyArn")?;
+            allowed_with(
+                c,
+                &format!("iam:{action}"),
+                &entity_arn(c, kind, owner, None),
+                &[("iam:PolicyARN", policy_arn)],
+            )?;
+            ids.attach_policy(&acct, kind, owner, policy_arn, action.starts_with("Attach"))
                 .await?;
             Ok(String::new())
         }

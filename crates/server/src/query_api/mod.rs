@@ -276,9 +276,26 @@ pub(crate) async fn handle(
     }
 }
 
+/// IAM's own condition keys this server sets, with the actions they apply
+/// to: (key, where).
+pub(crate) const IAM_CONDITION_KEYS: &[(&str, &str)] = &[(
+    "iam:PolicyARN",
+    "Attach/Detach{User,Group,Role}Policy: the managed policy's ARN",
+)];
+
 /// The identity-policy decision for an IAM/STS action on a resource of
 /// the caller's account.
 pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(), IamError> {
+    allowed_with(call, action, resource, &[])
+}
+
+/// [`allowed`] with the action's condition keys of [`IAM_CONDITION_KEYS`].
+pub(crate) fn allowed_with(
+    call: &Call<'_>,
+    action: &str,
+    resource: &str,
+    keys: &[(&str, &str)],
+) -> Result<(), IamError> {
     call.checked.store(true, Ordering::Release);
     let denied = || {
         IamError::new(
@@ -294,7 +311,15 @@ pub(crate) fn allowed(call: &Call<'_>, action: &str, resource: &str) -> Result<(
         tracing::error!(error = %e, "identity policies unusable: denied");
         denied()
     })?;
-    let ctx = strongroom_iam::context::global_context(&call.who, Some(call.conn), call.headers, now());
+    let mut ctx = strongroom_iam::context::global_context(&call.who, Some(call.conn), call.headers, now());
+    for (k, v) in keys {
+        // a key missing from the table is a defect: refused, not guessed
+        if !IAM_CONDITION_KEYS.iter().any(|(t, _)| t == k) {
+            tracing::error!(key = k, "condition key not in IAM_CONDITION_KEYS: denied");
+            return Err(denied());
+        }
+        ctx.set(k, *v);
+    }
     let d = strongroom_iam::authz::decide(
         &call.who,
         &identity,
