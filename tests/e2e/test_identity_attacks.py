@@ -290,3 +290,66 @@ def test_chained_role_sessions_last_at_most_an_hour(server):
     import datetime
     left = got["Expiration"] - datetime.datetime.now(datetime.timezone.utc)
     assert left.total_seconds() <= 3600 + 5
+
+
+# ---------------------------------------------------------------- MFA devices
+
+def seed_of(dev):
+    s = dev["Base32StringSeed"]
+    return s.decode() if isinstance(s, bytes) else s
+
+
+def test_a_refused_device_creation_leaves_the_existing_device_alone(server):
+    from test_identity_cli import totp
+    import time
+    iam = iam_client(server, MAIN)
+    name = f"mfa-keep-{uid()}"
+    iam.create_user(UserName=name)
+    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    refused(lambda: iam.create_virtual_mfa_device(VirtualMFADeviceName=name), (409, "EntityAlreadyExists"))
+    # the first seed still works: the refused creation wrote no new one
+    now = time.time()
+    iam.enable_mfa_device(UserName=name, SerialNumber=dev["SerialNumber"],
+                          AuthenticationCode1=totp(seed_of(dev), now - 30),
+                          AuthenticationCode2=totp(seed_of(dev), now))
+
+
+def test_delete_virtual_mfa_device(server):
+    from test_identity_cli import totp
+    import time
+    iam = iam_client(server, MAIN)
+    name = f"mfa-del-{uid()}"
+    iam.create_user(UserName=name)
+    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    now = time.time()
+    iam.enable_mfa_device(UserName=name, SerialNumber=dev["SerialNumber"],
+                          AuthenticationCode1=totp(seed_of(dev), now - 30),
+                          AuthenticationCode2=totp(seed_of(dev), now))
+    refused(lambda: iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"]), (409, "DeleteConflict"))
+    iam.deactivate_mfa_device(UserName=name, SerialNumber=dev["SerialNumber"])
+    iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"])
+    refused(lambda: iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"]), (404, "NoSuchEntity"))
+    # the name is free again, with a new seed
+    again = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    assert again["SerialNumber"] == dev["SerialNumber"] and seed_of(again) != seed_of(dev)
+
+
+def test_codes_used_to_enable_a_device_are_used_up(server):
+    from test_identity_cli import totp
+    import time
+    iam = iam_client(server, MAIN)
+    name = f"mfa-once-{uid()}"
+    iam.create_user(UserName=name)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    sts = sts_client(server, (k["AccessKeyId"], k["SecretAccessKey"]))
+    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    serial, seed = dev["SerialNumber"], seed_of(dev)
+    if time.time() % 30 > 25:
+        time.sleep(6)  # keep the three steps below inside the drift window
+    now = time.time()
+    iam.enable_mfa_device(UserName=name, SerialNumber=serial, AuthenticationCode1=totp(seed, now - 30),
+                          AuthenticationCode2=totp(seed, now))
+    for used in (totp(seed, now - 30), totp(seed, now)):
+        refused(lambda: sts.get_session_token(SerialNumber=serial, TokenCode=used))
+    # control: the next step's code (within one step of drift) is fresh
+    assert sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, now + 30))["Credentials"]

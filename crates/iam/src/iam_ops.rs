@@ -22,6 +22,8 @@ pub(crate) struct Touched {
     pub(crate) accounts: Vec<String>,
     pub(crate) keys: Vec<String>,
     pub(crate) sessions: Vec<String>,
+    /// Other system records to write (`Some`) or delete, in the same commit.
+    pub(crate) records: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// New credentials, shown once.
@@ -86,6 +88,7 @@ impl Identities {
                 .map_err(IamError::internal)?;
             writes.push((format!("iam-session/{s}"), v));
         }
+        writes.append(&mut t.records);
         self.store
             .commit(move |txn| -> Result<(), StoreError> {
                 for (name, v) in &writes {
@@ -431,7 +434,7 @@ impl Identities {
     ) -> Result<(VirtualMfa, Zeroizing<Vec<u8>>), IamError> {
         valid_name(name, 128)?;
         let serial = format!("arn:aws:iam::{account}:mfa/{name}");
-        let (seed, _) = self.new_device_secret(&serial).await.map_err(IamError::internal)?;
+        let (seed, record) = self.new_device_secret(&serial).map_err(IamError::internal)?;
         let dev = VirtualMfa {
             serial: serial.clone(),
             user: None,
@@ -447,10 +450,36 @@ impl Identities {
             }
             a.mfa_devices.insert(serial.clone(), dev.clone());
             t.accounts.push(account.to_owned());
+            // the seed is written only with the device it belongs to
+            t.records.push((record.0, Some(record.1)));
             Ok(())
         })
         .await?;
         Ok((dev, seed))
+    }
+
+    /// DeleteVirtualMFADevice: an unassigned device and its secret (one
+    /// still enabled for a user must be deactivated first, as AWS).
+    pub async fn delete_virtual_mfa(&self, account: &str, serial: &str) -> Result<(), IamError> {
+        self.change(|d, t| {
+            let a = d.accounts.entry(account.to_owned()).or_default();
+            let dev = a
+                .mfa_devices
+                .get(serial)
+                .ok_or_else(|| IamError::no_such(&format!("VirtualMFADevice with serial number {serial}")))?;
+            if dev.user.is_some() {
+                return Err(IamError::new(
+                    409,
+                    "DeleteConflict",
+                    "MFA Device is still in use. Deactivate it first.",
+                ));
+            }
+            a.mfa_devices.remove(serial);
+            t.accounts.push(account.to_owned());
+            t.records.push((crate::mfa::device_record(serial), None));
+            Ok(())
+        })
+        .await
     }
 
     /// Assigns a virtual device to a user after two consecutive codes.
@@ -474,7 +503,10 @@ impl Identities {
             (_, Some(Some(_))) => return Err(IamError::exists("MFA Device")),
             _ => {}
         }
-        if !self.device_codes_consecutive(serial, code1, code2, now_secs().max(0).unsigned_abs()) {
+        if !self
+            .device_codes_consecutive(serial, code1, code2, now_secs().max(0).unsigned_abs())
+            .await
+        {
             return Err(IamError::new(
                 403,
                 "InvalidAuthenticationCode",

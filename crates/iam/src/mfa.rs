@@ -60,6 +60,14 @@ fn name(account: &str) -> String {
     format!("mfa/{account}")
 }
 
+/// A system record to write: name and bytes.
+pub(crate) type Record = (String, Vec<u8>);
+
+/// The record of a device made through the IAM API.
+pub(crate) fn device_record(serial: &str) -> String {
+    format!("mfa-dev/{serial}")
+}
+
 fn context(account: &str) -> Vec<u8> {
     format!("strongroom mfa secret v1\0{account}").into_bytes()
 }
@@ -107,9 +115,10 @@ impl Identities {
         Ok((serial, secret))
     }
 
-    /// Creates the secret of a device made through the IAM API (record
-    /// `mfa-dev/<serial>`); returns the seed, shown once.
-    pub(crate) async fn new_device_secret(&self, serial: &str) -> Result<(Zeroizing<Vec<u8>>, ()), IdentityError> {
+    /// A new secret for a device made through the IAM API: the seed
+    /// (shown once) and the record `mfa-dev/<serial>` to write in the same
+    /// commit that creates the device (so a refused creation writes none).
+    pub(crate) fn new_device_secret(&self, serial: &str) -> Result<(Zeroizing<Vec<u8>>, Record), IdentityError> {
         let mut secret = Zeroizing::new(vec![0u8; 20]);
         strongroom_crypt::fill_random(&mut secret).map_err(|e| IdentityError::Invalid(e.to_string()))?;
         let (mid, mk) = self.master.active();
@@ -126,36 +135,46 @@ impl Identities {
             others_window: (0, 0),
         };
         let bytes = serde_json::to_vec(&rec).map_err(|e| IdentityError::Invalid(e.to_string()))?;
-        let n = format!("mfa-dev/{serial}");
-        self.store
-            .commit(move |t| -> Result<(), StoreError> { t.put_system(&n, &bytes) })
-            .await?;
-        Ok((secret, ()))
+        Ok((secret, (device_record(serial), bytes)))
     }
 
-    /// EnableMFADevice: two consecutive codes of the device.
-    pub(crate) fn device_codes_consecutive(&self, serial: &str, code1: &str, code2: &str, now_secs: u64) -> bool {
-        let Ok(Some(raw)) = self.store.system(&format!("mfa-dev/{serial}")) else {
-            return false;
-        };
-        let Ok(rec) = serde_json::from_slice::<MfaRecord>(&raw) else {
-            return false;
-        };
-        let Some(secret) = open_secret(&self.master, &rec, &context(serial)) else {
-            return false;
-        };
-        // code1 for the previous (or an earlier) step, code2 for the next one
-        let s1 = totp::verify(&secret, code1.trim(), now_secs);
-        let s2 = totp::verify(&secret, code2.trim(), now_secs);
-        let s2b = totp::verify(&secret, code2.trim(), now_secs + 30);
-        matches!((s1, s2.or(s2b)), (Some(a), Some(b)) if b == a + 1)
+    /// EnableMFADevice: two consecutive codes of the device, newer than
+    /// any code it accepted before; both are used up (a later
+    /// GetSessionToken, AssumeRole or x-amz-mfa cannot present them again).
+    pub(crate) async fn device_codes_consecutive(&self, serial: &str, code1: &str, code2: &str, now_secs: u64) -> bool {
+        let n = device_record(serial);
+        let master = self.master.clone();
+        let ctx = context(serial);
+        let (code1, code2) = (code1.trim().to_owned(), code2.trim().to_owned());
+        self.store
+            .commit(move |t| -> Result<bool, StoreError> {
+                let Some(raw) = t.system(&n)? else { return Ok(false) };
+                let mut rec: MfaRecord =
+                    serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let Some(secret) = open_secret(&master, &rec, &ctx) else {
+                    return Ok(false);
+                };
+                // code1 for the previous (or an earlier) step, code2 for the next one
+                let s1 = totp::verify(&secret, &code1, now_secs);
+                let s2 = totp::verify(&secret, &code2, now_secs).or(totp::verify(&secret, &code2, now_secs + 30));
+                let (Some(a), Some(b)) = (s1, s2) else { return Ok(false) };
+                if b != a + 1 || a <= rec.last_step {
+                    return Ok(false);
+                }
+                rec.last_step = b;
+                let bytes = serde_json::to_vec(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                t.put_system(&n, &bytes)?;
+                Ok(true)
+            })
+            .await
+            .unwrap_or(false)
     }
 
     /// Checks `<serial> <code>` against a device made through the IAM API.
     pub async fn check_device_mfa(&self, serial: &str, code: &str, now_secs: u64) -> Result<(), MfaFailure> {
         let header = format!("{serial} {code}");
         self.check_record(
-            format!("mfa-dev/{serial}"),
+            device_record(serial),
             context(serial),
             header,
             now_secs,

@@ -282,6 +282,20 @@ pub(crate) async fn dispatch(c: &Call<'_>, action: &str) -> Result<String, IamEr
                 base64_simd::STANDARD.encode_to_string(b32.as_bytes())
             ))
         }
+        "DeleteVirtualMFADevice" => {
+            let serial = p.need("SerialNumber")?;
+            allowed(c, "iam:DeleteVirtualMFADevice", serial)?;
+            // only this account's devices: a serial names its account
+            if !serial.starts_with(&format!("arn:aws:iam::{acct}:mfa/")) {
+                return Err(IamError::new(
+                    404,
+                    "NoSuchEntity",
+                    format!("VirtualMFADevice with serial number {serial} not found"),
+                ));
+            }
+            ids.delete_virtual_mfa(&acct, serial).await?;
+            Ok(String::new())
+        }
         "EnableMFADevice" => {
             let user = p.need("UserName")?;
             allowed(c, "iam:EnableMFADevice", &user_arn(user))?;
