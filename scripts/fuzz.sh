@@ -11,7 +11,13 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in policy_parse sigv4_authorization differential_request; do
   scratch="$(mktemp -d)"
   cp corpus/"$target"/seed* "$scratch"/
-  cargo +nightly fuzz run "$target" "$scratch" -- -max_total_time="${FUZZ_SECS:-15}" 2>&1 | tail -2
+  log="$scratch.log"
+  if ! cargo +nightly fuzz run "$target" "$scratch" -- -max_total_time="${FUZZ_SECS:-15}" >"$log" 2>&1; then
+    tail -40 "$log"   # the build error or the crash, not only its last lines
+    exit 1
+  fi
+  tail -2 "$log"
+  rm -f "$log"
   rm -rf "$scratch"
 done
 # the differential target's scratch stores

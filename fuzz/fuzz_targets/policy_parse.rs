@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         canonical_id: None,
         is_root: false,
         service: None,
+        entity_id: Some("AIDAEXAMPLE0000000000"),
     };
     let _ = p.evaluate(&who, "s3:GetObject", "arn:aws:s3:::b/k", &ctx);
 });
