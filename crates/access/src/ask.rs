@@ -281,6 +281,12 @@ bucket_level! {
     PutPublicAccessBlockInput => PutPublicAccessBlock;
     DeletePublicAccessBlockInput => DeletePublicAccessBlock;
     GetBucketOwnershipControlsInput => GetBucketOwnershipControls;
+    GetBucketCorsInput => GetBucketCors;
+    PutBucketCorsInput => PutBucketCors;
+    DeleteBucketCorsInput => DeleteBucketCors;
+    GetBucketWebsiteInput => GetBucketWebsite;
+    PutBucketWebsiteInput => PutBucketWebsite;
+    DeleteBucketWebsiteInput => DeleteBucketWebsite;
     PutBucketOwnershipControlsInput => PutBucketOwnershipControls;
     DeleteBucketOwnershipControlsInput => DeleteBucketOwnershipControls;
 }

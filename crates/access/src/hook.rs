@@ -13,7 +13,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
-use strongroom_iam::{ConnInfo, Identities, KeyError, OperationSlot, Principal};
+use strongroom_iam::{BucketSlot, ConnInfo, Identities, KeyError, OperationSlot, Principal};
 use strongroom_store::Store;
 
 use crate::ask::{Ask, Describe};
@@ -143,6 +143,13 @@ impl S3Authorization {
         }
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
             let _ = slot.0.set(op);
+        }
+        let bucket = match cx.s3_path() {
+            S3Path::Root => None,
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
+        };
+        if let (Some(b), Some(slot)) = (bucket, cx.extensions_mut().get::<BucketSlot>()) {
+            let _ = slot.0.set(b);
         }
         let facts = cx
             .extensions_mut()
@@ -322,6 +329,12 @@ every_operation! {
         get_bucket_ownership_controls: GetBucketOwnershipControlsInput,
         put_bucket_ownership_controls: PutBucketOwnershipControlsInput,
         delete_bucket_ownership_controls: DeleteBucketOwnershipControlsInput,
+        get_bucket_cors: GetBucketCorsInput,
+        put_bucket_cors: PutBucketCorsInput,
+        delete_bucket_cors: DeleteBucketCorsInput,
+        get_bucket_website: GetBucketWebsiteInput,
+        put_bucket_website: PutBucketWebsiteInput,
+        delete_bucket_website: DeleteBucketWebsiteInput,
         get_object: GetObjectInput,
         head_object: HeadObjectInput,
         get_object_attributes: GetObjectAttributesInput,
@@ -350,17 +363,14 @@ every_operation! {
         create_bucket_metadata_table_configuration: CreateBucketMetadataTableConfigurationInput => "CreateBucketMetadataTableConfiguration",
         create_session: CreateSessionInput => "CreateSession",
         delete_bucket_analytics_configuration: DeleteBucketAnalyticsConfigurationInput => "DeleteBucketAnalyticsConfiguration",
-        delete_bucket_cors: DeleteBucketCorsInput => "DeleteBucketCors",
         delete_bucket_intelligent_tiering_configuration: DeleteBucketIntelligentTieringConfigurationInput => "DeleteBucketIntelligentTieringConfiguration",
         delete_bucket_inventory_configuration: DeleteBucketInventoryConfigurationInput => "DeleteBucketInventoryConfiguration",
         delete_bucket_lifecycle: DeleteBucketLifecycleInput => "DeleteBucketLifecycle",
         delete_bucket_metadata_table_configuration: DeleteBucketMetadataTableConfigurationInput => "DeleteBucketMetadataTableConfiguration",
         delete_bucket_metrics_configuration: DeleteBucketMetricsConfigurationInput => "DeleteBucketMetricsConfiguration",
         delete_bucket_replication: DeleteBucketReplicationInput => "DeleteBucketReplication",
-        delete_bucket_website: DeleteBucketWebsiteInput => "DeleteBucketWebsite",
         get_bucket_accelerate_configuration: GetBucketAccelerateConfigurationInput => "GetBucketAccelerateConfiguration",
         get_bucket_analytics_configuration: GetBucketAnalyticsConfigurationInput => "GetBucketAnalyticsConfiguration",
-        get_bucket_cors: GetBucketCorsInput => "GetBucketCors",
         get_bucket_intelligent_tiering_configuration: GetBucketIntelligentTieringConfigurationInput => "GetBucketIntelligentTieringConfiguration",
         get_bucket_inventory_configuration: GetBucketInventoryConfigurationInput => "GetBucketInventoryConfiguration",
         get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput => "GetBucketLifecycleConfiguration",
@@ -370,7 +380,6 @@ every_operation! {
         get_bucket_notification_configuration: GetBucketNotificationConfigurationInput => "GetBucketNotificationConfiguration",
         get_bucket_replication: GetBucketReplicationInput => "GetBucketReplication",
         get_bucket_request_payment: GetBucketRequestPaymentInput => "GetBucketRequestPayment",
-        get_bucket_website: GetBucketWebsiteInput => "GetBucketWebsite",
         get_object_torrent: GetObjectTorrentInput => "GetObjectTorrent",
         list_bucket_analytics_configurations: ListBucketAnalyticsConfigurationsInput => "ListBucketAnalyticsConfigurations",
         list_bucket_intelligent_tiering_configurations: ListBucketIntelligentTieringConfigurationsInput => "ListBucketIntelligentTieringConfigurations",
@@ -378,7 +387,6 @@ every_operation! {
         list_bucket_metrics_configurations: ListBucketMetricsConfigurationsInput => "ListBucketMetricsConfigurations",
         put_bucket_accelerate_configuration: PutBucketAccelerateConfigurationInput => "PutBucketAccelerateConfiguration",
         put_bucket_analytics_configuration: PutBucketAnalyticsConfigurationInput => "PutBucketAnalyticsConfiguration",
-        put_bucket_cors: PutBucketCorsInput => "PutBucketCors",
         put_bucket_intelligent_tiering_configuration: PutBucketIntelligentTieringConfigurationInput => "PutBucketIntelligentTieringConfiguration",
         put_bucket_inventory_configuration: PutBucketInventoryConfigurationInput => "PutBucketInventoryConfiguration",
         put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput => "PutBucketLifecycleConfiguration",
@@ -387,7 +395,6 @@ every_operation! {
         put_bucket_notification_configuration: PutBucketNotificationConfigurationInput => "PutBucketNotificationConfiguration",
         put_bucket_replication: PutBucketReplicationInput => "PutBucketReplication",
         put_bucket_request_payment: PutBucketRequestPaymentInput => "PutBucketRequestPayment",
-        put_bucket_website: PutBucketWebsiteInput => "PutBucketWebsite",
         restore_object: RestoreObjectInput => "RestoreObject",
         select_object_content: SelectObjectContentInput => "SelectObjectContent",
     ],

@@ -44,6 +44,12 @@ pub use identities::{AccountInfo, Identities, IdentityError, NewAccount, derive_
 #[derive(Clone, Debug, Default)]
 pub struct OperationSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
 
+/// Filled by the access layer with the bucket s3s read from the request, so
+/// the front door finds that bucket's CORS rules for the response (the same
+/// reading the operation acted on).
+#[derive(Clone, Debug, Default)]
+pub struct BucketSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
+
 /// Facts about the connection a request arrived on, inserted by the front
 /// door into every request's extensions for authorization
 /// (aws:SecureTransport, aws:SourceIp, s3:TlsVersion).

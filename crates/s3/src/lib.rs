@@ -131,6 +131,7 @@ pub mod bench;
 mod bucket;
 pub mod checksum;
 mod copy;
+pub mod cors;
 mod delete;
 mod error;
 mod get;
@@ -148,6 +149,7 @@ mod retention;
 pub mod sse;
 mod tagging;
 mod versioning;
+pub mod website;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -358,6 +360,12 @@ delegate! {
     upload_part_copy => copy::upload_part_copy(UploadPartCopyInput, UploadPartCopyOutput);
     complete_multipart_upload => multipart::complete(CompleteMultipartUploadInput, CompleteMultipartUploadOutput);
     abort_multipart_upload => multipart::abort(AbortMultipartUploadInput, AbortMultipartUploadOutput);
+    put_bucket_cors => cors::put_bucket_cors(PutBucketCorsInput, PutBucketCorsOutput);
+    get_bucket_cors => cors::get_bucket_cors(GetBucketCorsInput, GetBucketCorsOutput);
+    delete_bucket_cors => cors::delete_bucket_cors(DeleteBucketCorsInput, DeleteBucketCorsOutput);
+    put_bucket_website => website::put_bucket_website(PutBucketWebsiteInput, PutBucketWebsiteOutput);
+    get_bucket_website => website::get_bucket_website(GetBucketWebsiteInput, GetBucketWebsiteOutput);
+    delete_bucket_website => website::delete_bucket_website(DeleteBucketWebsiteInput, DeleteBucketWebsiteOutput);
     list_parts => multipart_list::list_parts(ListPartsInput, ListPartsOutput);
     list_multipart_uploads => multipart_list::list_uploads(ListMultipartUploadsInput, ListMultipartUploadsOutput);
     put_object_tagging => tagging::put_object_tagging(PutObjectTaggingInput, PutObjectTaggingOutput);

@@ -6,6 +6,7 @@
 //! `Connection: close` on an error that leaves a request body unread.
 
 mod conn;
+mod cors;
 mod preauth;
 mod rewrite;
 
@@ -16,7 +17,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ring::rand::{SecureRandom, SystemRandom};
 use s3s::service::S3Service;
-use strongroom_iam::{ConnInfo, OperationSlot};
+use strongroom_iam::{BucketSlot, ConnInfo, OperationSlot};
 
 pub(crate) use conn::{conn_plain, conn_tls};
 pub use preauth::DOCUMENT_MAX;
@@ -96,9 +97,9 @@ impl FrontDoor {
     }
 
     /// The bucket a virtual-hosted-style Host header names.
-    fn vhost_bucket(&self, parts: &http::request::Parts) -> Option<String> {
+    fn vhost_bucket(&self, headers: &http::HeaderMap) -> Option<String> {
         let d = self.vhost.as_ref()?;
-        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok())?;
+        let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok())?;
         let vh = s3s::host::S3Host::parse_host_header(d, host).ok()?;
         vh.bucket().map(str::to_owned)
     }
@@ -123,6 +124,18 @@ impl FrontDoor {
             drop(body);
             return self.finish(resp, &rid, &id2, &method, "Unknown", &info, &path, started);
         }
+        if parts.method == Method::OPTIONS {
+            // a CORS preflight: no signature, no operation
+            let bucket = self
+                .vhost_bucket(&parts.headers)
+                .or_else(|| cors::path_bucket(parts.uri.path()));
+            let mut resp = cors::preflight(self.identities.store(), &parts.headers, bucket.as_deref());
+            if resp.status().as_u16() >= 400 {
+                add_error_details(&mut resp, &path, &rid);
+            }
+            drop(body);
+            return self.finish(resp, &rid, &id2, &method, "Preflight", &info, &path, started);
+        }
         if crate::control_route::is_control(&parts) {
             let store = self.identities.store().clone();
             let (resp, op) = crate::control_route::handle(&self.identities, &store, parts, body, &info).await;
@@ -142,6 +155,8 @@ impl FrontDoor {
             .await
     }
 
+    /// An S3 request, with the CORS headers of its bucket on the answer
+    /// when it carries `Origin`.
     async fn handle_s3(
         &self,
         req: Request<timed::TimedBody>,
@@ -149,6 +164,37 @@ impl FrontDoor {
         rid: String,
         id2: String,
         started: Instant,
+    ) -> Response<s3s::Body> {
+        if !req.headers().contains_key(http::header::ORIGIN) {
+            return self.serve_s3(req, info, rid, id2, started, None).await;
+        }
+        let headers = req.headers().clone();
+        let method = req.method().clone();
+        // for answers s3s never parsed (refused before it)
+        let fallback = self
+            .vhost_bucket(req.headers())
+            .or_else(|| cors::path_bucket(req.uri().path()));
+        let slot = BucketSlot::default();
+        let mut resp = self.serve_s3(req, info, rid, id2, started, Some(slot.clone())).await;
+        cors::decorate(
+            self.identities.store(),
+            &headers,
+            &method,
+            Some(&slot),
+            fallback.as_deref(),
+            &mut resp,
+        );
+        resp
+    }
+
+    async fn serve_s3(
+        &self,
+        req: Request<timed::TimedBody>,
+        info: ConnInfo,
+        rid: String,
+        id2: String,
+        started: Instant,
+        bucket_slot: Option<BucketSlot>,
     ) -> Response<s3s::Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
@@ -170,7 +216,7 @@ impl FrontDoor {
         };
         let slot = OperationSlot::default();
         let (mut parts, body) = req.into_parts();
-        let vhost_bucket = self.vhost_bucket(&parts);
+        let vhost_bucket = self.vhost_bucket(&parts.headers);
         if facts.mechanism.is_sigv2() {
             if vhost_bucket.is_none() {
                 preauth::sigv2_bucket_path(&mut parts);
@@ -205,6 +251,9 @@ impl FrontDoor {
         };
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
+        if let Some(b) = bucket_slot {
+            parts.extensions.insert(b);
+        }
         parts.extensions.insert(Arc::new(facts));
         let req = Request::from_parts(parts, body);
 
