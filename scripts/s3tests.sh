@@ -21,7 +21,7 @@ FEATURES=("$@")
 [[ ${#FEATURES[@]} -gt 0 ]] || FEATURES=(basic_ops listing multipart copy conditional tagging checksum auth_headers presigned)
 DATA="$(mktemp -d /tmp/strongroom-s3t.XXXXXX)"
 PORT="${S3TESTS_PORT:-19000}"
-"$BIN" serve --data-dir "$DATA" --http "127.0.0.1:$PORT" --https "127.0.0.1:$((PORT + 443))" --admin off \
+"$BIN" serve --data-dir "$DATA" --http "127.0.0.1:$PORT" --https "127.0.0.1:$((PORT + 443))" --admin off --website off \
   --bootstrap "$HERE/tests/s3tests-bootstrap.toml" > "$DATA/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT

@@ -77,6 +77,8 @@ pub(crate) async fn start(plaintext: bool) -> anyhow::Result<Running> {
         http: Some(l),
         https: None,
         admin: None,
+        website: None,
+        website_https: None,
         limits: strongroom_server::Limits::default(),
     };
     tokio::spawn(async move {

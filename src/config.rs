@@ -22,6 +22,16 @@ pub struct ServeArgs {
     /// Admin listener (/health, /metrics), or "off".
     #[arg(long)]
     pub admin: Option<String>,
+    /// Static website endpoint (anonymous GET/HEAD of website buckets), or "off".
+    #[arg(long)]
+    pub website: Option<String>,
+    /// The website endpoint over TLS (same certificate as --https), or "off" (default).
+    #[arg(long)]
+    pub website_https: Option<String>,
+    /// Domain of the website endpoint: `<bucket>.<website-domain>` names the
+    /// bucket; without it (or for other hosts) the first path segment does.
+    #[arg(long)]
+    pub website_domain: Option<String>,
     /// TLS certificate chain (PEM). Default: a self-signed one in the data dir.
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
@@ -85,6 +95,9 @@ pub struct FileConfig {
     pub http: Option<String>,
     pub https: Option<String>,
     pub admin: Option<String>,
+    pub website: Option<String>,
+    pub website_https: Option<String>,
+    pub website_domain: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_min: Option<String>,
@@ -109,6 +122,9 @@ pub struct Settings {
     pub http: Option<SocketAddr>,
     pub https: Option<SocketAddr>,
     pub admin: Option<SocketAddr>,
+    pub website: Option<SocketAddr>,
+    pub website_https: Option<SocketAddr>,
+    pub website_domain: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_min: strongroom_server::tls::MinTls,
@@ -162,6 +178,9 @@ impl Settings {
             http: addr(a.http.or(f.http), "127.0.0.1:9000", "http")?,
             https: addr(a.https.or(f.https), "127.0.0.1:9443", "https")?,
             admin: addr(a.admin.or(f.admin), "127.0.0.1:9001", "admin")?,
+            website: addr(a.website.or(f.website), "127.0.0.1:9080", "website")?,
+            website_https: addr(a.website_https.or(f.website_https), "off", "website-https")?,
+            website_domain: a.website_domain.or(f.website_domain),
             tls_cert: a.tls_cert.or(f.tls_cert),
             tls_key: a.tls_key.or(f.tls_key),
             tls_min,

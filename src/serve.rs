@@ -301,13 +301,16 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             })
             .with_kms(kms.clone(), s.kms_endpoint.is_none())
             .with_key_service(key_service.clone())
-            .with_trusted_proxies(s.trusted_proxies.clone()),
+            .with_trusted_proxies(s.trusted_proxies.clone())
+            .with_website_domain(s.website_domain.as_deref().map(strongroom_server::BaseDomain::new)),
     );
 
     let mut listeners = Listeners {
         http: None,
         https: None,
         admin: None,
+        website: None,
+        website_https: None,
         limits: s.limits.clone(),
     };
     let mut lines = Vec::new();
@@ -332,6 +335,24 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         ));
         ca = Some(t.cert_path.clone());
         listeners.https = Some((l, t.acceptor));
+    }
+    if let Some(a) = s.website {
+        let l = strongroom_server::bind(a)
+            .await
+            .with_context(|| format!("binding {a}"))?;
+        lines.push(format!(
+            "  website:     http://{} (anonymous GET/HEAD of website buckets)",
+            l.local_addr()?
+        ));
+        listeners.website = Some(l);
+    }
+    if let Some(a) = s.website_https {
+        let t = strongroom_server::tls::setup(s.tls_cert.as_deref(), s.tls_key.as_deref(), &s.data_dir, s.tls_min)?;
+        let l = strongroom_server::bind(a)
+            .await
+            .with_context(|| format!("binding {a}"))?;
+        lines.push(format!("  website:     https://{}", l.local_addr()?));
+        listeners.website_https = Some((l, t.acceptor));
     }
     if let Some(a) = s.admin {
         let l = strongroom_server::bind(a)

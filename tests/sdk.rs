@@ -40,7 +40,7 @@ fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (http, https) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["serve", "--admin", "off", "--data-dir"])
+        .args(["serve", "--admin", "off", "--website", "off", "--data-dir"])
         .arg(dir.path().join("data"))
         .args([
             "--http",

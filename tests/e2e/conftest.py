@@ -50,6 +50,7 @@ class Server:
         self.http_port = free_port()
         self.https_port = free_port()
         self.admin_port = free_port()
+        self.website_port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.normpath(data_dir) + ".log"
@@ -61,6 +62,10 @@ class Server:
     @property
     def https(self):
         return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def website(self):
+        return f"http://127.0.0.1:{self.website_port}"
 
     @property
     def ca(self):
@@ -78,6 +83,7 @@ class Server:
              "--http", f"127.0.0.1:{self.http_port}",
              "--https", f"127.0.0.1:{self.https_port}",
              "--admin", f"127.0.0.1:{self.admin_port}",
+             "--website", f"127.0.0.1:{self.website_port}",
              "--bootstrap", str(BOOTSTRAP), *self.extra_args],
             stdout=self.log, stderr=self.log, env=env)
         deadline = time.time() + 20

@@ -644,12 +644,12 @@ def test_master_key_file_mode_rotation_and_refusals(tmp_path):
         s.stop()
     keyring.chmod(0o644)
     bad = subprocess.run([binary(), "serve", "--data-dir", str(data), "--http", "127.0.0.1:0", "--https", "off",
-                          "--admin", "off"], capture_output=True, text=True, timeout=30)
+                          "--admin", "off", "--website", "off"], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "accessible to other users" in bad.stderr
     keyring.chmod(0o600)
     keyring.write_text("0" * 64 + "\n")
     bad = subprocess.run([binary(), "serve", "--data-dir", str(data), "--http", "127.0.0.1:0", "--https", "off",
-                          "--admin", "off"], capture_output=True, text=True, timeout=30)
+                          "--admin", "off", "--website", "off"], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "all-zero" in bad.stderr
 
 

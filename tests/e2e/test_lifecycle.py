@@ -49,7 +49,8 @@ def test_generated_root_credentials_are_printed_once_and_protected(tmp_path):
 
     def run():
         p = subprocess.Popen([binary(), "serve", "--data-dir", str(data), "--http", f"127.0.0.1:{port}",
-                              "--https", "off", "--admin", "off"], env=env, stdout=subprocess.PIPE,
+                              "--https", "off", "--admin", "off", "--website", "off"], env=env,
+                             stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
         lines = []
         deadline = time.time() + 20

@@ -411,7 +411,8 @@ class GeneratedRootServer(Server):
         self.proc = subprocess.Popen(
             [binary(), "serve", "--data-dir", self.data_dir,
              "--http", f"127.0.0.1:{self.http_port}", "--https", f"127.0.0.1:{self.https_port}",
-             "--admin", f"127.0.0.1:{self.admin_port}", "--bootstrap", str(BOOTSTRAP), *self.extra_args],
+             "--admin", f"127.0.0.1:{self.admin_port}", "--website", "off", "--bootstrap", str(BOOTSTRAP),
+             *self.extra_args],
             stdout=self.log, stderr=self.log, env=env)
         deadline = time.time() + 20
         while time.time() < deadline:

@@ -41,6 +41,9 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     pub https: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     pub admin: Option<TcpListener>,
+    /// The static website endpoint, plain and over TLS.
+    pub website: Option<TcpListener>,
+    pub website_https: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     pub limits: Limits,
 }
 
@@ -57,8 +60,32 @@ pub async fn serve(
     let service = Gate {
         per_ip: Arc::default(),
         max: listeners.limits.per_ip,
-        admin: false,
+        role: Role::Service,
     };
+    let website = Gate {
+        role: Role::Website,
+        ..service.clone()
+    };
+    if let Some(l) = listeners.website {
+        tasks.spawn(accept_loop(
+            l,
+            None,
+            front.clone(),
+            graceful.clone(),
+            shutdown.clone(),
+            website.clone(),
+        ));
+    }
+    if let Some((l, acc)) = listeners.website_https {
+        tasks.spawn(accept_loop(
+            l,
+            Some(acc),
+            front.clone(),
+            graceful.clone(),
+            shutdown.clone(),
+            website,
+        ));
+    }
     if let Some(l) = listeners.http {
         tasks.spawn(accept_loop(
             l,
@@ -83,7 +110,7 @@ pub async fn serve(
         let admin = Gate {
             per_ip: Arc::default(),
             max: listeners.limits.per_ip,
-            admin: true,
+            role: Role::Admin,
         };
         tasks.spawn(accept_loop(
             l,
@@ -115,12 +142,23 @@ pub async fn serve(
     Ok(())
 }
 
-/// Who a listener admits, and whether it serves the admin endpoints.
+/// Who a listener admits, and what it serves.
 #[derive(Clone)]
 struct Gate {
     per_ip: Arc<watch::PerIp>,
     max: usize,
-    admin: bool,
+    role: Role,
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// S3 and the control planes.
+    Service,
+    /// `/health` and `/metrics`.
+    Admin,
+    /// The static website endpoint.
+    Website,
 }
 
 async fn accept_loop(
@@ -153,18 +191,18 @@ async fn accept_loop(
         let front = front.clone();
         let graceful = graceful.watcher();
         let tls = tls.clone();
-        let admin = gate.admin;
+        let role = gate.role;
         tokio::spawn(async move {
             let _admitted = admitted;
             match tls {
                 None => {
                     let info = front::conn_plain(peer);
-                    serve_conn(stream, info, front, graceful, admin).await;
+                    serve_conn(stream, info, front, graceful, role).await;
                 }
                 Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
                     Ok(Ok(s)) => {
                         let info = front::conn_tls(peer, s.get_ref().1);
-                        serve_conn(s, info, front, graceful, admin).await;
+                        serve_conn(s, info, front, graceful, role).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -174,7 +212,7 @@ async fn accept_loop(
     }
 }
 
-async fn serve_conn<I>(io: I, info: ConnInfo, front: Arc<FrontDoor>, graceful: Watcher, admin: bool)
+async fn serve_conn<I>(io: I, info: ConnInfo, front: Arc<FrontDoor>, graceful: Watcher, role: Role)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -187,11 +225,11 @@ where
         let in_flight = on_request.request();
         async move {
             let _in_flight = in_flight;
-            if admin {
-                Ok::<_, std::convert::Infallible>(admin::handle(&front, req))
-            } else {
-                Ok(front.handle(req, info).await)
-            }
+            Ok::<_, std::convert::Infallible>(match role {
+                Role::Admin => admin::handle(&front, req),
+                Role::Service => front.handle(req, info).await,
+                Role::Website => front.handle_website(req, info).await,
+            })
         }
     });
     let mut builder = ConnBuilder::new(TokioExecutor::new());

@@ -9,6 +9,7 @@ mod conn;
 mod cors;
 mod preauth;
 mod rewrite;
+mod website;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +37,8 @@ pub struct FrontDoor {
     pub(crate) key_service: Option<Arc<dyn strongroom_kms::KeyService>>,
     trusted_proxies: Vec<std::net::IpAddr>,
     rules: strongroom_access::Rules,
+    /// `<bucket>.<website-domain>` names a website endpoint's bucket.
+    website_domain: Option<crate::BaseDomain>,
 }
 
 impl FrontDoor {
@@ -58,6 +61,77 @@ impl FrontDoor {
                 region: "us-east-1".into(),
                 allow_sigv2: true,
             },
+            website_domain: None,
+        }
+    }
+
+    /// The domain of the website endpoint (`<bucket>.<domain>`).
+    pub fn with_website_domain(mut self, d: Option<crate::BaseDomain>) -> FrontDoor {
+        self.website_domain = d;
+        self
+    }
+
+    /// An anonymous GET or HEAD of `bucket`/`key` through the S3 request
+    /// path (the website endpoint's reads): the same envelope, decision and
+    /// handler as any S3 request, with only the range and conditional
+    /// headers of `from` passed on.
+    pub(crate) async fn anonymous_read(
+        &self,
+        method: &Method,
+        bucket: &str,
+        key: &str,
+        from: &http::HeaderMap,
+        info: &ConnInfo,
+    ) -> Response<s3s::Body> {
+        const PASS: &[&str] = &[
+            "range",
+            "if-match",
+            "if-none-match",
+            "if-modified-since",
+            "if-unmodified-since",
+        ];
+        const KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~')
+            .remove(b'/');
+        let internal = || {
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            )
+        };
+        let uri = format!("/{bucket}/{}", percent_encoding::utf8_percent_encode(key, KEY));
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(http::header::HOST, "127.0.0.1");
+        for n in PASS {
+            if let Some(v) = from.get(*n) {
+                b = b.header(*n, v.clone());
+            }
+        }
+        let Ok(req) = b.body(s3s::Body::empty()) else {
+            return internal();
+        };
+        let (mut parts, body) = req.into_parts();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let facts =
+            match strongroom_access::envelope::examine(&parts.method, &parts.uri, &parts.headers, &self.rules, now) {
+                Ok(f) => f,
+                Err(r) => return error_response(r.status, r.code, &r.message),
+            };
+        parts.extensions.insert(info.clone());
+        parts.extensions.insert(OperationSlot::default());
+        parts.extensions.insert(Arc::new(facts));
+        match self.s3.call(Request::from_parts(parts, body)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = ?e, "service failed");
+                internal()
+            }
         }
     }
 
