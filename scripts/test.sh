@@ -5,7 +5,8 @@
 #   3. unit tests (SigV4 / checksum known-answer vectors, store, parsers)
 #   4. runs each fuzz target briefly (policy parser, SigV4 Authorization header)
 #   5. builds the release binary once and runs the end-to-end suite against it
-#      (AWS CLI, boto3, curl, kill -9 crash rounds, 2 GiB flat-memory check)
+#      (AWS CLI, boto3, curl, headless Chromium, kill -9 crash rounds, 2 GiB
+#      flat-memory check)
 #   6. ceph/s3-tests, when S3TESTS_DIR and S3TESTS_VENV point at a checkout and venv
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +19,8 @@ step() { printf '\n=== %s ===\n' "$*"; }
 step "test dependencies"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+# the browser the CORS / static website tests drive (Debian's, headless)
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 step "format and lints"
 cargo fmt --all -- --check
