@@ -239,3 +239,24 @@ def test_presigned_get_from_a_page_origin(server, s3, site):
     r = requests.get(url, headers={"Origin": "https://app.example.com"}, timeout=10)
     assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert r.headers["Access-Control-Expose-Headers"] == "ETag, x-amz-meta-color"
+
+
+def test_a_404_carries_cors_headers(server, s3, site):
+    # the owner may list the bucket: a missing key is a 404 to it
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": site, "Key": "nothing-here"}, ExpiresIn=300)
+    r = requests.get(url, headers={"Origin": "http://other.test"}, timeout=10)
+    assert r.status_code == 404 and code(r) == "NoSuchKey"
+    assert r.headers["Access-Control-Allow-Origin"] == "http://other.test"
+
+
+def test_post_object_form_uploads_carry_cors_headers(server, s3):
+    b = new_bucket(s3)
+    s3.put_bucket_cors(Bucket=b, CORSConfiguration=rules(
+        {"AllowedOrigins": ["https://uploader.test"], "AllowedMethods": ["POST"]}))
+    p = s3.generate_presigned_post(b, "form/a.txt")
+    r = requests.post(p["url"], data=p["fields"], files={"file": ("a.txt", b"from a form")},
+                      headers={"Origin": "https://uploader.test"}, timeout=10)
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "https://uploader.test"
+    assert r.headers["Access-Control-Allow-Methods"] == "POST"
+    assert s3.get_object(Bucket=b, Key="form/a.txt")["Body"].read() == b"from a form"
