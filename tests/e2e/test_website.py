@@ -244,8 +244,11 @@ def test_the_website_endpoint_is_anonymous_whatever_the_request_says(server, s3,
     assert r.status_code == 403 and b"owner only" not in r.content
 
 
-def test_virtual_hosted_website_buckets(tmp_path):
-    srv = Server(str(tmp_path / "data"), extra_args=["--website-domain", "web.test"]).start()
+def test_virtual_hosted_website_buckets_also_over_tls(tmp_path):
+    from conftest import free_port
+    tls_port = free_port()
+    srv = Server(str(tmp_path / "data"), extra_args=["--website-domain", "web.test",
+                                                      "--website-https", f"127.0.0.1:{tls_port}"]).start()
     try:
         s3 = srv.client(MAIN)
         b = f"vhost-{uuid.uuid4().hex[:8]}"
@@ -258,6 +261,9 @@ def test_virtual_hosted_website_buckets(tmp_path):
         r = requests.get(f"{srv.website}/docs", headers={"Host": f"{b}.web.test"}, timeout=10,
                          allow_redirects=False)
         assert r.status_code == 403  # no docs/index.html: the error, not a redirect
+        # the website endpoint over TLS (AWS's cannot), same certificate as --https
+        r = requests.get(f"https://127.0.0.1:{tls_port}/{b}/", verify=srv.ca, timeout=10)
+        assert r.status_code == 200 and r.content == b"by host"
     finally:
         srv.stop()
 
