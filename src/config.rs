@@ -85,6 +85,9 @@ pub struct ServeArgs {
     /// Connections one client address may hold open at once (default 1024).
     #[arg(long)]
     pub max_connections_per_ip: Option<usize>,
+    /// Seconds between deliveries of server access logs (default 60).
+    #[arg(long)]
+    pub log_delivery_interval: Option<u64>,
 }
 
 /// The `--config` file.
@@ -113,6 +116,7 @@ pub struct FileConfig {
     pub kms_region: Option<String>,
     pub kms_default_key: Option<String>,
     pub max_connections_per_ip: Option<usize>,
+    pub log_delivery_interval: Option<u64>,
 }
 
 /// Resolved settings.
@@ -140,6 +144,7 @@ pub struct Settings {
     pub kms_region: Option<String>,
     pub kms_default_key: String,
     pub limits: strongroom_server::Limits,
+    pub log_delivery_interval: std::time::Duration,
 }
 
 /// AWS KMS's default request quota for symmetric cryptographic operations
@@ -203,6 +208,11 @@ impl Settings {
                     Some(n) => n,
                     None => strongroom_server::Limits::default().per_ip,
                 },
+            },
+            log_delivery_interval: match a.log_delivery_interval.or(f.log_delivery_interval) {
+                Some(0) => bail!("--log-delivery-interval: must be at least 1 second"),
+                Some(n) => std::time::Duration::from_secs(n),
+                None => std::time::Duration::from_secs(60),
             },
             trusted_proxies: if a.trusted_proxy.is_empty() {
                 f.trusted_proxy.unwrap_or_default()

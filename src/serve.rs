@@ -290,6 +290,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         crypt,
     );
+    let delivery = s3.clone();
     let service = s3_service(s3, &ids, &store, &s.region, s.domain.as_deref());
     let metrics = Arc::new(Metrics::default());
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
@@ -403,7 +404,26 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = tx.send(true);
     });
+    // server access logs: spooled records become log objects in the
+    // background (records older than one interval), and all of them at a
+    // clean shutdown
+    let interval = s.log_delivery_interval;
+    let worker = delivery.clone();
+    let deliveries = tokio::spawn(async move {
+        let ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = worker.deliver_logs(ms).await {
+                tracing::error!(error = %e, "access-log delivery failed");
+            }
+        }
+    });
     strongroom_server::serve(listeners, front, rx).await?;
+    deliveries.abort();
+    match delivery.deliver_logs(0).await {
+        Ok(n) => tracing::info!(records = n, "access logs flushed"),
+        Err(e) => tracing::error!(error = %e, "access-log flush failed"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -287,6 +287,8 @@ bucket_level! {
     GetBucketWebsiteInput => GetBucketWebsite;
     PutBucketWebsiteInput => PutBucketWebsite;
     DeleteBucketWebsiteInput => DeleteBucketWebsite;
+    GetBucketLoggingInput => GetBucketLogging;
+    PutBucketLoggingInput => PutBucketLogging;
     PutBucketOwnershipControlsInput => PutBucketOwnershipControls;
     DeleteBucketOwnershipControlsInput => DeleteBucketOwnershipControls;
 }

@@ -21,6 +21,9 @@ pub const POLICY_LOCKOUT_CONFIG: &str = "policy-self-access-removed";
 /// Bucket config binding the IAM user and role ARNs the policy names to the
 /// entities' unique ids when it was written (JSON object ARN -> id).
 pub const POLICY_PRINCIPALS_CONFIG: &str = "policy-principals";
+/// Bucket config holding the bucket's server access logging configuration
+/// (read by the front door for every request's record).
+pub const LOGGING_CONFIG: &str = "logging";
 /// Bucket config holding the bucket's Block Public Access settings.
 pub const PAB_CONFIG: &str = "public-access-block";
 

@@ -13,7 +13,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
-use strongroom_iam::{BucketSlot, ConnInfo, Identities, KeyError, OperationSlot, Principal};
+use strongroom_iam::{ConnInfo, Identities, KeyError, OperationSlot, Principal, RequestSlot};
 use strongroom_store::Store;
 
 use crate::ask::{Ask, Describe};
@@ -144,12 +144,16 @@ impl S3Authorization {
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
             let _ = slot.0.set(op);
         }
-        let bucket = match cx.s3_path() {
-            S3Path::Root => None,
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
-        if let (Some(b), Some(slot)) = (bucket, cx.extensions_mut().get::<BucketSlot>()) {
-            let _ = slot.0.set(b);
+        if let Some(slot) = cx.extensions_mut().get::<RequestSlot>() {
+            slot.update(|f| {
+                f.bucket = bucket;
+                f.key = key;
+            });
         }
         let facts = cx
             .extensions_mut()
@@ -207,7 +211,19 @@ impl S3Authorization {
             facts: &facts,
             now: time::OffsetDateTime::now_utc().unix_timestamp(),
         };
+        let slot = req.extensions.get::<RequestSlot>().cloned();
+        if let Some(s) = &slot
+            && !who.is_anonymous()
+        {
+            s.update(|f| f.requester = Some(who.identity_arn()));
+        }
         let authorized = self.inner.authz.decide(&ask, &env)?;
+        if let (Some(s), Some(b)) = (&slot, authorized.bucket()) {
+            s.update(|f| {
+                f.decided_owner = Some(b.owner.clone());
+                f.decided_logging = Some(b.configs.get(crate::config::LOGGING_CONFIG).cloned());
+            });
+        }
         req.extensions.insert::<Authorized>(authorized);
         Ok(())
     }
@@ -335,6 +351,8 @@ every_operation! {
         get_bucket_website: GetBucketWebsiteInput,
         put_bucket_website: PutBucketWebsiteInput,
         delete_bucket_website: DeleteBucketWebsiteInput,
+        get_bucket_logging: GetBucketLoggingInput,
+        put_bucket_logging: PutBucketLoggingInput,
         get_object: GetObjectInput,
         head_object: HeadObjectInput,
         get_object_attributes: GetObjectAttributesInput,
@@ -374,7 +392,6 @@ every_operation! {
         get_bucket_intelligent_tiering_configuration: GetBucketIntelligentTieringConfigurationInput => "GetBucketIntelligentTieringConfiguration",
         get_bucket_inventory_configuration: GetBucketInventoryConfigurationInput => "GetBucketInventoryConfiguration",
         get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput => "GetBucketLifecycleConfiguration",
-        get_bucket_logging: GetBucketLoggingInput => "GetBucketLogging",
         get_bucket_metadata_table_configuration: GetBucketMetadataTableConfigurationInput => "GetBucketMetadataTableConfiguration",
         get_bucket_metrics_configuration: GetBucketMetricsConfigurationInput => "GetBucketMetricsConfiguration",
         get_bucket_notification_configuration: GetBucketNotificationConfigurationInput => "GetBucketNotificationConfiguration",
@@ -390,7 +407,6 @@ every_operation! {
         put_bucket_intelligent_tiering_configuration: PutBucketIntelligentTieringConfigurationInput => "PutBucketIntelligentTieringConfiguration",
         put_bucket_inventory_configuration: PutBucketInventoryConfigurationInput => "PutBucketInventoryConfiguration",
         put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput => "PutBucketLifecycleConfiguration",
-        put_bucket_logging: PutBucketLoggingInput => "PutBucketLogging",
         put_bucket_metrics_configuration: PutBucketMetricsConfigurationInput => "PutBucketMetricsConfiguration",
         put_bucket_notification_configuration: PutBucketNotificationConfigurationInput => "PutBucketNotificationConfiguration",
         put_bucket_replication: PutBucketReplicationInput => "PutBucketReplication",

@@ -42,6 +42,8 @@ pub enum Op {
     GetBucketWebsite,
     PutBucketWebsite,
     DeleteBucketWebsite,
+    GetBucketLogging,
+    PutBucketLogging,
     DeleteBucketOwnershipControls,
     GetObject,
     HeadObject,
@@ -110,6 +112,8 @@ impl Op {
             GetBucketWebsite => "GetBucketWebsite",
             PutBucketWebsite => "PutBucketWebsite",
             DeleteBucketWebsite => "DeleteBucketWebsite",
+            GetBucketLogging => "GetBucketLogging",
+            PutBucketLogging => "PutBucketLogging",
             PutBucketOwnershipControls => "PutBucketOwnershipControls",
             DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
             GetObject => "GetObject",
@@ -213,6 +217,8 @@ pub fn actions(op: Op, f: &Needs) -> Option<Vec<(&'static str, On)>> {
         GetBucketWebsite => vec![("s3:GetBucketWebsite", Bucket)],
         PutBucketWebsite => vec![("s3:PutBucketWebsite", Bucket)],
         DeleteBucketWebsite => vec![("s3:DeleteBucketWebsite", Bucket)],
+        GetBucketLogging => vec![("s3:GetBucketLogging", Bucket)],
+        PutBucketLogging => vec![("s3:PutBucketLogging", Bucket)],
         PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
             vec![("s3:PutBucketOwnershipControls", Bucket)]
         }

@@ -44,11 +44,41 @@ pub use identities::{AccountInfo, Identities, IdentityError, NewAccount, derive_
 #[derive(Clone, Debug, Default)]
 pub struct OperationSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
 
-/// Filled by the access layer with the bucket s3s read from the request, so
-/// the front door finds that bucket's CORS rules for the response (the same
-/// reading the operation acted on).
+/// What the access layer learns of an S3 request as s3s parses and decides
+/// it, for the front door's CORS headers and access-log record: the
+/// bucket and key s3s read (the reading the operation acts on), the
+/// requester, and the decided bucket's owner and logging configuration.
 #[derive(Clone, Debug, Default)]
-pub struct BucketSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
+pub struct RequestSlot(pub std::sync::Arc<std::sync::Mutex<RequestFacts>>);
+
+/// See [`RequestSlot`].
+#[derive(Clone, Debug, Default)]
+pub struct RequestFacts {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// The caller's ARN (None: anonymous, or not known).
+    pub requester: Option<String>,
+    /// Set when the decision read the bucket record: its owner (account
+    /// id) and its logging configuration.
+    pub decided_owner: Option<String>,
+    pub decided_logging: Option<Option<String>>,
+    /// How the request was signed, as server access logs name it:
+    /// (`SigV4`/`SigV2`, `AuthHeader`/`QueryString`).
+    pub signature: Option<(&'static str, &'static str)>,
+}
+
+impl RequestSlot {
+    /// Changes the facts (a poisoned lock changes nothing).
+    pub fn update(&self, f: impl FnOnce(&mut RequestFacts)) {
+        if let Ok(mut g) = self.0.lock() {
+            f(&mut g);
+        }
+    }
+    /// A copy of the facts.
+    pub fn get(&self) -> RequestFacts {
+        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
 
 /// Facts about the connection a request arrived on, inserted by the front
 /// door into every request's extensions for authorization

@@ -139,6 +139,7 @@ mod ingest;
 mod list;
 mod list_versions;
 pub mod lock;
+pub mod logging;
 mod meta;
 mod multipart;
 mod multipart_list;
@@ -366,6 +367,8 @@ delegate! {
     put_bucket_website => website::put_bucket_website(PutBucketWebsiteInput, PutBucketWebsiteOutput);
     get_bucket_website => website::get_bucket_website(GetBucketWebsiteInput, GetBucketWebsiteOutput);
     delete_bucket_website => website::delete_bucket_website(DeleteBucketWebsiteInput, DeleteBucketWebsiteOutput);
+    put_bucket_logging => logging::put_bucket_logging(PutBucketLoggingInput, PutBucketLoggingOutput);
+    get_bucket_logging => logging::get_bucket_logging(GetBucketLoggingInput, GetBucketLoggingOutput);
     list_parts => multipart_list::list_parts(ListPartsInput, ListPartsOutput);
     list_multipart_uploads => multipart_list::list_uploads(ListMultipartUploadsInput, ListMultipartUploadsOutput);
     put_object_tagging => tagging::put_object_tagging(PutObjectTaggingInput, PutObjectTaggingOutput);

@@ -6,11 +6,10 @@
 //! is not allowed to see). `Vary` is set on matches and misses alike.
 //!
 //! The bucket is the one s3s read from the request (the access layer leaves
-//! it in a [`BucketSlot`]); a request s3s never parsed (refused earlier) is
-//! matched on the bucket the path or Host names.
+//! it in a [`strongroom_iam::RequestSlot`]); a request s3s never parsed
+//! (refused earlier) is matched on the bucket the path or Host names.
 
 use http::{HeaderValue, Method, Response, StatusCode};
-use strongroom_iam::BucketSlot;
 use strongroom_s3::cors;
 use strongroom_store::Store;
 
@@ -82,14 +81,12 @@ pub(crate) fn decorate(
     store: &Store,
     headers: &http::HeaderMap,
     method: &Method,
-    slot: Option<&BucketSlot>,
-    fallback_bucket: Option<&str>,
+    bucket: Option<&str>,
     resp: &mut Response<s3s::Body>,
 ) {
     let Some(origin) = header(headers, "origin") else {
         return;
     };
-    let bucket = slot.and_then(|s| s.0.get().map(String::as_str)).or(fallback_bucket);
     let Some(rules) = rules_of(store, bucket) else { return };
     let method = header(headers, "access-control-request-method").unwrap_or(method.as_str());
     if let Some(rule) = cors::actual(&rules, origin, method) {

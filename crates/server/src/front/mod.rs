@@ -5,6 +5,7 @@
 //! response, RequestId and Resource in error bodies, no body on HEAD/304,
 //! `Connection: close` on an error that leaves a request body unread.
 
+mod accesslog;
 mod conn;
 mod cors;
 mod preauth;
@@ -18,7 +19,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ring::rand::{SecureRandom, SystemRandom};
 use s3s::service::S3Service;
-use strongroom_iam::{BucketSlot, ConnInfo, OperationSlot};
+use strongroom_iam::{ConnInfo, OperationSlot, RequestFacts, RequestSlot};
 
 pub(crate) use conn::{conn_plain, conn_tls};
 pub use preauth::DOCUMENT_MAX;
@@ -200,6 +201,14 @@ impl FrontDoor {
         }
         if parts.method == Method::OPTIONS {
             // a CORS preflight: no signature, no operation
+            let meta = accesslog::Meta::of(
+                &parts.method,
+                &parts.uri,
+                parts.version,
+                &parts.headers,
+                &info,
+                &self.trusted_proxies,
+            );
             let bucket = self
                 .vhost_bucket(&parts.headers)
                 .or_else(|| cors::path_bucket(parts.uri.path()));
@@ -208,6 +217,24 @@ impl FrontDoor {
                 add_error_details(&mut resp, &path, &rid);
             }
             drop(body);
+            let facts = RequestFacts {
+                bucket: bucket.clone(),
+                ..RequestFacts::default()
+            };
+            let src = self.log_source(&facts, None);
+            let resp = self
+                .access_log(
+                    src,
+                    "REST.OPTIONS.PREFLIGHT".into(),
+                    &meta,
+                    &facts,
+                    None,
+                    &info,
+                    (&rid, &id2),
+                    started,
+                    resp,
+                )
+                .await;
             return self.finish(resp, &rid, &id2, &method, "Preflight", &info, &path, started);
         }
         if crate::control_route::is_control(&parts) {
@@ -230,7 +257,8 @@ impl FrontDoor {
     }
 
     /// An S3 request, with the CORS headers of its bucket on the answer
-    /// when it carries `Origin`.
+    /// when it carries `Origin`, and its access-log record spooled when
+    /// its bucket logs.
     async fn handle_s3(
         &self,
         req: Request<timed::TimedBody>,
@@ -239,28 +267,61 @@ impl FrontDoor {
         id2: String,
         started: Instant,
     ) -> Response<s3s::Body> {
-        if !req.headers().contains_key(http::header::ORIGIN) {
-            return self.serve_s3(req, info, rid, id2, started, None).await;
-        }
-        let headers = req.headers().clone();
+        let cors_headers = req
+            .headers()
+            .contains_key(http::header::ORIGIN)
+            .then(|| req.headers().clone());
         let method = req.method().clone();
+        let meta = accesslog::Meta::of(
+            req.method(),
+            req.uri(),
+            req.version(),
+            req.headers(),
+            &info,
+            &self.trusted_proxies,
+        );
         // for answers s3s never parsed (refused before it)
         let fallback = self
             .vhost_bucket(req.headers())
             .or_else(|| cors::path_bucket(req.uri().path()));
-        let slot = BucketSlot::default();
-        let mut resp = self.serve_s3(req, info, rid, id2, started, Some(slot.clone())).await;
-        cors::decorate(
-            self.identities.store(),
-            &headers,
-            &method,
-            Some(&slot),
-            fallback.as_deref(),
-            &mut resp,
-        );
-        resp
+        let slot = RequestSlot::default();
+        let op = OperationSlot::default();
+        let mut resp = self
+            .serve_s3(
+                req,
+                info.clone(),
+                rid.clone(),
+                id2.clone(),
+                started,
+                slot.clone(),
+                op.clone(),
+            )
+            .await;
+        let facts = slot.get();
+        if let Some(h) = &cors_headers {
+            let bucket = facts.bucket.as_deref().or(fallback.as_deref());
+            cors::decorate(self.identities.store(), h, &method, bucket, &mut resp);
+        }
+        let src = self.log_source(&facts, fallback.as_deref());
+        let operation = match op.0.get() {
+            Some(name) => strongroom_s3::logging::record::operation(name, method.as_str()),
+            None => format!("REST.{method}.UNKNOWN"),
+        };
+        self.access_log(
+            src,
+            operation,
+            &meta,
+            &facts,
+            facts.signature,
+            &info,
+            (&rid, &id2),
+            started,
+            resp,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn serve_s3(
         &self,
         req: Request<timed::TimedBody>,
@@ -268,7 +329,8 @@ impl FrontDoor {
         rid: String,
         id2: String,
         started: Instant,
-        bucket_slot: Option<BucketSlot>,
+        request_slot: RequestSlot,
+        slot: OperationSlot,
     ) -> Response<s3s::Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
@@ -288,7 +350,18 @@ impl FrontDoor {
             Ok(f) => f,
             Err(r) => return refuse(r.status, r.code, &r.message),
         };
-        let slot = OperationSlot::default();
+        let m = facts.mechanism;
+        let signature = m.auth_type().filter(|_| m.signature_version().is_some()).map(|a| {
+            (
+                if m.is_sigv2() { "SigV2" } else { "SigV4" },
+                if a == "REST-QUERY-STRING" {
+                    "QueryString"
+                } else {
+                    "AuthHeader"
+                },
+            )
+        });
+        request_slot.update(|f| f.signature = signature);
         let (mut parts, body) = req.into_parts();
         let vhost_bucket = self.vhost_bucket(&parts.headers);
         if facts.mechanism.is_sigv2() {
@@ -325,9 +398,7 @@ impl FrontDoor {
         };
         parts.extensions.insert(info.clone());
         parts.extensions.insert(slot.clone());
-        if let Some(b) = bucket_slot {
-            parts.extensions.insert(b);
-        }
+        parts.extensions.insert(request_slot);
         parts.extensions.insert(Arc::new(facts));
         let req = Request::from_parts(parts, body);
 

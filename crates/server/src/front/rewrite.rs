@@ -75,6 +75,15 @@ fn set_body(resp: &mut Response<s3s::Body>, text: String) {
 
 /// Adds `<Message>` (AWS's default for the code), `<Resource>` and
 /// `<RequestId>` to an error body that lacks them.
+/// The AWS error code of an error answer held in memory.
+pub(crate) fn error_code(resp: &Response<s3s::Body>) -> Option<String> {
+    let bytes = resp.body().bytes()?;
+    error_fields(&bytes)?
+        .into_iter()
+        .find(|(k, _)| k == "Code")
+        .map(|(_, v)| v)
+}
+
 pub(crate) fn add_error_details(resp: &mut Response<s3s::Body>, path: &str, rid: &str) {
     let Some(bytes) = resp.body().bytes() else { return };
     let Some(mut fields) = error_fields(&bytes) else { return };

@@ -110,18 +110,41 @@ impl FrontDoor {
         // an unread body is drained a little before the connection closes
         drop(timed::TimedBody::new(body));
         let path = parts.uri.path().to_owned();
+        let meta = super::accesslog::Meta::of(
+            &parts.method,
+            &parts.uri,
+            parts.version,
+            &parts.headers,
+            &info,
+            &self.trusted_proxies,
+        );
         let target = self.website_target(&parts);
         let mut resp = self.website(&parts, &info, &target, &rid, &id2).await;
+        let bucket = target.as_ref().and_then(|t| t.bucket.clone());
         if parts.method != Method::OPTIONS {
             cors::decorate(
                 self.identities.store(),
                 &parts.headers,
                 &parts.method,
-                None,
-                target.as_ref().and_then(|t| t.bucket.as_deref()),
+                bucket.as_deref(),
                 &mut resp,
             );
         }
+        // the website request itself is the record (its reads are internal)
+        let facts = strongroom_iam::RequestFacts {
+            bucket,
+            key: target.as_ref().map(|t| t.key.clone()).filter(|k| !k.is_empty()),
+            ..strongroom_iam::RequestFacts::default()
+        };
+        let operation = if parts.method == Method::OPTIONS {
+            "REST.OPTIONS.PREFLIGHT".to_owned()
+        } else {
+            format!("WEBSITE.{}.OBJECT", parts.method)
+        };
+        let src = self.log_source(&facts, None);
+        let resp = self
+            .access_log(src, operation, &meta, &facts, None, &info, (&rid, &id2), started, resp)
+            .await;
         self.finish(resp, &rid, &id2, &parts.method, "Website", &info, &path, started)
     }
 

@@ -1,0 +1,201 @@
+//! Access-log capture: every request addressed to a bucket with server
+//! access logging on — authenticated or anonymous, allowed or denied,
+//! failed, pre-signed, a preflight, a website read — becomes exactly one
+//! record, committed to the durable spool (`strongroom_s3::logging`)
+//! before its response leaves. If the record cannot be made durable the
+//! request is answered 500 instead: nothing is acknowledged unlogged.
+//!
+//! Facts come from what s3s read and the decision saw (a [`RequestSlot`]),
+//! the response, and the connection; the bucket's owner and logging
+//! configuration from the record the decision read, or for answers given
+//! before a decision, from the bucket record read here.
+
+use std::time::Instant;
+
+use http::{HeaderMap, Response, StatusCode};
+use strongroom_iam::{ConnInfo, RequestFacts};
+use strongroom_s3::logging::{self, record::Record};
+
+use super::FrontDoor;
+use super::rewrite::{error_code, error_response};
+
+/// What the record needs of the request itself, taken before it is
+/// consumed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Meta {
+    method: String,
+    target: String,
+    version: String,
+    user_agent: Option<String>,
+    referer: Option<String>,
+    host: Option<String>,
+    /// The object bytes a write carries (x-amz-decoded-content-length for
+    /// aws-chunked bodies).
+    request_len: Option<u64>,
+    remote_ip: String,
+}
+
+fn header(h: &HeaderMap, n: &str) -> Option<String> {
+    h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+impl Meta {
+    pub(crate) fn of(
+        parts_method: &http::Method,
+        uri: &http::Uri,
+        version: http::Version,
+        h: &HeaderMap,
+        info: &ConnInfo,
+        trusted: &[std::net::IpAddr],
+    ) -> Meta {
+        let n = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok());
+        // behind a trusted proxy, the client it names
+        let forwarded = trusted
+            .contains(&info.peer.ip())
+            .then(|| header(h, "x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
+        Meta {
+            method: parts_method.as_str().to_owned(),
+            target: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
+            version: match version {
+                http::Version::HTTP_10 => "HTTP/1.0",
+                http::Version::HTTP_2 => "HTTP/2.0",
+                _ => "HTTP/1.1",
+            }
+            .to_owned(),
+            user_agent: header(h, "user-agent"),
+            referer: header(h, "referer"),
+            host: header(h, "host"),
+            request_len: n(header(h, "x-amz-decoded-content-length")).or(n(header(h, "content-length"))),
+            remote_ip: forwarded.unwrap_or_else(|| info.peer.ip().to_string()),
+        }
+    }
+}
+
+/// The bucket a record is about, with its owner and logging configuration.
+pub(crate) struct Source {
+    pub bucket: String,
+    pub owner: String,
+    pub logging: Option<String>,
+}
+
+impl FrontDoor {
+    /// The source of a request's record: the decided bucket record's facts,
+    /// else the record of `bucket` read now; None for no bucket.
+    pub(crate) fn log_source(&self, facts: &RequestFacts, fallback: Option<&str>) -> Option<Source> {
+        let bucket = facts.bucket.clone().or_else(|| fallback.map(str::to_owned))?;
+        if let (Some(owner), Some(logging)) = (&facts.decided_owner, &facts.decided_logging) {
+            return Some(Source {
+                bucket,
+                owner: owner.clone(),
+                logging: logging.clone(),
+            });
+        }
+        let rec = self.identities.store().bucket(&bucket).ok().flatten()?;
+        Some(Source {
+            owner: rec.owner.clone(),
+            logging: rec.configs.get(strongroom_access::config::LOGGING_CONFIG).cloned(),
+            bucket,
+        })
+    }
+
+    /// Spools the record of one request when its bucket logs. Returns the
+    /// response to send: the one given, or a 500 when the record could not
+    /// be made durable.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn access_log(
+        &self,
+        src: Option<Source>,
+        operation: String,
+        meta: &Meta,
+        facts: &RequestFacts,
+        signature: Option<(&'static str, &'static str)>,
+        info: &ConnInfo,
+        ids: (&str, &str),
+        started: Instant,
+        resp: Response<s3s::Body>,
+    ) -> Response<s3s::Body> {
+        let Some(src) = src else { return resp };
+        let Some(cfg) = logging::config(src.logging.as_deref()) else {
+            return resp;
+        };
+        let status = resp.status();
+        let h = resp.headers();
+        let len = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let head = meta.method == "HEAD";
+        let bytes_sent = if head {
+            None
+        } else {
+            len("content-length").filter(|n| *n > 0)
+        };
+        let object_size = match meta.method.as_str() {
+            "GET" | "HEAD" if status.is_success() => h
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit('/').next())
+                .and_then(|v| v.parse().ok())
+                .or(len("content-length")),
+            "PUT" | "POST" => meta.request_len,
+            _ => None,
+        };
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let owner = self
+            .identities
+            .account(&src.owner)
+            .map_or_else(|| src.owner.clone(), |a| a.canonical_id);
+        let rec = Record {
+            owner,
+            bucket: src.bucket.clone(),
+            time: Some(time::OffsetDateTime::now_utc()),
+            remote_ip: meta.remote_ip.clone(),
+            requester: facts.requester.clone(),
+            request_id: ids.0.to_owned(),
+            operation,
+            key: facts.key.clone(),
+            method: meta.method.clone(),
+            target: meta.target.clone(),
+            http_version: meta.version.clone(),
+            status: status.as_u16(),
+            error_code: if status.as_u16() >= 400 {
+                error_code(&resp)
+            } else {
+                None
+            },
+            bytes_sent,
+            object_size,
+            total_ms: ms,
+            turnaround_ms: ms,
+            referer: meta.referer.clone(),
+            user_agent: meta.user_agent.clone(),
+            version_id: h
+                .get("x-amz-version-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            host_id: ids.1.to_owned(),
+            signature_version: signature.map(|s| s.0.to_owned()),
+            cipher_suite: None,
+            auth_type: signature.map(|s| s.1.to_owned()),
+            host: meta.host.clone(),
+            tls_version: info.tls_version.clone(),
+        };
+        match logging::spool(self.identities.store(), cfg, &src.bucket, &src.owner, rec.line()).await {
+            Ok(()) => resp,
+            Err(e) => {
+                tracing::error!(bucket = %src.bucket, error = %e, "access-log record not durable: request failed");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            }
+        }
+    }
+}

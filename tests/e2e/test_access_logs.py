@@ -1,0 +1,359 @@
+"""Server access logs, as AWS writes them, delivered durably to a bucket,
+with no logging loop.
+
+- Put/GetBucketLogging with AWS's validation (the target must exist, must
+  let the log-delivery service principal write by bucket policy — with
+  aws:SourceAccount / aws:SourceArn evaluated — and must not have a default
+  Object Lock retention; TargetGrants are refused under BucketOwnerEnforced).
+- A scripted mix of exactly 100 requests to a logged bucket (every kind:
+  PUT, GET, HEAD, LIST, DELETE, multipart, copy, denied, anonymous,
+  pre-signed, SigV2, SSE-C over HTTPS, 404, 412) becomes exactly 100
+  records, each parsed back with the regular expression AWS publishes for
+  Athena and compared field by field with what was sent; DuckDB loads them
+  through that regex into typed columns and a SQL query counts them.
+- No loop: a bucket logging into itself and two logging into each other
+  carry no records of deliveries.
+- Crash: kill -9 right after 500 acknowledged requests; every record is
+  delivered after the restart, none twice.
+- No secret in any delivered log object."""
+import base64
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import ALT, MAIN, Server, error_of
+
+MAIN_ID = "210000000001"
+INTERVAL = 1  # --log-delivery-interval for these tests (seconds)
+
+# The regular expression AWS publishes for querying server access logs with
+# Athena ("Querying access logs for requests by using Amazon Athena", Amazon
+# S3 User Guide, docs.aws.amazon.com/AmazonS3/latest/userguide/
+# using-s3-access-logs-to-identify-requests.html), with its columns.
+ATHENA_REGEX = (r'([^ ]*) ([^ ]*) \[(.*?)\] ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ("[^"]*"|-) (-|[0-9]*) '
+                r'([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ("[^"]*"|-) ([^ ]*)(?: ([^ ]*) ([^ ]*) '
+                r'([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*))?.*$')
+COLUMNS = ["bucketowner", "bucket_name", "requestdatetime", "remoteip", "requester", "requestid", "operation",
+           "key", "request_uri", "httpstatus", "errorcode", "bytessent", "objectsize", "totaltime",
+           "turnaroundtime", "referrer", "useragent", "versionid", "hostid", "sigv", "ciphersuite", "authtype",
+           "endpoint", "tlsversion", "accesspointarn", "aclrequired"]
+
+
+def parse(line):
+    m = re.match(ATHENA_REGEX, line)
+    assert m, f"a record does not match AWS's Athena regex: {line}"
+    return dict(zip(COLUMNS, m.groups()))
+
+
+def delivery_policy(target, source=None):
+    cond = {"StringEquals": {"aws:SourceAccount": MAIN_ID}}
+    if source:
+        cond["ArnLike"] = {"aws:SourceArn": f"arn:aws:s3:::{source}"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{target}/*", "Condition": cond}]})
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = Server(str(tmp_path_factory.mktemp("logs") / "data"),
+               extra_args=["--log-delivery-interval", str(INTERVAL)]).start()
+    yield s
+    s.stop()
+
+
+def uid():
+    return uuid.uuid4().hex[:8]
+
+
+def make_target(s3, name, source=None):
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_policy(Bucket=name, Policy=delivery_policy(name, source))
+
+
+def enable(s3, src, target, prefix="", partitioned=False):
+    le = {"TargetBucket": target, "TargetPrefix": prefix}
+    if partitioned:
+        le["TargetObjectKeyFormat"] = {"PartitionedPrefix": {"PartitionDateSource": "EventTime"}}
+    s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={"LoggingEnabled": le})
+
+
+def delivered(s3, target, prefix=""):
+    """(keys, lines) of every log object delivered to `target`."""
+    keys, lines = [], []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=target, Prefix=prefix):
+        for o in page.get("Contents", []):
+            keys.append(o["Key"])
+            lines += s3.get_object(Bucket=target, Key=o["Key"])["Body"].read().decode().splitlines()
+    return keys, lines
+
+
+def wait_lines(s3, target, want, prefix="", timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        keys, lines = delivered(s3, target, prefix)
+        if len(lines) >= want or time.time() > deadline:
+            return keys, lines
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------- configuration
+
+def test_configuration_round_trip_and_off(srv):
+    s3 = srv.client(MAIN)
+    src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
+    s3.create_bucket(Bucket=src)
+    make_target(s3, logs, src)
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
+    enable(s3, src, logs, "p/", partitioned=True)
+    le = s3.get_bucket_logging(Bucket=src)["LoggingEnabled"]
+    assert le["TargetBucket"] == logs and le["TargetPrefix"] == "p/"
+    assert le["TargetObjectKeyFormat"] == {"PartitionedPrefix": {"PartitionDateSource": "EventTime"}}
+    s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={})
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
+
+
+@pytest.mark.parametrize("case", ["no-target", "no-policy", "wrong-source-arn", "lock-retention", "grants"])
+def test_invalid_targets_are_refused(srv, case):
+    s3 = srv.client(MAIN)
+    src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
+    s3.create_bucket(Bucket=src)
+    want = (400, "InvalidTargetBucketForLogging")
+    le = {"TargetBucket": logs, "TargetPrefix": ""}
+    if case == "no-policy":
+        s3.create_bucket(Bucket=logs)
+    elif case == "wrong-source-arn":
+        make_target(s3, logs, source="some-other-bucket")
+    elif case == "lock-retention":
+        s3.create_bucket(Bucket=logs, ObjectLockEnabledForBucket=True)
+        s3.put_bucket_policy(Bucket=logs, Policy=delivery_policy(logs, src))
+        s3.put_object_lock_configuration(Bucket=logs, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    elif case == "grants":
+        make_target(s3, logs, src)
+        le["TargetGrants"] = [{"Grantee": {"Type": "CanonicalUser", "ID": "a" * 64}, "Permission": "READ"}]
+        want = (400, "AccessControlListNotSupported")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={"LoggingEnabled": le})
+    assert error_of(e) == want
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
+
+
+# ---------------------------------------------------------------- 100 requests, 100 records
+
+def user_creds(srv):
+    iam = boto3.client("iam", endpoint_url=srv.http, region_name="us-east-1",
+                       aws_access_key_id=MAIN[0], aws_secret_access_key=MAIN[1])
+    name = f"nobody-{uid()}"
+    iam.create_user(UserName=name)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    return name, (k["AccessKeyId"], k["SecretAccessKey"])
+
+
+def test_one_hundred_requests_make_one_hundred_records(srv):
+    s3 = srv.client(MAIN)
+    s3s = srv.client(MAIN, secure=True)
+    src, logs, other = f"lsrc-{uid()}", f"llogs-{uid()}", f"lother-{uid()}"
+    s3.create_bucket(Bucket=src)
+    s3.create_bucket(Bucket=other)
+    s3.put_object(Bucket=other, Key="copy-me", Body=b"copied bytes")
+    make_target(s3, logs, src)
+    enable(s3, src, logs, "access/")
+    user, ucreds = user_creds(srv)
+    denied = srv.client(ucreds)
+    anon = boto3.client("s3", endpoint_url=srv.http, region_name="us-east-1",
+                        config=Config(signature_version=boto3.session.botocore.UNSIGNED,
+                                      retries={"max_attempts": 1}))
+    v2 = srv.client(MAIN, signature_version="s3")
+    sent = {}  # request id -> expected fields
+
+    def rid_of(resp):
+        return resp["ResponseMetadata"]["RequestId"]
+
+    def ok(op, key, fn, **want):
+        r = fn()
+        sent[rid_of(r)] = dict(operation=op, key=key, status=want.pop("status", 200), **want)
+        return r
+
+    def err(op, key, fn, status, code, **want):
+        with pytest.raises(ClientError) as e:
+            fn()
+        sent[e.value.response["ResponseMetadata"]["RequestId"]] = dict(operation=op, key=key, status=status,
+                                                                      errorcode=code, **want)
+
+    owner_arn = f"arn:aws:iam::{MAIN_ID}:root"
+    body = b"x" * 1000
+    for i in range(20):
+        ok("REST.PUT.OBJECT", f"k{i}", lambda i=i: s3.put_object(Bucket=src, Key=f"k{i}", Body=body),
+           requester=owner_arn, objectsize="1000", sigv="SigV4", authtype="AuthHeader")
+    for i in range(20):
+        ok("REST.GET.OBJECT", f"k{i}", lambda i=i: s3.get_object(Bucket=src, Key=f"k{i}"),
+           bytessent="1000", objectsize="1000", requester=owner_arn)
+    for i in range(10):
+        ok("REST.HEAD.OBJECT", f"k{i}", lambda i=i: s3.head_object(Bucket=src, Key=f"k{i}"), objectsize="1000")
+    for _ in range(5):
+        ok("REST.GET.BUCKET", None, lambda: s3.list_objects_v2(Bucket=src, Prefix="k1"))
+    for i in range(15, 20):
+        ok("REST.DELETE.OBJECT", f"k{i}", lambda i=i: s3.delete_object(Bucket=src, Key=f"k{i}"), status=204)
+    up = ok("REST.POST.UPLOADS", "mp", lambda: s3.create_multipart_upload(Bucket=src, Key="mp"))["UploadId"]
+    part = b"p" * (5 * 1024 * 1024)
+    etags = [ok("REST.PUT.PART", "mp", lambda n=n: s3.upload_part(Bucket=src, Key="mp", UploadId=up, PartNumber=n,
+                                                                  Body=part))["ETag"] for n in (1, 2)]
+    ok("REST.POST.UPLOAD", "mp", lambda: s3.complete_multipart_upload(
+        Bucket=src, Key="mp", UploadId=up,
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in zip((1, 2), etags)]}))
+    for i in range(2):
+        ok("REST.COPY.OBJECT", f"copy{i}", lambda i=i: s3.copy_object(
+            Bucket=src, Key=f"copy{i}", CopySource={"Bucket": other, "Key": "copy-me"}))
+    for i in range(5):
+        err("REST.GET.OBJECT", f"k{i}", lambda i=i: denied.get_object(Bucket=src, Key=f"k{i}"), 403, "AccessDenied",
+            requester=f"arn:aws:iam::{MAIN_ID}:user/{user}")
+    for i in range(5):
+        err("REST.GET.OBJECT", f"k{i}", lambda i=i: anon.get_object(Bucket=src, Key=f"k{i}"), 403, "AccessDenied",
+            requester="-", sigv="-", authtype="-")
+    for i in range(5):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": src, "Key": f"k{i}"}, ExpiresIn=300)
+        r = requests.get(url, timeout=10)
+        assert r.status_code == 200
+        sent[r.headers["x-amz-request-id"]] = dict(operation="REST.GET.OBJECT", key=f"k{i}", status=200,
+                                                   authtype="QueryString", sigv="SigV4", bytessent="1000")
+    for i in range(5):
+        ok("REST.GET.OBJECT", f"k{i}", lambda i=i: v2.get_object(Bucket=src, Key=f"k{i}"), sigv="SigV2")
+    key = os.urandom(32)
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(key).decode(),
+            "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(key).digest()).decode()}
+    for i in range(2):
+        ok("REST.PUT.OBJECT", f"ssec{i}", lambda i=i: s3s.put_object(Bucket=src, Key=f"ssec{i}", Body=b"c", **ssec),
+           tlsversion=re.compile(r"TLSv1\.[23]"))
+        ok("REST.GET.OBJECT", f"ssec{i}", lambda i=i: s3s.get_object(Bucket=src, Key=f"ssec{i}", **ssec),
+           tlsversion=re.compile(r"TLSv1\.[23]"))
+    for i in range(5):
+        err("REST.GET.OBJECT", f"missing{i}", lambda i=i: s3.get_object(Bucket=src, Key=f"missing{i}"), 404,
+            "NoSuchKey")
+    for i in range(5):
+        err("REST.GET.OBJECT", "k0", lambda: s3.get_object(Bucket=src, Key="k0", IfMatch='"nope"'), 412,
+            "PreconditionFailed")
+    assert len(sent) == 100
+
+    keys, lines = wait_lines(s3, logs, 100, "access/")
+    time.sleep(2 * INTERVAL)  # nothing more may come
+    keys, lines = delivered(s3, logs, "access/")
+    assert len(lines) == 100, f"{len(lines)} records for 100 requests"
+    assert all(re.fullmatch(r"access/\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-\w+", k) for k in keys), keys
+    records = {r["requestid"]: r for r in map(parse, lines)}
+    assert set(records) == set(sent), "one record per request, by request id"
+    for rid, want in sent.items():
+        r = records[rid]
+        assert r["bucket_name"] == src and r["operation"] == want["operation"], (r, want)
+        assert (r["key"] if r["key"] != "-" else None) == want["key"], (r, want)
+        assert int(r["httpstatus"]) == want["status"], (r, want)
+        assert r["errorcode"] == want.get("errorcode", "-"), (r, want)
+        for f in ("requester", "bytessent", "objectsize", "sigv", "authtype"):
+            if f in want:
+                assert r[f] == want[f], (f, r, want)
+        if "tlsversion" in want:
+            assert want["tlsversion"].fullmatch(r["tlsversion"]), r
+        else:
+            assert r["tlsversion"] == "-", r
+        assert r["request_uri"].startswith('"') and " HTTP/1.1\"" in r["request_uri"]
+        assert r["hostid"] != "-"
+    owners = {r["bucketowner"] for r in records.values()}
+    assert len(owners) == 1 and re.fullmatch(r"[0-9a-f]{64}", owners.pop())
+
+    # DuckDB: the records through AWS's regex into typed columns, then SQL
+    import duckdb
+    con = duckdb.connect()
+    con.execute("CREATE TABLE raw (line VARCHAR)")
+    con.executemany("INSERT INTO raw VALUES (?)", [(line,) for line in lines])
+    con.execute(f"""CREATE TABLE logs AS SELECT
+        r.bucket_name, r.operation, r.requester, r.errorcode,
+        TRY_CAST(r.httpstatus AS INTEGER) AS httpstatus,
+        TRY_CAST(NULLIF(r.bytessent, '-') AS BIGINT) AS bytessent,
+        TRY_CAST(NULLIF(r.totaltime, '-') AS BIGINT) AS totaltime
+        FROM (SELECT regexp_extract(line, ?, {COLUMNS!r}) AS r FROM raw)""", [ATHENA_REGEX])
+    rows = dict(con.execute("SELECT operation, count(*) FROM logs GROUP BY operation").fetchall())
+    want = {}
+    for w in sent.values():
+        want[w["operation"]] = want.get(w["operation"], 0) + 1
+    assert rows == want
+    assert con.execute("SELECT count(*) FROM logs WHERE httpstatus >= 400").fetchone()[0] == 20
+    assert con.execute("SELECT count(*) FROM logs WHERE httpstatus IS NULL OR totaltime IS NULL").fetchone()[0] == 0
+    assert con.execute("SELECT sum(bytessent) FROM logs WHERE operation = 'REST.GET.OBJECT' AND httpstatus = 200"
+                       ).fetchone()[0] == 30 * 1000 + 2 * 1
+
+    # no secret in any record
+    text = "\n".join(lines)
+    for secret in (MAIN[1], ucreds[1], ssec["SSECustomerKey"], ALT[1]):
+        assert secret not in text
+    assert "X-Amz-Signature" not in text and "X-Amz-Credential" not in text and "Signature=" not in text
+
+
+# ---------------------------------------------------------------- no loop
+
+def test_logging_into_itself_or_each_other_makes_no_loop(srv):
+    """Deliveries are made by the log-delivery service, never through the
+    front door: they are never logged. `a` logs into itself, `b` and `c`
+    into each other; after one client request each and ten delivery cycles
+    without client traffic, the logs hold exactly the client requests."""
+    s3 = srv.client(MAIN)
+    a, b, c = f"la-{uid()}", f"lb-{uid()}", f"lc-{uid()}"
+    for x in (a, b, c):
+        s3.create_bucket(Bucket=x)
+        s3.put_bucket_policy(Bucket=x, Policy=delivery_policy(x))
+    enable(s3, a, a, "logs/")
+    enable(s3, b, c, "from-b/")
+    enable(s3, c, b, "from-c/")
+    for x in (a, b, c):
+        s3.put_object(Bucket=x, Key="client", Body=b"one client request")
+    time.sleep(12 * INTERVAL)  # ten delivery cycles and more, no client traffic
+    # turning logging off is a request to a logged bucket: logged once more
+    for x in (a, b, c):
+        s3.put_bucket_logging(Bucket=x, BucketLoggingStatus={})
+    time.sleep(4 * INTERVAL)
+    # reading now is not logged (logging is off everywhere)
+    ops = {}
+    for x, prefix in ((a, "logs/"), (b, "from-c/"), (c, "from-b/")):
+        keys, lines = delivered(s3, x, prefix)
+        ops[x] = sorted(parse(line)["operation"] for line in lines)
+    for x in (a, b, c):
+        assert ops[x] == ["REST.PUT.LOGGING_STATUS", "REST.PUT.OBJECT"], (x, ops)
+
+
+# ---------------------------------------------------------------- crash
+
+def test_records_of_acknowledged_requests_survive_kill_9(tmp_path):
+    data = str(tmp_path / "data")
+    s = Server(data, extra_args=["--log-delivery-interval", "3600"]).start()
+    s3 = s.client(MAIN, max_pool_connections=16)
+    src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
+    s3.create_bucket(Bucket=src)
+    make_target(s3, logs, src)
+    enable(s3, src, logs)
+    import concurrent.futures
+
+    def one(i):
+        return s3.put_object(Bucket=src, Key=f"k{i}", Body=b"x")["ResponseMetadata"]["RequestId"]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        acked = set(pool.map(one, range(500)))
+    s.kill9()
+    s2 = Server(data, extra_args=["--log-delivery-interval", "1"])
+    s2.http_port, s2.https_port, s2.admin_port, s2.website_port = s.http_port, s.https_port, s.admin_port, \
+        s.website_port
+    s2.start()
+    try:
+        c = s2.client(MAIN)
+        _, lines = wait_lines(c, logs, 500, timeout=60)
+        ids = [parse(line)["requestid"] for line in lines]
+        assert len(ids) == len(set(ids)), "a record delivered twice"
+        assert acked <= set(ids), f"{len(acked - set(ids))} acknowledged requests lost their record"
+    finally:
+        s2.stop()
