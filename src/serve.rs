@@ -290,6 +290,13 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
         },
         crypt,
     );
+    // server access logs: records spooled in DATA/access-log, delivered in
+    // the background
+    let journal = Arc::new(
+        strongroom_s3::logging::journal::Journal::open(&s.data_dir.join("access-log"))
+            .context("opening the access-log spool")?,
+    );
+    let s3 = s3.with_access_log(journal.clone());
     let delivery = s3.clone();
     let service = s3_service(s3, &ids, &store, &s.region, s.domain.as_deref());
     let metrics = Arc::new(Metrics::default());
@@ -303,7 +310,8 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
             .with_kms(kms.clone(), s.kms_endpoint.is_none())
             .with_key_service(key_service.clone())
             .with_trusted_proxies(s.trusted_proxies.clone())
-            .with_website_domain(s.website_domain.as_deref().map(strongroom_server::BaseDomain::new)),
+            .with_website_domain(s.website_domain.as_deref().map(strongroom_server::BaseDomain::new))
+            .with_access_log(journal),
     );
 
     let mut listeners = Listeners {
@@ -410,17 +418,16 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let interval = s.log_delivery_interval;
     let worker = delivery.clone();
     let deliveries = tokio::spawn(async move {
-        let ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
         loop {
             tokio::time::sleep(interval).await;
-            if let Err(e) = worker.deliver_logs(ms).await {
+            if let Err(e) = worker.deliver_logs().await {
                 tracing::error!(error = %e, "access-log delivery failed");
             }
         }
     });
     strongroom_server::serve(listeners, front, rx).await?;
     deliveries.abort();
-    match delivery.deliver_logs(0).await {
+    match delivery.deliver_logs().await {
         Ok(n) => tracing::info!(records = n, "access logs flushed"),
         Err(e) => tracing::error!(error = %e, "access-log flush failed"),
     }

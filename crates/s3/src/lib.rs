@@ -174,6 +174,8 @@ pub struct Strongroom {
     pub(crate) identities: Identities,
     pub(crate) settings: S3Settings,
     pub(crate) crypt: sse::Encryption,
+    /// The spool server access logs are delivered from.
+    pub(crate) access_log: Option<std::sync::Arc<logging::journal::Journal>>,
 }
 
 impl Strongroom {
@@ -183,7 +185,14 @@ impl Strongroom {
             identities,
             settings,
             crypt,
+            access_log: None,
         }
+    }
+
+    /// Delivers server access logs from `journal`.
+    pub fn with_access_log(mut self, journal: std::sync::Arc<logging::journal::Journal>) -> Strongroom {
+        self.access_log = Some(journal);
+        self
     }
 
     /// Owner (canonical id, display name) of an account id.

@@ -2,16 +2,18 @@
 //! (Put/GetBucketLogging with AWS's validation), the durable spool of
 //! records, and their delivery to the target bucket as log objects.
 //!
-//! A record is committed to the spool (system records `access-log/<seq>`,
-//! sharing the store's group commit) before its request is answered, so no
-//! acknowledged request loses its record. Delivery runs in the background:
-//! it writes one log object of many records and removes those records in
-//! the same commit, so each record is delivered exactly once, whatever
+//! A record is appended to the spool ([`journal`]: segment files, group-
+//! committed with one `fdatasync` a batch) before its request is answered,
+//! so no acknowledged request loses its record. Delivery runs in the
+//! background: it closes the current segment and turns each closed segment
+//! into log objects, written in one metadata commit with a marker that the
+//! segment is delivered, so each record is delivered exactly once, whatever
 //! crashes in between. Delivery writes are made by the log-delivery service
 //! itself, never through the front door, so they are never logged: a bucket
 //! that logs into itself, or two buckets that log into each other, only
 //! ever carry records of client requests (no loop, by construction).
 
+pub mod journal;
 pub mod record;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,8 +30,8 @@ use crate::error::custom;
 
 /// The service principal log objects are delivered by.
 pub const DELIVERY_PRINCIPAL: &str = "logging.s3.amazonaws.com";
-/// Prefix of the spooled records.
-const SPOOL: &str = "access-log/";
+/// Marker records of delivered segments (removed with their segment).
+const DONE: &str = "access-log-done/";
 /// Records in one log object at most.
 const MAX_PER_OBJECT: usize = 10_000;
 
@@ -172,10 +174,6 @@ pub(crate) async fn get_bucket_logging(
     Ok(S3Response::new(GetBucketLoggingOutput { logging_enabled }))
 }
 
-/// Spooled records of one source bucket and configuration (record names
-/// with the records).
-type Group = ((String, LogConfig), Vec<(String, Spooled)>);
-
 /// One spooled record, with where it goes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Spooled {
@@ -208,15 +206,15 @@ fn next_seq() -> u64 {
     }
 }
 
-/// Commits one record of a request to `src` (owned by `src_account`) to the
-/// durable spool; returns once it is durable.
+/// Appends one record of a request to `src` (owned by `src_account`) to the
+/// spool; returns once it is durable.
 pub async fn spool(
-    store: &Store,
+    journal: &journal::Journal,
     cfg: LogConfig,
     src: &str,
     src_account: &str,
     line: String,
-) -> Result<(), StoreError> {
+) -> std::io::Result<()> {
     let s = Spooled {
         src: src.to_owned(),
         src_account: src_account.to_owned(),
@@ -224,9 +222,20 @@ pub async fn spool(
         ms: crate::now_ms(),
         line,
     };
-    let bytes = serde_json::to_vec(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let name = format!("{SPOOL}{:020}", next_seq());
-    store.commit(move |t| t.put_system(&name, &bytes)).await
+    journal
+        .append(serde_json::to_vec(&s).map_err(std::io::Error::other)?)
+        .await
+}
+
+/// Records of one source bucket and configuration.
+type Group = ((String, LogConfig), Vec<Spooled>);
+
+/// A log object ready to commit: its blob is written.
+struct Prepared {
+    target: BucketRecord,
+    key: String,
+    rec: strongroom_store::ObjectRecord,
+    pending: strongroom_store::PendingSegment,
 }
 
 fn utc(ms: i64) -> time::OffsetDateTime {
@@ -235,8 +244,8 @@ fn utc(ms: i64) -> time::OffsetDateTime {
 }
 
 /// The key of a log object of records of `s` (the group's first), made at
-/// `now_ms`, unique by `seq`.
-fn object_key(s: &Spooled, region: &str, now_ms: i64, seq: &str) -> String {
+/// `now_ms`, ending in `unique`.
+fn object_key(s: &Spooled, region: &str, now_ms: i64, unique: &str) -> String {
     let stamp = |t: time::OffsetDateTime| {
         format!(
             "{:04}-{:02}-{:02}-{:02}-{:02}-{:02}",
@@ -249,7 +258,6 @@ fn object_key(s: &Spooled, region: &str, now_ms: i64, seq: &str) -> String {
         )
     };
     let delivered = utc(now_ms);
-    let unique = &seq[seq.len().saturating_sub(16)..];
     match s.cfg.partitioned {
         None => format!("{}{}-{unique}", s.cfg.prefix, stamp(delivered)),
         Some(src) => {
@@ -272,96 +280,129 @@ fn object_key(s: &Spooled, region: &str, now_ms: i64, seq: &str) -> String {
 }
 
 impl Strongroom {
-    /// Delivers spooled records: every group (source bucket and
-    /// configuration) whose oldest record is older than `min_age_ms`, or
-    /// all of them with `min_age_ms` 0 (a flush). Returns the records
-    /// delivered. A group whose target is gone, or no longer lets the
-    /// log-delivery service write, is dropped (as AWS stops delivering).
-    pub async fn deliver_logs(&self, min_age_ms: i64) -> Result<usize, StoreError> {
-        let now = crate::now_ms();
-        let mut groups: Vec<Group> = Vec::new();
-        for (name, v) in self.store.system_scan(SPOOL)? {
-            let s: Spooled = match serde_json::from_slice(&v) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(record = %name, error = %e, "unreadable spooled access-log record: dropped");
-                    let n = name.clone();
-                    self.store.commit(move |t| t.delete_system(&n)).await?;
-                    continue;
-                }
-            };
-            let g = (s.src.clone(), s.cfg.clone());
-            match groups.iter_mut().find(|(k, _)| *k == g) {
-                Some((_, v)) => v.push((name, s)),
-                None => groups.push((g, vec![(name, s)])),
-            }
-        }
+    /// Delivers every spooled record: closes the current segment and turns
+    /// each closed segment into log objects (one per source bucket and
+    /// configuration, at most 10,000 records each), committed together with
+    /// a marker that the segment is delivered; then removes the segment.
+    /// Records whose target is gone, or no longer lets the log-delivery
+    /// service write, are dropped (as AWS stops delivering). Returns the
+    /// records delivered.
+    pub async fn deliver_logs(&self) -> Result<usize, StoreError> {
+        let Some(journal) = &self.access_log else { return Ok(0) };
+        let segments = journal.rotate().await.map_err(StoreError::Io)?;
         let mut delivered = 0;
-        for (_, records) in groups {
-            let due = records.first().is_some_and(|(_, s)| now - s.ms >= min_age_ms);
-            if !due {
-                continue;
-            }
-            for chunk in records.chunks(MAX_PER_OBJECT) {
-                delivered += self.deliver_chunk(chunk, now).await?;
-            }
+        for seg in segments {
+            delivered += self.deliver_segment(&seg).await?;
         }
         Ok(delivered)
     }
 
-    async fn deliver_chunk(&self, chunk: &[(String, Spooled)], now: i64) -> Result<usize, StoreError> {
-        let Some((first_name, first)) = chunk.first() else {
-            return Ok(0);
-        };
-        let names: Vec<String> = chunk.iter().map(|(n, _)| n.clone()).collect();
-        let target = self.store.bucket(&first.cfg.target)?;
-        let usable = target
-            .as_ref()
+    async fn deliver_segment(&self, seg: &std::path::Path) -> Result<usize, StoreError> {
+        let name = seg.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let marker = format!("{DONE}{name}");
+        if self.store.system(&marker)?.is_none() {
+            let text = std::fs::read_to_string(seg).map_err(StoreError::Io)?;
+            let mut groups: Vec<Group> = Vec::new();
+            // a torn last line (a crash mid-append) was never acknowledged
+            for s in text.lines().filter_map(|l| serde_json::from_str::<Spooled>(l).ok()) {
+                let g = (s.src.clone(), s.cfg.clone());
+                match groups.iter_mut().find(|(k, _)| *k == g) {
+                    Some((_, v)) => v.push(s),
+                    None => groups.push((g, vec![s])),
+                }
+            }
+            let now = crate::now_ms();
+            let mut prepared = Vec::new();
+            let mut count = 0;
+            for (_, records) in &groups {
+                for (i, chunk) in records.chunks(MAX_PER_OBJECT).enumerate() {
+                    match self.prepare(chunk, now, &format!("{name}{i}")).await {
+                        Ok(Some(p)) => {
+                            count += chunk.len();
+                            prepared.push(p);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            for p in prepared {
+                                self.store.discard(p.pending);
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            let pendings: Vec<strongroom_store::PendingSegment> = prepared
+                .iter()
+                .map(|p| strongroom_store::PendingSegment {
+                    segment: p.pending.segment.clone(),
+                    inline_data: p.pending.inline_data.clone(),
+                })
+                .collect();
+            let m = marker.clone();
+            let res = self
+                .store
+                .commit(move |txn| -> Result<(), crate::error::Fail> {
+                    for (mut p, pending) in prepared.into_iter().zip(pendings) {
+                        let brec = crate::error::decided_in(txn, &p.target.name, &p.target.id)?;
+                        if pending.inline_data.is_some() {
+                            txn.add_segment(&pending)?;
+                        }
+                        crate::versioning::place(txn, &brec, &p.key, &mut p.rec)?;
+                    }
+                    txn.put_system(&m, b"delivered")?;
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::warn!(segment = %name, error = %e.0.message().unwrap_or_default(), "access-log delivery failed: retried later");
+                return Ok(0);
+            }
+            std::fs::remove_file(seg).map_err(StoreError::Io)?;
+            self.store.commit(move |t| t.delete_system(&marker)).await?;
+            return Ok(count);
+        }
+        // delivered before a crash: only the clean-up is left
+        std::fs::remove_file(seg).map_err(StoreError::Io)?;
+        self.store.commit(move |t| t.delete_system(&marker)).await?;
+        Ok(0)
+    }
+
+    /// The log object of `chunk` (records of one source and configuration),
+    /// its blob written: None when its target cannot take it.
+    async fn prepare(&self, chunk: &[Spooled], now: i64, unique: &str) -> Result<Option<Prepared>, StoreError> {
+        let Some(first) = chunk.first() else { return Ok(None) };
+        let target = self
+            .store
+            .bucket(&first.cfg.target)?
             .filter(|t| delivery_allowed(&self.store, t, &first.src, &first.src_account, &first.cfg.prefix));
-        let Some(target) = usable else {
+        let Some(target) = target else {
             tracing::warn!(
                 source = %first.src,
                 target = %first.cfg.target,
-                records = names.len(),
+                records = chunk.len(),
                 "access-log target gone or not writable by the log-delivery service: records dropped"
             );
-            self.store
-                .commit(move |t| -> Result<(), StoreError> {
-                    for n in &names {
-                        t.delete_system(n)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            return Ok(0);
+            return Ok(None);
         };
         let mut body = String::new();
-        for (_, s) in chunk {
+        for s in chunk {
             body.push_str(&s.line);
             body.push('\n');
         }
-        let key = object_key(first, &self.settings.region, now, first_name);
-        match self
-            .write_log_object(target.clone(), &key, body.into_bytes(), names)
+        let key = object_key(first, &self.settings.region, now, &unique_suffix(unique));
+        self.write_blob(target, key, body.into_bytes())
             .await
-        {
-            Ok(()) => Ok(chunk.len()),
-            Err(e) => {
-                tracing::warn!(target = %first.cfg.target, key = %key, error = %e.0.message().unwrap_or_default(), "access-log delivery failed: retried later");
-                Ok(0)
-            }
-        }
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.0.message().unwrap_or("log object not written").to_owned()))
     }
 
-    /// Writes one log object into `target` (SSE-S3, owned by the target's
-    /// owner) and removes the records it carries, in one commit.
-    async fn write_log_object(
+    /// Writes a log object's blob (SSE-S3, owned by the target's owner).
+    async fn write_blob(
         &self,
         target: BucketRecord,
-        key: &str,
+        key: String,
         body: Vec<u8>,
-        spooled: Vec<String>,
-    ) -> Result<(), crate::error::Fail> {
+    ) -> Result<Prepared, crate::error::Fail> {
         use crate::checksum::{Algo, hex};
         use crate::ingest::{BodyClaims, ChecksumRequest, ingest, stored};
         let caller = strongroom_kms::Caller {
@@ -372,15 +413,15 @@ impl Strongroom {
             via_service: Some(DELIVERY_PRINCIPAL.to_owned()),
             identity: None,
         };
-        // log objects are SSE-S3, as AWS delivers them (KMS cannot be used
-        // for server access logs)
+        // log objects are SSE-S3, as AWS delivers them (server access logs
+        // cannot be delivered with KMS)
         let sse = crate::sse::SseRequest {
             algorithm: Some(ServerSideEncryption::from_static(ServerSideEncryption::AES256)),
             ..crate::sse::SseRequest::default()
         };
         let keys = self
             .crypt
-            .keys_for_write(&target, key, &sse, true, &caller)
+            .keys_for_write(&target, &key, &sse, true, &caller)
             .await
             .map_err(crate::error::Fail)?;
         let len = body.len();
@@ -421,31 +462,20 @@ impl Strongroom {
             retention: None,
             legal_hold: false,
         };
-        let pending = got.pending;
-        let inline = strongroom_store::PendingSegment {
-            segment: pending.segment.clone(),
-            inline_data: pending.inline_data.clone(),
-        };
-        let (name, id, k) = (target.name.clone(), target.id.clone(), key.to_owned());
-        let mut rec = rec;
-        let res = self
-            .store
-            .commit(move |txn| -> Result<Option<String>, crate::error::Fail> {
-                let brec = crate::error::decided_in(txn, &name, &id)?;
-                if inline.inline_data.is_some() {
-                    txn.add_segment(&inline)?;
-                }
-                for n in &spooled {
-                    txn.delete_system(n)?;
-                }
-                crate::versioning::place(txn, &brec, &k, &mut rec)
-            })
-            .await;
-        if res.is_err() {
-            self.store.discard(pending);
-        }
-        res.map(|_| ())
+        Ok(Prepared {
+            target,
+            key,
+            rec,
+            pending: got.pending,
+        })
     }
+}
+
+/// A 16-character unique suffix for a log object's key, from the segment
+/// name and chunk index.
+fn unique_suffix(seed: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
+    hex_simd::encode_to_string(&d.as_ref()[..8], hex_simd::AsciiCase::Upper)
 }
 
 #[cfg(test)]
@@ -469,19 +499,20 @@ mod tests {
     #[test]
     fn keys_simple_and_partitioned() {
         let now = 1_549_497_600_000; // 2019-02-07 00:00:00
-        let seq = "access-log/00001549411238000001";
+        let u = "0123456789ABCDEF";
         assert_eq!(
-            object_key(&spooled(None), "us-east-1", now, seq),
-            "access/2019-02-07-00-00-00-1549411238000001"
+            object_key(&spooled(None), "us-east-1", now, u),
+            "access/2019-02-07-00-00-00-0123456789ABCDEF"
         );
         assert_eq!(
-            object_key(&spooled(Some(DateSource::EventTime)), "us-east-1", now, seq),
-            "access/111122223333/us-east-1/src/2019/02/06/2019-02-07-00-00-00-1549411238000001"
+            object_key(&spooled(Some(DateSource::EventTime)), "us-east-1", now, u),
+            "access/111122223333/us-east-1/src/2019/02/06/2019-02-07-00-00-00-0123456789ABCDEF"
         );
         assert_eq!(
-            object_key(&spooled(Some(DateSource::DeliveryTime)), "us-east-1", now, seq),
-            "access/111122223333/us-east-1/src/2019/02/07/2019-02-07-00-00-00-1549411238000001"
+            object_key(&spooled(Some(DateSource::DeliveryTime)), "us-east-1", now, u),
+            "access/111122223333/us-east-1/src/2019/02/07/2019-02-07-00-00-00-0123456789ABCDEF"
         );
+        assert_eq!(unique_suffix("seg-00000000000000000001.log0").len(), 16);
     }
 
     #[test]

@@ -119,7 +119,9 @@ impl FrontDoor {
         started: Instant,
         resp: Response<s3s::Body>,
     ) -> Response<s3s::Body> {
-        let Some(src) = src else { return resp };
+        let (Some(src), Some(journal)) = (src, &self.access_log) else {
+            return resp;
+        };
         let Some(cfg) = logging::config(src.logging.as_deref()) else {
             return resp;
         };
@@ -186,7 +188,7 @@ impl FrontDoor {
             host: meta.host.clone(),
             tls_version: info.tls_version.clone(),
         };
-        match logging::spool(self.identities.store(), cfg, &src.bucket, &src.owner, rec.line()).await {
+        match logging::spool(journal, cfg, &src.bucket, &src.owner, rec.line()).await {
             Ok(()) => resp,
             Err(e) => {
                 tracing::error!(bucket = %src.bucket, error = %e, "access-log record not durable: request failed");

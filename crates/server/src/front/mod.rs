@@ -40,6 +40,8 @@ pub struct FrontDoor {
     rules: strongroom_access::Rules,
     /// `<bucket>.<website-domain>` names a website endpoint's bucket.
     website_domain: Option<crate::BaseDomain>,
+    /// The spool of server access-log records (None: nothing is logged).
+    access_log: Option<Arc<strongroom_s3::logging::journal::Journal>>,
 }
 
 impl FrontDoor {
@@ -63,7 +65,14 @@ impl FrontDoor {
                 allow_sigv2: true,
             },
             website_domain: None,
+            access_log: None,
         }
+    }
+
+    /// Records requests to logging buckets into `journal`.
+    pub fn with_access_log(mut self, journal: Arc<strongroom_s3::logging::journal::Journal>) -> FrontDoor {
+        self.access_log = Some(journal);
+        self
     }
 
     /// The domain of the website endpoint (`<bucket>.<domain>`).
