@@ -110,16 +110,26 @@ pub(crate) async fn put_bucket_logging(
         crate::bucket::set_config(s3, &b, LOGGING_CONFIG, None).await?;
         return Ok(S3Response::new(PutBucketLoggingOutput {}));
     };
-    if le.target_grants.as_ref().is_some_and(|g| !g.is_empty()) {
-        // BucketOwnerEnforced: log objects belong to the target's owner
+    let target = crate::error::store(s3.store.bucket(&le.target_bucket))?
+        .ok_or_else(|| invalid_target("The target bucket for logging does not exist"))?;
+    // BucketOwnerEnforced: log objects belong to the target's owner, so a
+    // grant is accepted only when it says that (FULL_CONTROL to the owner)
+    let target_owner = s3.owner_of(&target.owner);
+    let owner_only = |g: &TargetGrant| {
+        g.permission
+            .as_ref()
+            .is_some_and(|p| p.as_str() == BucketLogsPermission::FULL_CONTROL)
+            && g.grantee
+                .as_ref()
+                .is_some_and(|e| e.id.is_some() && e.id == target_owner.id)
+    };
+    if !le.target_grants.as_deref().unwrap_or_default().iter().all(owner_only) {
         return Err(custom(
             "AccessControlListNotSupported",
             http::StatusCode::BAD_REQUEST,
             "The target bucket does not allow ACLs: TargetGrants are not supported with Object Ownership BucketOwnerEnforced",
         ));
     }
-    let target = crate::error::store(s3.store.bucket(&le.target_bucket))?
-        .ok_or_else(|| invalid_target("The target bucket for logging does not exist"))?;
     if crate::lock::of(&target).is_some_and(|l| l.days.is_some() || l.years.is_some()) {
         return Err(invalid_target(
             "The target bucket for logging must not have a default Object Lock retention period",
