@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// Seconds between deliveries of server access logs (default 60).
     #[arg(long)]
     pub log_delivery_interval: Option<u64>,
+    /// Buckets with their own series in /metrics: a number N (the first N
+    /// buckets seen; default 100) or a comma-separated list of names; the
+    /// others are summed as `_other`.
+    #[arg(long)]
+    pub bucket_metrics: Option<String>,
 }
 
 /// The `--config` file.
@@ -117,6 +122,7 @@ pub struct FileConfig {
     pub kms_default_key: Option<String>,
     pub max_connections_per_ip: Option<usize>,
     pub log_delivery_interval: Option<u64>,
+    pub bucket_metrics: Option<String>,
 }
 
 /// Resolved settings.
@@ -145,6 +151,7 @@ pub struct Settings {
     pub kms_default_key: String,
     pub limits: strongroom_server::Limits,
     pub log_delivery_interval: std::time::Duration,
+    pub bucket_metrics: strongroom_server::BucketSeries,
 }
 
 /// AWS KMS's default request quota for symmetric cryptographic operations
@@ -214,6 +221,7 @@ impl Settings {
                 Some(n) => std::time::Duration::from_secs(n),
                 None => std::time::Duration::from_secs(60),
             },
+            bucket_metrics: bucket_series(a.bucket_metrics.as_deref().or(f.bucket_metrics.as_deref()))?,
             trusted_proxies: if a.trusted_proxy.is_empty() {
                 f.trusted_proxy.unwrap_or_default()
             } else {
@@ -263,4 +271,25 @@ impl Bootstrap {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
     }
+}
+
+/// `--bucket-metrics`: a count of buckets, or the names of the buckets.
+fn bucket_series(v: Option<&str>) -> anyhow::Result<strongroom_server::BucketSeries> {
+    use strongroom_server::BucketSeries;
+    let Some(v) = v.map(str::trim) else {
+        return Ok(BucketSeries::default());
+    };
+    if let Ok(n) = v.parse::<usize>() {
+        return Ok(BucketSeries::First(n));
+    }
+    let names: std::collections::BTreeSet<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        bail!("--bucket-metrics: a number or a comma-separated list of bucket names");
+    }
+    Ok(BucketSeries::Only(names))
 }

@@ -1,5 +1,5 @@
 //! `strongroom`: the command line. `serve` runs the server; `presign` makes
-//! a pre-signed URL like `aws s3 presign`.
+//! a pre-signed URL like `aws s3 presign`; `logs` reads server access logs.
 
 mod admin_iam;
 mod admin_record;
@@ -9,6 +9,7 @@ mod bench_authz;
 mod bench_http;
 mod config;
 mod keys;
+mod logs;
 mod presign;
 mod serve;
 
@@ -31,6 +32,8 @@ enum Command {
     Serve(Box<config::ServeArgs>),
     /// Print a pre-signed URL for an object.
     Presign(presign::PresignArgs),
+    /// Read the server access logs delivered for a bucket.
+    Logs(Box<logs::LogsArgs>),
     /// Query the KMS audit log.
     Audit(audit::AuditArgs),
     /// Measure performance against a baseline of the same build.
@@ -110,6 +113,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Presign(args) => presign::run(&args),
+        Command::Logs(args) => logs::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Admin(AdminCommand::RotateMasterKey {

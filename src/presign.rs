@@ -36,20 +36,29 @@ struct CredFile {
     secret_key: String,
 }
 
-fn credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String)> {
-    for (a, s) in [
-        ("STRONGROOM_ROOT_ACCESS_KEY", "STRONGROOM_ROOT_SECRET_KEY"),
-        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-    ] {
-        if let (Ok(a), Ok(s)) = (std::env::var(a), std::env::var(s)) {
-            return Ok((a, s));
-        }
+/// The caller's access key, secret and session token: the root's from
+/// `STRONGROOM_ROOT_*`, else `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
+/// (with `AWS_SESSION_TOKEN` for temporary credentials), else the root
+/// credentials the server generated in the data directory.
+pub(crate) fn caller_credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String, Option<String>)> {
+    if let (Ok(a), Ok(s)) = (
+        std::env::var("STRONGROOM_ROOT_ACCESS_KEY"),
+        std::env::var("STRONGROOM_ROOT_SECRET_KEY"),
+    ) {
+        return Ok((a, s, None));
+    }
+    if let (Ok(a), Ok(s)) = (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        let token = std::env::var("AWS_SESSION_TOKEN").ok().filter(|t| !t.is_empty());
+        return Ok((a, s, token));
     }
     let p = crate::serve::root_credentials_path(data_dir);
     let text = std::fs::read_to_string(&p)
         .with_context(|| format!("no credentials in the environment and none in {}", p.display()))?;
     let c: CredFile = toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
-    Ok((c.access_key, c.secret_key))
+    Ok((c.access_key, c.secret_key, None))
 }
 
 pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
@@ -67,12 +76,8 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
     }
     let endpoint = a.endpoint.trim_end_matches('/');
     let host = endpoint.split_once("://").map_or(endpoint, |(_, h)| h);
-    let (ak, sk) = credentials(&a.data_dir)?;
     // temporary credentials (STS) carry their token in the URL
-    // (AWS_SESSION_TOKEN goes with AWS_ACCESS_KEY_ID, not with the root's)
-    let token = std::env::var("AWS_SESSION_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty() && std::env::var_os("STRONGROOM_ROOT_ACCESS_KEY").is_none());
+    let (ak, sk, token) = caller_credentials(&a.data_dir)?;
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let amz_date = now.format(fmt)?;

@@ -190,7 +190,7 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(s: Settings) -> anyhow::Result<()> {
+async fn serve(mut s: Settings) -> anyhow::Result<()> {
     make_private_dir(&s.data_dir)?;
     let store = Store::open(&s.data_dir).with_context(|| format!("opening {}", s.data_dir.display()))?;
     match strongroom_s3::lock::check_locked(&store) {
@@ -299,7 +299,7 @@ async fn serve(s: Settings) -> anyhow::Result<()> {
     let s3 = s3.with_access_log(journal.clone());
     let delivery = s3.clone();
     let service = s3_service(s3, &ids, &store, &s.region, s.domain.as_deref());
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(std::mem::take(&mut s.bucket_metrics)));
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
     let front = Arc::new(
         FrontDoor::new(service, ids.clone(), vhost, metrics)

@@ -120,6 +120,14 @@ def test_configuration_round_trip_and_off(srv):
     assert le["TargetObjectKeyFormat"] == {"PartitionedPrefix": {"PartitionDateSource": "EventTime"}}
     s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={})
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
+    # under BucketOwnerEnforced the one grant that makes sense is the target
+    # owner's own FULL_CONTROL: accepted (and, like the ACL it states,
+    # not echoed back); any other grant is refused (test below)
+    owner = s3.list_buckets()["Owner"]["ID"]
+    enable_with = {"TargetBucket": logs, "TargetPrefix": "g/",
+                   "TargetGrants": [{"Grantee": {"Type": "CanonicalUser", "ID": owner}, "Permission": "FULL_CONTROL"}]}
+    s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={"LoggingEnabled": enable_with})
+    assert s3.get_bucket_logging(Bucket=src)["LoggingEnabled"]["TargetPrefix"] == "g/"
 
 
 @pytest.mark.parametrize("case", ["no-target", "no-policy", "wrong-source-arn", "lock-retention", "grants"])
@@ -357,3 +365,94 @@ def test_records_of_acknowledged_requests_survive_kill_9(tmp_path):
         assert acked <= set(ids), f"{len(acked - set(ids))} acknowledged requests lost their record"
     finally:
         s2.stop()
+
+
+# ---------------------------------------------------------------- strongroom logs, per-bucket metrics
+
+def code_of(call):
+    """The AWS error code `call` fails with."""
+    with pytest.raises(ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"]
+
+
+def run_logs(srv, creds, *args):
+    import subprocess
+
+    from conftest import binary
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRONGROOM_ROOT_", "AWS_"))}
+    env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = creds
+    return subprocess.run([binary(), "logs", *args, "--endpoint", srv.https, "--data-dir", srv.data_dir],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_strongroom_logs_reads_filters_and_summarises_with_the_callers_credentials(srv):
+    """`strongroom logs BUCKET` finds the target in GetBucketLogging, reads the
+    delivered objects through the S3 API over HTTPS (trusting the server's
+    generated certificate) with the caller's keys, filters and summarises;
+    a caller the policies do not let read the logs gets AccessDenied."""
+    s3, alt = srv.client(MAIN), srv.client(ALT)
+    src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
+    s3.create_bucket(Bucket=src)
+    make_target(s3, logs, src)
+    enable(s3, src, logs, "cli/")
+    for k in ("k1", "k2", "k3"):
+        s3.put_object(Bucket=src, Key=k, Body=b"four")
+    for _ in range(2):
+        assert s3.get_object(Bucket=src, Key="k1")["Body"].read() == b"four"
+    assert code_of(lambda: s3.get_object(Bucket=src, Key="missing")) == "NoSuchKey"
+    assert code_of(lambda: alt.get_object(Bucket=src, Key="k1")) == "AccessDenied"
+    _, lines = wait_lines(s3, logs, 7, "cli/")
+    assert len(lines) == 7
+    # records of the CLI's own requests (GetBucketLogging is logged too)
+    # come after `until`
+    time.sleep(1.1 - time.time() % 1)
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    time.sleep(0.05)
+
+    def logs_of(*args, creds=MAIN):
+        r = run_logs(srv, creds, src, "--until", until, *args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
+
+    out = logs_of()
+    assert sorted(out) == sorted(lines)
+    assert len(logs_of("--operation", "rest.get.object")) == 4  # two reads, a 404, a denial
+    assert [parse(x)["errorcode"] for x in logs_of("--status", "404")] == ["NoSuchKey"]
+    assert len(logs_of("--prefix", "k1")) == 4
+    alt_arn = parse(logs_of("--status", "403")[0])["requester"]
+    assert alt_arn.startswith("arn:aws:iam::") and alt_arn.endswith(":root"), alt_arn
+    assert len(logs_of("--requester", alt_arn)) == 1
+    assert logs_of("--since", "1h") == out
+    assert logs_of("--since", until) == []
+    summary = "\n".join(logs_of("--summary"))
+    assert "requests: 7" in summary and "errors:   2 (28.6%)" in summary, summary
+    sent = sum(int(parse(x)["bytessent"]) for x in lines if parse(x)["bytessent"] != "-")
+    assert sent > 8 and f"bytes sent: {sent}" in summary, summary  # two 4-byte reads and the errors' XML
+    assert "      3  200  REST.PUT.OBJECT" in summary, summary
+    # another account, no access to the logs: AWS's AccessDenied, nothing printed
+    r = run_logs(srv, ALT, src)
+    assert r.returncode != 0 and "AccessDenied" in r.stderr and r.stdout == "", r.stderr
+    r = run_logs(srv, ALT, src, "--target", f"s3://{logs}/cli/")
+    assert r.returncode != 0 and "AccessDenied" in r.stderr and r.stdout == "", r.stderr
+
+
+def test_metrics_count_requests_and_bytes_by_existing_bucket(srv):
+    s3 = srv.client(MAIN)
+    b = f"lmet-{uid()}"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"x" * 1000)
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"x" * 1000
+    assert code_of(lambda: s3.get_object(Bucket=b, Key="nope")) == "NoSuchKey"
+    ghost = f"lghost-{uid()}"
+    assert code_of(lambda: s3.get_object(Bucket=ghost, Key="k")) == "NoSuchBucket"
+    text = requests.get(f"http://127.0.0.1:{srv.admin_port}/metrics", timeout=5).text
+
+    def value(series):
+        m = re.search(re.escape(series) + r" (\d+)", text)
+        return int(m.group(1)) if m else None
+    assert value(f'strongroom_bucket_requests_total{{bucket="{b}",status_class="2xx"}}') == 3  # create, put, get
+    assert value(f'strongroom_bucket_requests_total{{bucket="{b}",status_class="4xx"}}') == 1
+    assert value(f'strongroom_bucket_bytes_received_total{{bucket="{b}"}}') == 1000
+    assert value(f'strongroom_bucket_bytes_sent_total{{bucket="{b}"}}') >= 1000
+    assert ghost not in text, "a made-up bucket name must add no series"

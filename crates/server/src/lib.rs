@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 
 pub use front::{DOCUMENT_MAX, FrontDoor};
 pub use host::BaseDomain;
-pub use metrics::Metrics;
+pub use metrics::{BucketSeries, Metrics};
 pub use strongroom_iam::ConnInfo;
 pub use watch::Limits;
 

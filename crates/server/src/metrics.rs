@@ -1,6 +1,12 @@
 //! Prometheus metrics: requests by operation and status, bytes in and out,
-//! latency histograms by operation, requests in flight. Rendered in the
-//! text exposition format on the admin listener.
+//! latency histograms by operation, requests in flight, and requests and
+//! bytes by bucket. Rendered in the text exposition format on the admin
+//! listener.
+//!
+//! Per-bucket series are bounded: only buckets that exist are counted (a
+//! request naming a made-up bucket adds no series), and only those of an
+//! allow-list, or else the first N buckets seen; the rest are summed under
+//! `bucket="_other"`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -17,9 +23,38 @@ struct Histogram {
     sum: f64,
 }
 
+/// One bucket's counters.
+#[derive(Default)]
+struct BucketCounts {
+    /// Requests by status class (1xx/2xx/3xx/4xx/5xx).
+    by_class: [u64; 5],
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// Which buckets get their own series.
+#[derive(Debug)]
+pub enum BucketSeries {
+    /// The first `n` buckets seen.
+    First(usize),
+    /// These buckets only.
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl Default for BucketSeries {
+    fn default() -> Self {
+        BucketSeries::First(100)
+    }
+}
+
+/// The label of the buckets summed together.
+const OTHER: &str = "_other";
+
 /// Process-wide counters.
 #[derive(Default)]
 pub struct Metrics {
+    buckets: Mutex<BTreeMap<String, BucketCounts>>,
+    bucket_series: BucketSeries,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     bytes_in: AtomicU64,
@@ -28,6 +63,30 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counters with per-bucket series chosen by `series`.
+    pub fn new(series: BucketSeries) -> Metrics {
+        Metrics {
+            bucket_series: series,
+            ..Metrics::default()
+        }
+    }
+
+    /// Counts one request to an existing bucket.
+    pub(crate) fn bucket(&self, bucket: &str, status: u16, bytes_in: u64, bytes_out: u64) {
+        let Ok(mut m) = self.buckets.lock() else {
+            return;
+        };
+        let own = match &self.bucket_series {
+            BucketSeries::Only(allow) => allow.contains(bucket),
+            BucketSeries::First(n) => m.contains_key(bucket) || m.keys().filter(|k| *k != OTHER).count() < *n,
+        };
+        let c = m.entry(if own { bucket } else { OTHER }.to_owned()).or_default();
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        c.by_class[class] += 1;
+        c.bytes_in += bytes_in;
+        c.bytes_out += bytes_out;
+    }
+
     pub(crate) fn start(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
     }
@@ -106,11 +165,88 @@ impl Metrics {
             "# HELP strongroom_bytes_sent_total Response body bytes sent.\n# TYPE strongroom_bytes_sent_total counter\nstrongroom_bytes_sent_total {}",
             self.bytes_out.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP strongroom_bucket_requests_total Requests by bucket and status class.\n# TYPE strongroom_bucket_requests_total counter\n");
+        let mut bytes = String::from(
+            "# HELP strongroom_bucket_bytes_received_total Request body bytes received by bucket.\n# TYPE strongroom_bucket_bytes_received_total counter\n",
+        );
+        let mut sent = String::from(
+            "# HELP strongroom_bucket_bytes_sent_total Response body bytes sent by bucket.\n# TYPE strongroom_bucket_bytes_sent_total counter\n",
+        );
+        if let Ok(m) = self.buckets.lock() {
+            for (b, c) in m.iter() {
+                let b = b.replace('\\', "\\\\").replace('"', "\\\"");
+                for (i, n) in c.by_class.iter().enumerate().filter(|(_, n)| **n > 0) {
+                    let _ = writeln!(
+                        out,
+                        "strongroom_bucket_requests_total{{bucket=\"{b}\",status_class=\"{}xx\"}} {n}",
+                        i + 1
+                    );
+                }
+                let _ = writeln!(
+                    bytes,
+                    "strongroom_bucket_bytes_received_total{{bucket=\"{b}\"}} {}",
+                    c.bytes_in
+                );
+                let _ = writeln!(
+                    sent,
+                    "strongroom_bucket_bytes_sent_total{{bucket=\"{b}\"}} {}",
+                    c.bytes_out
+                );
+            }
+        }
+        out.push_str(&bytes);
+        out.push_str(&sent);
         let _ = writeln!(
             out,
             "# HELP strongroom_requests_in_flight Requests being served.\n# TYPE strongroom_requests_in_flight gauge\nstrongroom_requests_in_flight {}",
             self.in_flight.load(Ordering::Relaxed)
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn bucket_series_are_bounded() {
+        let m = Metrics::new(BucketSeries::First(2));
+        m.bucket("a", 200, 10, 0);
+        m.bucket("b", 404, 0, 5);
+        m.bucket("c", 200, 1, 1);
+        m.bucket("d", 503, 0, 0);
+        m.bucket("a", 200, 10, 0);
+        let r = m.render();
+        assert!(
+            r.contains("strongroom_bucket_requests_total{bucket=\"a\",status_class=\"2xx\"} 2"),
+            "{r}"
+        );
+        assert!(
+            r.contains("strongroom_bucket_requests_total{bucket=\"b\",status_class=\"4xx\"} 1"),
+            "{r}"
+        );
+        assert!(
+            r.contains("strongroom_bucket_requests_total{bucket=\"_other\",status_class=\"2xx\"} 1"),
+            "{r}"
+        );
+        assert!(
+            r.contains("strongroom_bucket_requests_total{bucket=\"_other\",status_class=\"5xx\"} 1"),
+            "{r}"
+        );
+        assert!(
+            r.contains("strongroom_bucket_bytes_received_total{bucket=\"a\"} 20"),
+            "{r}"
+        );
+        assert!(!r.contains("bucket=\"c\"") && !r.contains("bucket=\"d\""), "{r}");
+        let only = Metrics::new(BucketSeries::Only(["d".to_owned()].into()));
+        only.bucket("a", 200, 0, 0);
+        only.bucket("d", 200, 0, 0);
+        let r = only.render();
+        assert!(
+            r.contains("bucket=\"d\"") && r.contains("bucket=\"_other\"") && !r.contains("bucket=\"a\""),
+            "{r}"
+        );
     }
 }

@@ -147,6 +147,79 @@ impl Record {
     }
 }
 
+/// The record's fields as written: bracketed and quoted fields are one
+/// field each, the rest split at spaces.
+fn fields(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = line.trim_end_matches(['\r', '\n']);
+    while !rest.is_empty() {
+        rest = rest.trim_start_matches(' ');
+        let (close, skip) = match rest.as_bytes().first() {
+            Some(b'[') => (']', 1),
+            Some(b'"') => ('"', 1),
+            Some(_) => (' ', 0),
+            None => break,
+        };
+        let body = &rest[skip..];
+        let end = body.find(close).unwrap_or(body.len());
+        out.push(&body[..end]);
+        rest = body.get(end + skip.max(1)..).unwrap_or_default();
+    }
+    out
+}
+
+fn opt(v: &str) -> Option<String> {
+    (v != "-").then(|| v.to_owned())
+}
+
+impl Record {
+    /// A record read back from its line (as delivered; the key decoded).
+    /// None when the line is not a record.
+    pub fn parse(line: &str) -> Option<Record> {
+        let f = fields(line);
+        if f.len() < 24 {
+            return None;
+        }
+        let tf = time::macros::format_description!(
+            "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+        );
+        let num = |v: &str| if v == "-" { Some(None) } else { v.parse().ok().map(Some) };
+        let mut request = f[8].splitn(3, ' ');
+        Some(Record {
+            owner: f[0].to_owned(),
+            bucket: f[1].to_owned(),
+            time: Some(OffsetDateTime::parse(f[2], &tf).ok()?),
+            remote_ip: f[3].to_owned(),
+            requester: opt(f[4]),
+            request_id: f[5].to_owned(),
+            operation: f[6].to_owned(),
+            key: opt(f[7]).map(|k| {
+                percent_encoding::percent_decode_str(&k)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            }),
+            method: request.next().unwrap_or_default().to_owned(),
+            target: request.next().unwrap_or_default().to_owned(),
+            http_version: request.next().unwrap_or_default().to_owned(),
+            status: f[9].parse().ok()?,
+            error_code: opt(f[10]),
+            bytes_sent: num(f[11])?,
+            object_size: num(f[12])?,
+            total_ms: f[13].parse().unwrap_or(0),
+            turnaround_ms: f[14].parse().unwrap_or(0),
+            referer: opt(f[15]),
+            user_agent: opt(f[16]),
+            version_id: opt(f[17]),
+            host_id: f[18].to_owned(),
+            signature_version: opt(f[19]),
+            cipher_suite: opt(f[20]),
+            auth_type: opt(f[21]),
+            host: opt(f[22]),
+            tls_version: opt(f[23]),
+        })
+    }
+}
+
 /// Object keys in records: percent-encoded (AWS), `/` kept.
 const KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -193,6 +266,7 @@ pub fn operation(op: &str, method: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     fn sample() -> Record {
@@ -237,6 +311,43 @@ mod tests {
             !l.contains("abcdef") && !l.contains("Credential"),
             "secrets stay out: {l}"
         );
+    }
+
+    #[test]
+    fn a_record_reads_back_field_by_field() {
+        let r = Record::parse(&sample().line()).expect("parses");
+        assert_eq!(r.owner, sample().owner);
+        assert_eq!(r.bucket, "logs-src");
+        assert_eq!(r.time, sample().time);
+        assert_eq!(r.requester.as_deref(), Some("arn:aws:iam::111122223333:user/alice"));
+        assert_eq!(r.operation, "REST.GET.OBJECT");
+        assert_eq!(r.key.as_deref(), Some("a b/c+d.txt"));
+        assert_eq!(r.method, "GET");
+        assert_eq!(
+            r.target,
+            "/logs-src/a%20b/c%2Bd.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3"
+        );
+        assert_eq!(r.http_version, "HTTP/1.1");
+        assert_eq!((r.status, r.error_code.as_deref()), (200, None));
+        assert_eq!((r.bytes_sent, r.object_size), (Some(113), Some(113)));
+        assert_eq!(r.user_agent.as_deref(), Some("aws-cli/2.9 %22quoted%22"));
+        assert_eq!(r.version_id.as_deref(), Some("3"));
+        assert_eq!(r.auth_type.as_deref(), Some("QueryString"));
+        assert_eq!(r.host.as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(r.tls_version, None);
+        let mut denied = sample();
+        denied.status = 403;
+        denied.error_code = Some("AccessDenied".into());
+        denied.bytes_sent = None;
+        denied.requester = None;
+        let r = Record::parse(&denied.line()).expect("parses");
+        assert_eq!(
+            (r.status, r.error_code.as_deref(), r.bytes_sent),
+            (403, Some("AccessDenied"), None)
+        );
+        assert_eq!(r.requester, None);
+        assert!(Record::parse("not a record").is_none());
+        assert!(Record::parse("").is_none());
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) struct Meta {
     host: Option<String>,
     /// The object bytes a write carries (x-amz-decoded-content-length for
     /// aws-chunked bodies).
-    request_len: Option<u64>,
+    pub(crate) request_len: Option<u64>,
     remote_ip: String,
 }
 

@@ -312,6 +312,7 @@ impl FrontDoor {
             cors::decorate(self.identities.store(), h, &method, bucket, &mut resp);
         }
         let src = self.log_source(&facts, fallback.as_deref());
+        self.count_bucket(src.as_ref(), &method, meta.request_len, &resp);
         let operation = match op.0.get() {
             Some(name) => strongroom_s3::logging::record::operation(name, method.as_str()),
             None => format!("REST.{method}.UNKNOWN"),
@@ -454,6 +455,25 @@ impl FrontDoor {
             rewrite::unquote_etag(&mut resp);
         }
         self.finish(resp, &rid, &id2, &method, &op, &info, &path, started)
+    }
+
+    /// Counts a request to an existing bucket in the per-bucket metrics.
+    pub(crate) fn count_bucket(
+        &self,
+        src: Option<&accesslog::Source>,
+        method: &Method,
+        bytes_in: Option<u64>,
+        resp: &Response<s3s::Body>,
+    ) {
+        if let Some(s) = src {
+            let out = if method == Method::HEAD {
+                0
+            } else {
+                content_length(resp.headers())
+            };
+            self.metrics
+                .bucket(&s.bucket, resp.status().as_u16(), bytes_in.unwrap_or(0), out);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

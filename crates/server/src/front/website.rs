@@ -142,6 +142,7 @@ impl FrontDoor {
             format!("WEBSITE.{}.OBJECT", parts.method)
         };
         let src = self.log_source(&facts, None);
+        self.count_bucket(src.as_ref(), &parts.method, None, &resp);
         let resp = self
             .access_log(src, operation, &meta, &facts, None, &info, (&rid, &id2), started, resp)
             .await;
