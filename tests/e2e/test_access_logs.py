@@ -270,8 +270,11 @@ def test_one_hundred_requests_make_one_hundred_records(srv):
                 assert r[f] == want[f], (f, r, want)
         if "tlsversion" in want:
             assert want["tlsversion"].fullmatch(r["tlsversion"]), r
+            # the negotiated suite by its OpenSSL name, as AWS logs it
+            assert re.fullmatch(r"TLS_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)"
+                                r"|ECDHE-(RSA|ECDSA)-[A-Z0-9-]+", r["ciphersuite"]), r
         else:
-            assert r["tlsversion"] == "-", r
+            assert r["tlsversion"] == "-" and r["ciphersuite"] == "-", r
         assert r["request_uri"].startswith('"') and " HTTP/1.1\"" in r["request_uri"]
         assert r["hostid"] != "-"
     owners = {r["bucketowner"] for r in records.values()}

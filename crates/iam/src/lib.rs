@@ -88,6 +88,9 @@ pub struct ConnInfo {
     pub peer: std::net::SocketAddr,
     pub secure: bool,
     pub tls_version: Option<String>,
+    /// The negotiated cipher suite, by its OpenSSL name as AWS's access
+    /// logs write it (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`).
+    pub cipher_suite: Option<&'static str>,
 }
 
 /// What kind of caller a [`Principal`] is.

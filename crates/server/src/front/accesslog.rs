@@ -183,7 +183,7 @@ impl FrontDoor {
                 .map(str::to_owned),
             host_id: ids.1.to_owned(),
             signature_version: signature.map(|s| s.0.to_owned()),
-            cipher_suite: None,
+            cipher_suite: info.cipher_suite.map(str::to_owned),
             auth_type: signature.map(|s| s.1.to_owned()),
             host: meta.host.clone(),
             tls_version: info.tls_version.clone(),

@@ -11,6 +11,7 @@ pub(crate) fn conn_plain(peer: SocketAddr) -> ConnInfo {
         peer,
         secure: false,
         tls_version: None,
+        cipher_suite: None,
     }
 }
 
@@ -25,7 +26,26 @@ pub(crate) fn conn_tls(peer: SocketAddr, conn: &rustls::ServerConnection) -> Con
         peer,
         secure: true,
         tls_version,
+        cipher_suite: conn.negotiated_cipher_suite().and_then(|c| openssl_name(c.suite())),
     }
+}
+
+/// The OpenSSL name of a cipher suite rustls negotiates (the form AWS's
+/// server access logs use); None for one not listed.
+fn openssl_name(s: rustls::CipherSuite) -> Option<&'static str> {
+    use rustls::CipherSuite as C;
+    Some(match s {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => return None,
+    })
 }
 
 /// A trusted TLS-terminating proxy's `X-Forwarded-Proto: https` makes a
