@@ -50,20 +50,13 @@ pub struct LogsArgs {
     /// logging configuration no longer says.
     #[arg(long)]
     pub target: Option<String>,
-    /// Server endpoint.
-    #[arg(long, env = "STRONGROOM_ENDPOINT", default_value = "http://127.0.0.1:9000")]
-    pub endpoint: String,
-    /// Region to sign for.
-    #[arg(long, default_value = "us-east-1")]
-    pub region: String,
     /// CA certificate (PEM) to trust for an https endpoint; default: the
     /// server's generated certificate in the data directory when there is
     /// one, else the system's roots.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
-    /// Data directory (for the generated root credentials and certificate).
-    #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub client: crate::presign::ClientArgs,
 }
 
 /// The filters of one query.
@@ -143,8 +136,7 @@ impl S3 {
     /// GET `path?query`, signed with SigV4 in the Authorization header;
     /// the body of a 200, else the S3 error.
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Bytes> {
-        let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-        let amz_date = OffsetDateTime::now_utc().format(fmt)?;
+        let amz_date = crate::presign::amz_date_now()?;
         let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let mut headers = vec![
             ("host".to_owned(), self.host.clone()),
@@ -248,7 +240,7 @@ fn xml_texts(xml: &[u8], name: &str) -> Vec<String> {
 }
 
 fn connector(a: &LogsArgs) -> anyhow::Result<hyper_rustls::HttpsConnector<HttpConnector>> {
-    let generated = a.data_dir.join("tls").join("cert.pem");
+    let generated = a.client.data_dir.join("tls").join("cert.pem");
     let ca = a.ca_file.clone().or_else(|| generated.exists().then_some(generated));
     let b = hyper_rustls::HttpsConnectorBuilder::new();
     let b = match ca {
@@ -405,19 +397,15 @@ pub fn run(a: &LogsArgs) -> anyhow::Result<()> {
         status: a.status,
         requester: a.requester.clone(),
     };
-    let (access_key, secret_key, token) = crate::presign::caller_credentials(&a.data_dir)?;
-    let endpoint = a.endpoint.trim_end_matches('/').to_owned();
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint.as_str(), |(_, h)| h)
-        .to_owned();
+    let (access_key, secret_key, token) = crate::presign::caller_credentials(&a.client.data_dir)?;
+    let (endpoint, host) = a.client.endpoint_and_host();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let s3 = S3 {
             client: Client::builder(TokioExecutor::new()).build(connector(a)?),
-            endpoint,
-            host,
-            region: a.region.clone(),
+            endpoint: endpoint.to_owned(),
+            host: host.to_owned(),
+            region: a.client.region.clone(),
             access_key,
             secret_key: zeroize::Zeroizing::new(secret_key),
             token,

@@ -19,15 +19,37 @@ pub struct PresignArgs {
     /// HTTP method the URL is for.
     #[arg(long, default_value = "GET")]
     pub method: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Where a client command reaches the server and whose credentials it
+/// signs with (`presign`, `logs`).
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
     /// Server endpoint.
     #[arg(long, env = "STRONGROOM_ENDPOINT", default_value = "http://127.0.0.1:9000")]
     pub endpoint: String,
     /// Region to sign for.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
-    /// Data directory (for the generated root credentials).
+    /// Data directory (for the generated root credentials and certificate).
     #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "strongroom-data")]
     pub data_dir: PathBuf,
+}
+
+impl ClientArgs {
+    /// The endpoint without a trailing slash, and the Host it names.
+    pub(crate) fn endpoint_and_host(&self) -> (&str, &str) {
+        let endpoint = self.endpoint.trim_end_matches('/');
+        (endpoint, endpoint.split_once("://").map_or(endpoint, |(_, h)| h))
+    }
+}
+
+/// Now, as SigV4's `X-Amz-Date` writes it.
+pub(crate) fn amz_date_now() -> anyhow::Result<String> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    Ok(time::OffsetDateTime::now_utc().format(fmt)?)
 }
 
 #[derive(Deserialize)]
@@ -74,13 +96,10 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
     if bucket.is_empty() || key.is_empty() {
         bail!("expected s3://bucket/key");
     }
-    let endpoint = a.endpoint.trim_end_matches('/');
-    let host = endpoint.split_once("://").map_or(endpoint, |(_, h)| h);
+    let (endpoint, host) = a.client.endpoint_and_host();
     // temporary credentials (STS) carry their token in the URL
-    let (ak, sk, token) = caller_credentials(&a.data_dir)?;
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let amz_date = now.format(fmt)?;
+    let (ak, sk, token) = caller_credentials(&a.client.data_dir)?;
+    let amz_date = amz_date_now()?;
     let path = format!("/{bucket}/{key}");
     println!(
         "{}",
@@ -91,7 +110,7 @@ pub fn run(a: &PresignArgs) -> anyhow::Result<()> {
             path: &path,
             access_key: &ak,
             secret_key: &sk,
-            region: &a.region,
+            region: &a.client.region,
             amz_date: &amz_date,
             expires_secs: a.expires_in,
             session_token: token.as_deref(),

@@ -78,9 +78,16 @@ impl Metrics {
         };
         let own = match &self.bucket_series {
             BucketSeries::Only(allow) => allow.contains(bucket),
-            BucketSeries::First(n) => m.contains_key(bucket) || m.keys().filter(|k| *k != OTHER).count() < *n,
+            // (no bucket is named `_other`: S3 names start with a letter or digit)
+            BucketSeries::First(n) => m.contains_key(bucket) || m.len() - usize::from(m.contains_key(OTHER)) < *n,
         };
-        let c = m.entry(if own { bucket } else { OTHER }.to_owned()).or_default();
+        let name = if own { bucket } else { OTHER };
+        if !m.contains_key(name) {
+            m.insert(name.to_owned(), BucketCounts::default());
+        }
+        let Some(c) = m.get_mut(name) else {
+            return;
+        };
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         c.by_class[class] += 1;
         c.bytes_in += bytes_in;
