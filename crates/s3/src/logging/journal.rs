@@ -1,33 +1,43 @@
 //! The spool of access-log records: append-only segment files under
-//! `DATA/access-log/`, one JSON record a line. One writer thread group-
-//! commits them: every record waiting is appended in one write and made
-//! durable by one `fdatasync` before any of their requests is answered —
-//! a few hundred microseconds shared by every request in the batch, where
-//! a metadata commit would cost several times that. Segments are closed
-//! when delivery asks (and at 8 MiB), and delivered whole, each in one
-//! metadata commit, so delivery never holds more than a segment in memory.
+//! `DATA/access-log/`, one JSON record a line.
+//!
+//! A request's task appends its record itself, under a mutex, with one
+//! `write` into the current segment before its response leaves: from then
+//! on the record survives a crash of the server process (it is in the
+//! kernel's page cache), with no hand-off to another thread on the request
+//! path. Making records durable against power loss is a syncer thread's
+//! job, in batches of one `fdatasync` each:
+//! - the record of a request that may have changed something (a PUT, POST
+//!   or DELETE answered below 400) is *waited for*: its request is answered
+//!   only once a sync has covered it — the syncer starts one at once, and
+//!   every record written meanwhile rides on it (group commit);
+//! - the record of a read (GET, HEAD, OPTIONS) or of a refused request is
+//!   synced with the next batch, at the latest [`READ_SYNC`] later. Power
+//!   loss can lose at most that window of such records; waiting for their
+//!   sync would cost a read more than the read itself.
+//!
+//! If a write or a sync fails the journal stops taking records (every later
+//! append fails, and its request is answered 500): nothing is acknowledged
+//! whose record might be lost. Segments are closed when delivery asks (and
+//! at 8 MiB), made durable, and delivered whole.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// A segment is closed once it holds this much.
 const SEGMENT_MAX: u64 = 8 * 1024 * 1024;
-
-enum Msg {
-    Append(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<()>>),
-    /// Close the current segment; answer every closed segment, oldest first.
-    Rotate(tokio::sync::oneshot::Sender<std::io::Result<Vec<PathBuf>>>),
-}
-
-/// The spool's writer.
-pub struct Journal {
-    tx: tokio::sync::mpsc::UnboundedSender<Msg>,
-    dir: PathBuf,
-}
+/// The longest a record that nobody waits for stays unsynced.
+pub const READ_SYNC: Duration = Duration::from_millis(100);
 
 fn segment_name(seq: u64) -> String {
     format!("seg-{seq:020}.log")
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("the access-log journal stopped after a failed write or sync")
 }
 
 /// Closed segments in `dir`, oldest first (all but `current`).
@@ -46,91 +56,107 @@ fn closed(dir: &Path, current: Option<&Path>) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-struct Writer {
+struct Segment {
+    path: PathBuf,
+    file: Arc<File>,
+    len: u64,
+}
+
+/// What the appenders and the syncer share, under one mutex.
+#[derive(Default)]
+struct State {
+    current: Option<Segment>,
+    /// Bytes appended since the journal opened (across segments).
+    appended: u64,
+    /// Bytes a finished sync covers.
+    synced: u64,
+    /// Closed segments written since the last sync.
+    unsynced: Vec<Arc<File>>,
+    /// A segment was created since the last sync: its name must be synced.
+    dir_dirty: bool,
+    /// When the oldest unsynced record was appended.
+    dirty_since: Option<Instant>,
+    /// Someone waits for a sync: start one now.
+    urgent: bool,
+    failed: bool,
+    stop: bool,
+}
+
+struct Shared {
     dir: PathBuf,
-    current: Option<(PathBuf, File, u64)>,
+    state: Mutex<State>,
+    wake: Condvar,
+    /// The bytes durable, or None once the journal failed.
+    durable: tokio::sync::watch::Sender<Option<u64>>,
 }
 
-impl Writer {
-    fn open_new(&mut self) -> std::io::Result<()> {
-        let seq = super::next_seq();
-        let path = self.dir.join(segment_name(seq));
-        let f = OpenOptions::new().create_new(true).append(true).open(&path)?;
-        // the new name must survive a crash before its first record does
-        File::open(&self.dir)?.sync_all()?;
-        self.current = Some((path, f, 0));
-        Ok(())
-    }
-
-    fn append(&mut self, batch: &[u8]) -> std::io::Result<()> {
-        if self.current.as_ref().is_none_or(|(_, _, n)| *n >= SEGMENT_MAX) {
-            self.current = None;
-            self.open_new()?;
-        }
-        let Some((_, f, n)) = self.current.as_mut() else {
-            return Err(std::io::Error::other("no access-log segment"));
-        };
-        f.write_all(batch)?;
-        f.sync_data()?;
-        *n += batch.len() as u64;
-        Ok(())
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // a panic while holding the lock cannot leave State half-updated in
+        // a way that loses records: the worst is a torn line, skipped
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// The writer task: takes every message waiting, appends the records in
-/// one write and one `fdatasync` (on the blocking pool, off the async
-/// workers), answers them, then any rotation.
-async fn run(mut w: Writer, mut rx: tokio::sync::mpsc::UnboundedReceiver<Msg>) {
-    while let Some(first) = rx.recv().await {
-        let mut msgs = vec![first];
-        while let Ok(m) = rx.try_recv() {
-            msgs.push(m);
-        }
-        let mut batch = Vec::new();
-        let mut waiters = Vec::new();
-        let mut rotations = Vec::new();
-        for m in msgs {
-            match m {
-                Msg::Append(b, tx) => {
-                    batch.extend_from_slice(&b);
-                    waiters.push(tx);
-                }
-                Msg::Rotate(tx) => rotations.push(tx),
-            }
-        }
-        let rotate = !rotations.is_empty();
-        let done = tokio::task::spawn_blocking(move || {
-            let appended = if batch.is_empty() { Ok(()) } else { w.append(&batch) };
-            let closed = if rotate {
-                w.current = None;
-                Some(closed(&w.dir, None))
-            } else {
-                None
-            };
-            (w, appended, closed)
-        })
-        .await;
-        let Ok((writer, appended, closed_segments)) = done else {
-            tracing::error!("the access-log journal writer failed");
+/// The syncer thread: waits for unsynced records, syncs them (and the
+/// directory, for new segments) outside the lock, publishes how far the
+/// journal is durable.
+fn syncer(shared: Arc<Shared>) {
+    let mut st = shared.lock();
+    loop {
+        let dirty = st.appended > st.synced || !st.unsynced.is_empty();
+        if st.stop && !dirty {
             return;
-        };
-        w = writer;
-        let copy = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
-        for tx in waiters {
-            let _ = tx.send(appended.as_ref().map(|_| ()).map_err(copy));
         }
-        if let Some(c) = closed_segments {
-            for tx in rotations {
-                let _ = tx.send(c.as_ref().map(Clone::clone).map_err(copy));
+        let due = st.urgent || st.stop || st.dirty_since.is_some_and(|t| t.elapsed() >= READ_SYNC);
+        if !dirty || !due || st.failed {
+            let wait = match st.dirty_since {
+                Some(t) if dirty && !st.failed => READ_SYNC.saturating_sub(t.elapsed()),
+                _ => Duration::from_secs(3600),
+            };
+            st = shared
+                .wake
+                .wait_timeout(st, wait)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+            if st.failed && st.stop {
+                return;
+            }
+            continue;
+        }
+        let target = st.appended;
+        let mut files = std::mem::take(&mut st.unsynced);
+        files.extend(st.current.as_ref().map(|s| s.file.clone()));
+        let dir = std::mem::take(&mut st.dir_dirty);
+        st.urgent = false;
+        st.dirty_since = None;
+        drop(st);
+        let mut result = files.iter().try_for_each(|f| f.sync_data());
+        if result.is_ok() && dir {
+            result = File::open(&shared.dir).and_then(|d| d.sync_all());
+        }
+        st = shared.lock();
+        match result {
+            Ok(()) => {
+                st.synced = target;
+                shared.durable.send_replace(Some(target));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access-log spool sync failed: the journal stops taking records");
+                st.failed = true;
+                shared.durable.send_replace(None);
             }
         }
     }
+}
+
+/// The spool's writer.
+pub struct Journal {
+    shared: Arc<Shared>,
 }
 
 impl Journal {
     /// Opens the spool in `dir` (created 0700); segments left by an earlier
-    /// run are closed, to be delivered. Runs its writer on the current
-    /// tokio runtime.
+    /// run are closed, to be delivered. Starts the syncer thread.
     pub fn open(dir: &Path) -> std::io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
         #[cfg(unix)]
@@ -138,41 +164,157 @@ impl Journal {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let w = Writer {
+        let shared = Arc::new(Shared {
             dir: dir.to_owned(),
-            current: None,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            durable: tokio::sync::watch::Sender::new(Some(0)),
+        });
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("access-log-sync".into())
+            .spawn(move || syncer(s))?;
+        Ok(Journal { shared })
+    }
+
+    /// Appends one record (a line) with one `write`; returns where it ends,
+    /// for [`Journal::durable`]. With `urgent`, a sync starts at once.
+    pub fn append(&self, line: &[u8], urgent: bool) -> std::io::Result<u64> {
+        let mut st = self.shared.lock();
+        if st.failed || st.stop {
+            return Err(stopped());
+        }
+        if st.current.as_ref().is_none_or(|s| s.len >= SEGMENT_MAX) {
+            if let Some(old) = st.current.take() {
+                st.unsynced.push(old.file);
+            }
+            let path = self.shared.dir.join(segment_name(super::next_seq()));
+            let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+            st.current = Some(Segment {
+                path,
+                file: Arc::new(file),
+                len: 0,
+            });
+            st.dir_dirty = true;
+        }
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        let Some(seg) = st.current.as_mut() else {
+            return Err(stopped());
         };
-        tokio::spawn(run(w, rx));
-        Ok(Journal {
-            tx,
-            dir: dir.to_owned(),
-        })
+        if let Err(e) = (&*seg.file).write_all(&buf) {
+            // a torn line may be left: end the segment there, so that no
+            // later record is glued to it, and take no more records
+            if let Some(old) = st.current.take() {
+                st.unsynced.push(old.file);
+            }
+            st.failed = true;
+            self.shared.durable.send_replace(None);
+            return Err(e);
+        }
+        seg.len += buf.len() as u64;
+        st.appended += buf.len() as u64;
+        let was_clean = st.dirty_since.is_none();
+        if was_clean {
+            st.dirty_since = Some(Instant::now());
+        }
+        let end = st.appended;
+        if urgent && !st.urgent {
+            st.urgent = true;
+            self.shared.wake.notify_one();
+        } else if was_clean {
+            self.shared.wake.notify_one();
+        }
+        Ok(end)
     }
 
-    /// Appends one record (a line) and returns once it is durable.
-    pub async fn append(&self, mut line: Vec<u8>) -> std::io::Result<()> {
-        line.push(b'\n');
-        let (w, r) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Msg::Append(line, w))
-            .map_err(|_| std::io::Error::other("the access-log journal stopped"))?;
-        r.await
-            .map_err(|_| std::io::Error::other("the access-log journal stopped"))?
+    /// Returns once every record up to `end` is durable.
+    pub async fn durable(&self, end: u64) -> std::io::Result<()> {
+        let mut rx = self.shared.durable.subscribe();
+        match rx.wait_for(|d| d.is_none_or(|n| n >= end)).await {
+            Ok(d) if d.is_some() => Ok(()),
+            _ => Err(stopped()),
+        }
     }
 
-    /// Closes the current segment; every closed segment, oldest first.
+    /// Closes the current segment and makes every record durable; every
+    /// closed segment, oldest first.
     pub async fn rotate(&self) -> std::io::Result<Vec<PathBuf>> {
-        let (w, r) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Msg::Rotate(w))
-            .map_err(|_| std::io::Error::other("the access-log journal stopped"))?;
-        r.await
-            .map_err(|_| std::io::Error::other("the access-log journal stopped"))?
+        let end = {
+            let mut st = self.shared.lock();
+            if let Some(old) = st.current.take() {
+                st.unsynced.push(old.file);
+            }
+            st.urgent = true;
+            self.shared.wake.notify_one();
+            st.appended
+        };
+        self.durable(end).await?;
+        // listed under the lock, so that a segment opened meanwhile is
+        // recognised as current
+        let st = self.shared.lock();
+        closed(&self.shared.dir, st.current.as_ref().map(|s| s.path.as_path()))
     }
 
     /// The spool's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.shared.dir
+    }
+}
+
+impl Drop for Journal {
+    /// Syncs what is left and stops the syncer.
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn lines(p: &Path) -> Vec<String> {
+        std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    #[tokio::test]
+    async fn urgent_records_are_durable_when_awaited_and_rotation_returns_them() {
+        let d = tempfile::tempdir().unwrap();
+        let j = Journal::open(d.path()).unwrap();
+        let a = j.append(b"one", false).unwrap();
+        let b = j.append(b"two", true).unwrap();
+        assert!(b > a);
+        j.durable(b).await.unwrap();
+        assert_eq!(*j.shared.durable.borrow(), Some(b));
+        let segs = j.rotate().await.unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(lines(&segs[0]), ["one", "two"]);
+        // a later record goes to a new segment, not listed as closed
+        j.append(b"three", false).unwrap();
+        assert_eq!(j.rotate().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn records_nobody_waits_for_are_synced_within_the_read_window() {
+        let d = tempfile::tempdir().unwrap();
+        let j = Journal::open(d.path()).unwrap();
+        let end = j.append(b"read", false).unwrap();
+        let t = Instant::now();
+        tokio::time::timeout(READ_SYNC * 20, j.durable(end))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(t.elapsed() >= READ_SYNC / 2, "synced in {:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_failed_journal_takes_no_more_records() {
+        let d = tempfile::tempdir().unwrap();
+        let j = Journal::open(d.path()).unwrap();
+        j.shared.lock().failed = true;
+        assert!(j.append(b"x", true).is_err());
     }
 }

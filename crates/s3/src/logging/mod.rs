@@ -2,9 +2,11 @@
 //! (Put/GetBucketLogging with AWS's validation), the durable spool of
 //! records, and their delivery to the target bucket as log objects.
 //!
-//! A record is appended to the spool ([`journal`]: segment files, group-
-//! committed with one `fdatasync` a batch) before its request is answered,
-//! so no acknowledged request loses its record. Delivery runs in the
+//! A record is appended to the spool ([`journal`]: segment files) before
+//! its request is answered, so no acknowledged request loses its record to
+//! a crash; the record of a request that may have changed something is
+//! also made durable (group-committed, one `fdatasync` a batch) before its
+//! answer, and a read's within [`journal::READ_SYNC`]. Delivery runs in the
 //! background: it closes the current segment and turns each closed segment
 //! into log objects, written in one metadata commit with a marker that the
 //! segment is delivered, so each record is delivered exactly once, whatever
@@ -217,13 +219,16 @@ fn next_seq() -> u64 {
 }
 
 /// Appends one record of a request to `src` (owned by `src_account`) to the
-/// spool; returns once it is durable.
+/// spool. With `wait` (a request that may have changed something), returns
+/// once the record is durable; otherwise once it is written, to be synced
+/// with the next batch (see [`journal`]).
 pub async fn spool(
     journal: &journal::Journal,
     cfg: LogConfig,
     src: &str,
     src_account: &str,
     line: String,
+    wait: bool,
 ) -> std::io::Result<()> {
     let s = Spooled {
         src: src.to_owned(),
@@ -232,9 +237,11 @@ pub async fn spool(
         ms: crate::now_ms(),
         line,
     };
-    journal
-        .append(serde_json::to_vec(&s).map_err(std::io::Error::other)?)
-        .await
+    let end = journal.append(&serde_json::to_vec(&s).map_err(std::io::Error::other)?, wait)?;
+    if wait {
+        journal.durable(end).await?;
+    }
+    Ok(())
 }
 
 /// Records of one source bucket and configuration.

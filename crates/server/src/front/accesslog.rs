@@ -1,9 +1,10 @@
 //! Access-log capture: every request addressed to a bucket with server
 //! access logging on — authenticated or anonymous, allowed or denied,
 //! failed, pre-signed, a preflight, a website read — becomes exactly one
-//! record, committed to the durable spool (`strongroom_s3::logging`)
-//! before its response leaves. If the record cannot be made durable the
-//! request is answered 500 instead: nothing is acknowledged unlogged.
+//! record, written to the spool (`strongroom_s3::logging`) before its
+//! response leaves — and, for a request that may have changed something,
+//! made durable first. If the record cannot be written (or made durable)
+//! the request is answered 500 instead: nothing is acknowledged unlogged.
 //!
 //! Facts come from what s3s read and the decision saw (a [`RequestSlot`]),
 //! the response, and the connection; the bucket's owner and logging
@@ -188,7 +189,10 @@ impl FrontDoor {
             host: meta.host.clone(),
             tls_version: info.tls_version.clone(),
         };
-        match logging::spool(journal, cfg, &src.bucket, &src.owner, rec.line()).await {
+        // a request that may have changed something waits for its record
+        // to be durable; a read or a refusal, only for it to be written
+        let wait = !matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400;
+        match logging::spool(journal, cfg, &src.bucket, &src.owner, rec.line(), wait).await {
             Ok(()) => resp,
             Err(e) => {
                 tracing::error!(bucket = %src.bucket, error = %e, "access-log record not durable: request failed");
