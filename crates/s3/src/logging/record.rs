@@ -62,17 +62,46 @@ fn dash(v: Option<&str>) -> &str {
     v.filter(|s| !s.is_empty()).unwrap_or("-")
 }
 
-/// A field that must stay one token: spaces and quotes percent-encoded
-/// (the values are URIs or identifiers; nothing else is changed).
-fn token(v: &str) -> String {
-    v.replace(' ', "%20").replace('"', "%22")
+/// Appends `v` as part of one field: double quotes, control characters
+/// and (unless `spaces`) spaces percent-encoded — the values are URIs,
+/// identifiers or header values; nothing else is changed — so a field
+/// stays one token, a quoted field has no quote inside (AWS's regex allows
+/// none) and a record stays one line.
+fn push_escaped_with(out: &mut String, v: &str, spaces: bool) {
+    let mut rest = v;
+    while let Some(i) = rest.find(|c: char| (c == ' ' && !spaces) || c == '"' || c.is_ascii_control()) {
+        out.push_str(&rest[..i]);
+        let b = rest.as_bytes()[i];
+        out.push_str(&format!("%{b:02X}"));
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
-/// A quoted field: no double quote inside (AWS's regex allows none).
-fn quoted(v: Option<&str>) -> String {
-    match v.filter(|s| !s.is_empty()) {
-        Some(s) => format!("\"{}\"", s.replace('"', "%22")),
-        None => "\"-\"".to_owned(),
+fn push_escaped(out: &mut String, v: &str) {
+    push_escaped_with(out, v, false);
+}
+
+/// Appends a field and the space after it.
+fn push_token(out: &mut String, v: Option<&str>) {
+    push_escaped(out, dash(v));
+    out.push(' ');
+}
+
+/// Appends a double-quoted field (spaces kept) and the space after it.
+fn push_quoted(out: &mut String, v: Option<&str>) {
+    out.push('"');
+    push_escaped_with(out, dash(v), true);
+    out.push_str("\" ");
+}
+
+fn push_num(out: &mut String, v: Option<u64>) {
+    use std::fmt::Write;
+    match v {
+        Some(n) => {
+            let _ = write!(out, "{n} ");
+        }
+        None => out.push_str("- "),
     }
 }
 
@@ -105,45 +134,49 @@ fn time(t: OffsetDateTime) -> String {
 impl Record {
     /// The record as one line (without its newline).
     pub fn line(&self) -> String {
-        let n = |v: Option<u64>| v.map_or("-".to_owned(), |x| x.to_string());
-        let key = self
-            .key
-            .as_deref()
-            .map(|k| percent_encoding::utf8_percent_encode(k, KEY).to_string());
-        let request = format!("{} {} {}", self.method, token(&redact(&self.target)), self.http_version);
-        [
-            token(dash(Some(&self.owner))),
-            token(dash(Some(&self.bucket))),
-            format!("[{}]", time(self.time.unwrap_or(OffsetDateTime::UNIX_EPOCH))),
-            token(dash(Some(&self.remote_ip))),
-            token(dash(self.requester.as_deref())),
-            token(dash(Some(&self.request_id))),
-            token(dash(Some(&self.operation))),
-            dash(key.as_deref()).to_owned(),
-            format!("\"{}\"", request.replace('"', "%22")),
-            self.status.to_string(),
-            token(dash(self.error_code.as_deref())),
-            n(self.bytes_sent),
-            n(self.object_size),
-            self.total_ms.to_string(),
-            self.turnaround_ms.to_string(),
-            // one token in AWS's regex: no space inside
-            match self.referer.as_deref().filter(|r| !r.is_empty()) {
-                Some(r) => format!("\"{}\"", token(r)),
-                None => "\"-\"".to_owned(),
-            },
-            quoted(self.user_agent.as_deref()),
-            token(dash(self.version_id.as_deref())),
-            token(dash(Some(&self.host_id))),
-            token(dash(self.signature_version.as_deref())),
-            token(dash(self.cipher_suite.as_deref())),
-            token(dash(self.auth_type.as_deref())),
-            token(dash(self.host.as_deref())),
-            token(dash(self.tls_version.as_deref())),
-            "-".to_owned(),
-            "-".to_owned(),
-        ]
-        .join(" ")
+        use std::fmt::Write;
+        let mut out = String::with_capacity(512);
+        push_token(&mut out, Some(&self.owner));
+        push_token(&mut out, Some(&self.bucket));
+        let _ = write!(out, "[{}] ", time(self.time.unwrap_or(OffsetDateTime::UNIX_EPOCH)));
+        push_token(&mut out, Some(&self.remote_ip));
+        push_token(&mut out, self.requester.as_deref());
+        push_token(&mut out, Some(&self.request_id));
+        push_token(&mut out, Some(&self.operation));
+        match self.key.as_deref().filter(|k| !k.is_empty()) {
+            Some(k) => {
+                let _ = write!(out, "{} ", percent_encoding::utf8_percent_encode(k, KEY));
+            }
+            None => out.push_str("- "),
+        }
+        out.push('"');
+        push_escaped(&mut out, &self.method);
+        out.push(' ');
+        push_escaped(&mut out, &redact(&self.target));
+        out.push(' ');
+        push_escaped(&mut out, &self.http_version);
+        out.push_str("\" ");
+        push_num(&mut out, Some(u64::from(self.status)));
+        push_token(&mut out, self.error_code.as_deref());
+        push_num(&mut out, self.bytes_sent);
+        push_num(&mut out, self.object_size);
+        push_num(&mut out, Some(self.total_ms));
+        push_num(&mut out, Some(self.turnaround_ms));
+        // one token in AWS's regex: no space inside
+        out.push('"');
+        push_escaped(&mut out, dash(self.referer.as_deref()));
+        out.push_str("\" ");
+        push_quoted(&mut out, self.user_agent.as_deref());
+        push_token(&mut out, self.version_id.as_deref());
+        push_token(&mut out, Some(&self.host_id));
+        push_token(&mut out, self.signature_version.as_deref());
+        push_token(&mut out, self.cipher_suite.as_deref());
+        push_token(&mut out, self.auth_type.as_deref());
+        push_token(&mut out, self.host.as_deref());
+        push_token(&mut out, self.tls_version.as_deref());
+        // access point ARN and ACL required
+        out.push_str("- -");
+        out
     }
 }
 
@@ -348,6 +381,23 @@ mod tests {
         assert_eq!(r.requester, None);
         assert!(Record::parse("not a record").is_none());
         assert!(Record::parse("").is_none());
+    }
+
+    #[test]
+    fn a_record_stays_one_line_with_one_token_per_field() {
+        let mut r = sample();
+        r.user_agent = Some("evil\r\nagent\t\"x\"".into());
+        r.referer = Some("http://a b/".into());
+        r.requester = Some("arn with space".into());
+        let l = r.line();
+        assert!(!l.contains(['\n', '\r', '\t']), "{l}");
+        assert!(l.contains(" \"evil%0D%0Aagent%09%22x%22\" "), "{l}");
+        assert!(l.contains(" \"http://a%20b/\" "), "{l}");
+        assert!(l.contains(" arn%20with%20space "), "{l}");
+        assert_eq!(
+            Record::parse(&l).unwrap().user_agent.as_deref(),
+            Some("evil%0D%0Aagent%09%22x%22")
+        );
     }
 
     #[test]
