@@ -12,7 +12,7 @@ ROUNDS=${ROUNDS:-2}; SECS=${SECS:-5}; CONNS=${CONNS:-16}; PORT=${PORT:-9331}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 D=$(mktemp -d /var/tmp/accesslog-ratio.XXXXXX)
 "$BIN" serve --data-dir "$D/data" --http "127.0.0.1:$PORT" --https off --admin off --website off \
-  --log-delivery-interval 5 --bootstrap "$HERE/tests/e2e/accounts.toml" > "$D/server.log" 2>&1 &
+  --log-delivery-interval "${DELIVERY:-5}" --bootstrap "$HERE/tests/e2e/accounts.toml" > "$D/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$D"' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.2; done

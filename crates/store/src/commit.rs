@@ -64,11 +64,24 @@ impl Committer {
         F: FnOnce(&mut Txn<'_>) -> Result<R, E> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<R, E>>();
+        // the request's rider row, carried if this commit writes
+        let rider = crate::rider::current();
+        let row = rider.as_ref().and_then(|r| r.row());
         let job: Job = Box::new(move |txn: &mut Txn<'_>| {
             let before = txn.writes;
             let result = f(txn);
             let poisoned = result.is_err() && txn.writes != before;
+            let carried = match (&result, row) {
+                (Ok(_), Some((name, value))) if txn.writes != before => txn.put_system(&name, &value).is_ok(),
+                _ => false,
+            };
             let finish: Finisher = Box::new(move |commit_err: Option<&StoreError>| {
+                if carried
+                    && commit_err.is_none()
+                    && let Some(r) = rider
+                {
+                    r.carried();
+                }
                 let out = match (commit_err, result) {
                     (Some(e), Ok(_)) => Err(E::from(clone_err(e))),
                     (_, r) => r,

@@ -18,6 +18,7 @@ mod commit;
 mod error;
 mod lease;
 mod records;
+pub mod rider;
 mod tables;
 mod versions;
 

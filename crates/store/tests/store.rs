@@ -219,3 +219,41 @@ async fn a_leased_blob_outlives_the_commit_that_releases_it() {
     drop(lease);
     assert_eq!(blob_files(dir.path()), 0, "removed with the last lease");
 }
+
+/// A request's rider row lands with its first writing commit that succeeds
+/// — in the same transaction — and with no other.
+#[tokio::test]
+async fn a_rider_row_rides_the_first_writing_commit_only() {
+    use strongroom_store::rider::{Rider, ride};
+    let d = tempfile::tempdir().unwrap();
+    let store = Store::open(d.path()).unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let rider = Rider::new(Box::new(move || {
+        let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some((format!("ride/{n}"), b"row".to_vec()))
+    }));
+    let r = rider.clone();
+    let s = store.clone();
+    ride(rider.clone(), async move {
+        // reads nothing, writes nothing: not carried
+        s.commit(|t| t.bucket("none").map(|_| ())).await.unwrap();
+        assert!(!r.rode());
+        // fails: not carried (and nothing written)
+        let e: Result<(), StoreError> = s.commit(|_| Err(StoreError::Aborted)).await;
+        assert!(e.is_err() && !r.rode());
+        // writes: carried in the same commit
+        s.commit(|t| t.put_bucket(&bucket("b"))).await.unwrap();
+        assert!(r.rode());
+        s.commit(|t| t.put_system("other", b"x")).await.unwrap();
+    })
+    .await;
+    let rows = store.system_scan("ride/").unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, b"row");
+    // made for the first three commits, never after it rode
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // a commit outside the ride carries nothing
+    store.commit(|t| t.put_system("plain", b"y")).await.unwrap();
+    assert_eq!(store.system_scan("ride/").unwrap().len(), 1);
+}

@@ -152,6 +152,13 @@ fn syncer(shared: Arc<Shared>) {
 /// The spool's writer.
 pub struct Journal {
     shared: Arc<Shared>,
+    /// This run of the journal, unique and increasing across restarts:
+    /// provisional records are named by it.
+    run: String,
+    /// One delivery at a time.
+    delivery: tokio::sync::Mutex<()>,
+    /// Earlier runs' provisional records are delivered.
+    orphans_delivered: std::sync::atomic::AtomicBool,
 }
 
 impl Journal {
@@ -174,7 +181,12 @@ impl Journal {
         std::thread::Builder::new()
             .name("access-log-sync".into())
             .spawn(move || syncer(s))?;
-        Ok(Journal { shared })
+        Ok(Journal {
+            shared,
+            run: format!("{:020}", super::spool::next_seq()),
+            delivery: tokio::sync::Mutex::new(()),
+            orphans_delivered: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// Appends one record (a line) with one `write`; returns where it ends,
@@ -188,7 +200,7 @@ impl Journal {
             if let Some(old) = st.current.take() {
                 st.unsynced.push(old.file);
             }
-            let path = self.shared.dir.join(segment_name(super::next_seq()));
+            let path = self.shared.dir.join(segment_name(super::spool::next_seq()));
             let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
             st.current = Some(Segment {
                 path,
@@ -260,6 +272,24 @@ impl Journal {
     /// The spool's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// This run's name (see `spool::PENDING`).
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
+    /// Held by the delivery in progress.
+    pub(super) async fn delivery_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.delivery.lock().await
+    }
+
+    pub(super) fn orphans_delivered(&self) -> bool {
+        self.orphans_delivered.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(super) fn set_orphans_delivered(&self) {
+        self.orphans_delivered.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -13,9 +13,11 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Response, StatusCode};
-use strongroom_iam::{ConnInfo, RequestFacts};
-use strongroom_s3::logging::{self, record::Record};
+use strongroom_iam::{ConnInfo, Identities, OperationSlot, RequestFacts, RequestSlot};
+use strongroom_s3::logging::{self, Durability, record::Record};
 
 use super::FrontDoor;
 use super::rewrite::{error_code, error_response};
@@ -106,7 +108,8 @@ impl FrontDoor {
 
     /// Spools the record of one request when its bucket logs. Returns the
     /// response to send: the one given, or a 500 when the record could not
-    /// be made durable.
+    /// be written (or made durable). `rider`: the request's provisional
+    /// record, if its write's commit carried one.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn access_log(
         &self,
@@ -118,6 +121,7 @@ impl FrontDoor {
         info: &ConnInfo,
         ids: (&str, &str),
         started: Instant,
+        rider: Option<&Rider>,
         resp: Response<s3s::Body>,
     ) -> Response<s3s::Body> {
         let (Some(src), Some(journal)) = (src, &self.access_log) else {
@@ -134,65 +138,57 @@ impl FrontDoor {
                 .and_then(|v| v.parse::<u64>().ok())
         };
         let head = meta.method == "HEAD";
-        let bytes_sent = if head {
-            None
-        } else {
-            len("content-length").filter(|n| *n > 0)
-        };
-        let object_size = match meta.method.as_str() {
-            "GET" | "HEAD" if status.is_success() => h
-                .get("content-range")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit('/').next())
-                .and_then(|v| v.parse().ok())
-                .or(len("content-length")),
-            "PUT" | "POST" => meta.request_len,
-            _ => None,
-        };
-        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let owner = self
-            .identities
-            .account(&src.owner)
-            .map_or_else(|| src.owner.clone(), |a| a.canonical_id);
-        let rec = Record {
-            owner,
-            bucket: src.bucket.clone(),
-            time: Some(time::OffsetDateTime::now_utc()),
-            remote_ip: meta.remote_ip.clone(),
-            requester: facts.requester.clone(),
-            request_id: ids.0.to_owned(),
-            operation,
-            key: facts.key.clone(),
-            method: meta.method.clone(),
-            target: meta.target.clone(),
-            http_version: meta.version.clone(),
+        let outcome = Outcome {
             status: status.as_u16(),
             error_code: if status.as_u16() >= 400 {
                 error_code(&resp)
             } else {
                 None
             },
-            bytes_sent,
-            object_size,
-            total_ms: ms,
-            turnaround_ms: ms,
-            referer: meta.referer.clone(),
-            user_agent: meta.user_agent.clone(),
+            bytes_sent: if head {
+                None
+            } else {
+                len("content-length").filter(|n| *n > 0)
+            },
+            object_size: match meta.method.as_str() {
+                "GET" | "HEAD" if status.is_success() => h
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.rsplit('/').next())
+                    .and_then(|v| v.parse().ok())
+                    .or(len("content-length")),
+                "PUT" | "POST" => meta.request_len,
+                _ => None,
+            },
             version_id: h
                 .get("x-amz-version-id")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            host_id: ids.1.to_owned(),
-            signature_version: signature.map(|s| s.0.to_owned()),
-            cipher_suite: info.cipher_suite.map(str::to_owned),
-            auth_type: signature.map(|s| s.1.to_owned()),
-            host: meta.host.clone(),
-            tls_version: info.tls_version.clone(),
         };
-        // a request that may have changed something waits for its record
-        // to be durable; a read or a refusal, only for it to be written
-        let wait = !matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400;
-        match logging::spool(journal, cfg, &src.bucket, &src.owner, rec.line(), wait).await {
+        let rec = record(
+            &self.identities,
+            &src,
+            operation,
+            meta,
+            facts,
+            signature,
+            info,
+            ids,
+            started,
+            outcome,
+        );
+        // a write whose commit carried its provisional record needs no
+        // sync of its own; any other request that may have changed
+        // something waits for its record to be durable; a read or a
+        // refusal only for it to be written
+        let durability = match rider.and_then(Rider::row_name) {
+            Some(row) => Durability::Rode(row),
+            None if !matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400 => {
+                Durability::Wait
+            }
+            None => Durability::Batched,
+        };
+        match logging::spool(journal, cfg, &src.bucket, &src.owner, rec.line(), durability).await {
             Ok(()) => resp,
             Err(e) => {
                 tracing::error!(bucket = %src.bucket, error = %e, "access-log record not durable: request failed");
@@ -203,5 +199,141 @@ impl FrontDoor {
                 )
             }
         }
+    }
+
+    /// The rider of an S3 request when access logs are on: the provisional
+    /// record its first writing commit carries (a success is assumed — the
+    /// commit is the last step of a write; the final record supersedes it).
+    pub(crate) fn rider(
+        &self,
+        meta: &Meta,
+        slot: &RequestSlot,
+        op: &OperationSlot,
+        info: &ConnInfo,
+        ids: (&str, &str),
+        started: Instant,
+    ) -> Option<Rider> {
+        let journal = self.access_log.clone()?;
+        let identities = self.identities.clone();
+        let (meta, slot, op, info) = (meta.clone(), slot.clone(), op.clone(), info.clone());
+        let (rid, id2) = (ids.0.to_owned(), ids.1.to_owned());
+        let made = Arc::new(std::sync::OnceLock::new());
+        let name = made.clone();
+        let inner = strongroom_store::rider::Rider::new(Box::new(move || {
+            let facts = slot.get();
+            let (Some(bucket), Some(owner), Some(Some(logging))) = (
+                facts.bucket.clone(),
+                facts.decided_owner.clone(),
+                facts.decided_logging.clone(),
+            ) else {
+                return None;
+            };
+            let cfg = logging::config(Some(&logging))?;
+            let src = Source {
+                bucket,
+                owner,
+                logging: Some(logging),
+            };
+            let operation = op.0.get().map_or_else(
+                || format!("REST.{}.UNKNOWN", meta.method),
+                |n| logging::record::operation(n, &meta.method),
+            );
+            let outcome = Outcome {
+                status: if meta.method == "DELETE" { 204 } else { 200 },
+                error_code: None,
+                bytes_sent: None,
+                object_size: matches!(meta.method.as_str(), "PUT" | "POST")
+                    .then_some(meta.request_len)
+                    .flatten(),
+                version_id: None,
+            };
+            let rec = record(
+                &identities,
+                &src,
+                operation,
+                &meta,
+                &facts,
+                facts.signature,
+                &info,
+                (&rid, &id2),
+                started,
+                outcome,
+            );
+            let row = logging::provisional_row(&journal, cfg, &src.bucket, &src.owner, rec.line())?;
+            let _ = name.set(row.0.clone());
+            Some(row)
+        }));
+        Some(Rider { inner, made })
+    }
+}
+
+/// What the response says, for the record.
+pub(crate) struct Outcome {
+    status: u16,
+    error_code: Option<String>,
+    bytes_sent: Option<u64>,
+    object_size: Option<u64>,
+    version_id: Option<String>,
+}
+
+/// A request's provisional record offered to its write's commit.
+pub(crate) struct Rider {
+    pub(crate) inner: Arc<strongroom_store::rider::Rider>,
+    /// The row's name, once made.
+    made: Arc<std::sync::OnceLock<String>>,
+}
+
+impl Rider {
+    /// The row a commit carried, if one did.
+    fn row_name(&self) -> Option<String> {
+        self.inner.rode().then(|| self.made.get().cloned()).flatten()
+    }
+}
+
+/// The record of one request.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    identities: &Identities,
+    src: &Source,
+    operation: String,
+    meta: &Meta,
+    facts: &RequestFacts,
+    signature: Option<(&'static str, &'static str)>,
+    info: &ConnInfo,
+    ids: (&str, &str),
+    started: Instant,
+    outcome: Outcome,
+) -> Record {
+    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let owner = identities
+        .account(&src.owner)
+        .map_or_else(|| src.owner.clone(), |a| a.canonical_id);
+    Record {
+        owner,
+        bucket: src.bucket.clone(),
+        time: Some(time::OffsetDateTime::now_utc()),
+        remote_ip: meta.remote_ip.clone(),
+        requester: facts.requester.clone(),
+        request_id: ids.0.to_owned(),
+        operation,
+        key: facts.key.clone(),
+        method: meta.method.clone(),
+        target: meta.target.clone(),
+        http_version: meta.version.clone(),
+        status: outcome.status,
+        error_code: outcome.error_code,
+        bytes_sent: outcome.bytes_sent,
+        object_size: outcome.object_size,
+        total_ms: ms,
+        turnaround_ms: ms,
+        referer: meta.referer.clone(),
+        user_agent: meta.user_agent.clone(),
+        version_id: outcome.version_id,
+        host_id: ids.1.to_owned(),
+        signature_version: signature.map(|s| s.0.to_owned()),
+        cipher_suite: info.cipher_suite.map(str::to_owned),
+        auth_type: signature.map(|s| s.1.to_owned()),
+        host: meta.host.clone(),
+        tls_version: info.tls_version.clone(),
     }
 }

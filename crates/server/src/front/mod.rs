@@ -241,6 +241,7 @@ impl FrontDoor {
                     &info,
                     (&rid, &id2),
                     started,
+                    None,
                     resp,
                 )
                 .await;
@@ -295,17 +296,21 @@ impl FrontDoor {
             .or_else(|| cors::path_bucket(req.uri().path()));
         let slot = RequestSlot::default();
         let op = OperationSlot::default();
-        let mut resp = self
-            .serve_s3(
-                req,
-                info.clone(),
-                rid.clone(),
-                id2.clone(),
-                started,
-                slot.clone(),
-                op.clone(),
-            )
-            .await;
+        let serve = self.serve_s3(
+            req,
+            info.clone(),
+            rid.clone(),
+            id2.clone(),
+            started,
+            slot.clone(),
+            op.clone(),
+        );
+        // with access logs on, a write's first commit carries its record
+        let rider = self.rider(&meta, &slot, &op, &info, (&rid, &id2), started);
+        let mut resp = match &rider {
+            Some(r) => strongroom_store::rider::ride(r.inner.clone(), serve).await,
+            None => serve.await,
+        };
         let facts = slot.get();
         if let Some(h) = &cors_headers {
             let bucket = facts.bucket.as_deref().or(fallback.as_deref());
@@ -326,6 +331,7 @@ impl FrontDoor {
             &info,
             (&rid, &id2),
             started,
+            rider.as_ref(),
             resp,
         )
         .await

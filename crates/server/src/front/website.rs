@@ -144,7 +144,18 @@ impl FrontDoor {
         let src = self.log_source(&facts, None);
         self.count_bucket(src.as_ref(), &parts.method, None, &resp);
         let resp = self
-            .access_log(src, operation, &meta, &facts, None, &info, (&rid, &id2), started, resp)
+            .access_log(
+                src,
+                operation,
+                &meta,
+                &facts,
+                None,
+                &info,
+                (&rid, &id2),
+                started,
+                None,
+                resp,
+            )
             .await;
         self.finish(resp, &rid, &id2, &parts.method, "Website", &info, &path, started)
     }

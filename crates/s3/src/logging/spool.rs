@@ -1,0 +1,251 @@
+//! What goes into the spool: one line per record, with where it goes
+//! (source bucket, its owner, the logging configuration), and how durable
+//! it must be before its request is answered.
+//!
+//! A write's record can reach the disk in two ways. Either the request
+//! waits for a sync of the spool ([`Durability::Wait`]), or — the fast way
+//! — a *provisional* record rides in the write's own metadata commit as a
+//! row named [`PENDING`]`<run>/<sequence>` (see `strongroom_store::rider`), and
+//! the final record, written to the spool after the response is known,
+//! names that row ([`Durability::Rode`]). Delivery removes the row in the
+//! commit that delivers the final record; a row whose final record never
+//! reached the spool (a crash or power cut between the commit and the
+//! spool's sync) is delivered itself, once, by the first delivery after a
+//! restart. Either way the record of an acknowledged write is durable
+//! before the write is acknowledged, and delivered exactly once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::{LogConfig, journal};
+
+/// Rows of provisional records of writes, named by request id.
+pub const PENDING: &str = "access-log-pending/";
+
+/// One spooled record, with where it goes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Spooled {
+    pub src: String,
+    pub src_account: String,
+    pub cfg: LogConfig,
+    /// Milliseconds since the epoch of the request.
+    pub ms: i64,
+    pub line: String,
+    /// The provisional record's row this record supersedes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+/// Where a spooled record goes: the JSON head of a spool line.
+#[derive(Serialize, Deserialize)]
+struct Head<'a> {
+    src: std::borrow::Cow<'a, str>,
+    src_account: std::borrow::Cow<'a, str>,
+    cfg: LogConfig,
+    ms: i64,
+    /// CRC-32C of the record: a line torn or damaged by a crash is skipped.
+    crc: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn crc(line: &str) -> u32 {
+    // CRC-32C is 32 bits wide: the cast loses nothing
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, line.as_bytes()) as u32
+}
+
+/// The marker of the spool-line format: `v2 TAB head-json TAB record`. The
+/// record is kept as it will be delivered (no escaping: JSON text has no
+/// raw tab, and a record has no newline), so spooling and delivering it
+/// cost no more than a copy. Lines without the marker are the first
+/// format: one JSON object (`Spooled`).
+const SPOOL_V2: &str = "v2\t";
+
+impl Spooled {
+    pub(super) fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let head = Head {
+            src: self.src.as_str().into(),
+            src_account: self.src_account.as_str().into(),
+            cfg: self.cfg.clone(),
+            ms: self.ms,
+            crc: crc(&self.line),
+            pending: self.pending.as_deref().map(Into::into),
+        };
+        let mut out = Vec::with_capacity(SPOOL_V2.len() + 160 + self.line.len());
+        out.extend_from_slice(SPOOL_V2.as_bytes());
+        serde_json::to_writer(&mut out, &head)?;
+        out.push(b'\t');
+        out.extend_from_slice(self.line.as_bytes());
+        Ok(out)
+    }
+
+    /// A spool line (or provisional row) read back; None for a torn,
+    /// damaged or foreign line.
+    pub(super) fn decode(l: &str) -> Option<Spooled> {
+        let Some(rest) = l.strip_prefix(SPOOL_V2) else {
+            return serde_json::from_str(l).ok();
+        };
+        let (head, line) = rest.split_once('\t')?;
+        let h: Head<'_> = serde_json::from_str(head).ok()?;
+        (crc(line) == h.crc).then(|| Spooled {
+            src: h.src.into_owned(),
+            src_account: h.src_account.into_owned(),
+            cfg: h.cfg,
+            ms: h.ms,
+            line: line.to_owned(),
+            pending: h.pending.map(std::borrow::Cow::into_owned),
+        })
+    }
+}
+
+/// The next spool sequence: microseconds since the epoch, strictly
+/// increasing within the process (and after a restart, as time goes on).
+pub(super) fn next_seq() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(u64::MAX);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
+/// How durable a record must be before its request is answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// A read or a refusal: written now, synced within
+    /// [`journal::READ_SYNC`].
+    Batched,
+    /// A request that may have changed something: durable before the
+    /// answer.
+    Wait,
+    /// A write whose provisional record rode in its own commit, in this
+    /// row: written now (the row keeps it durable meanwhile).
+    Rode(String),
+}
+
+/// The provisional record of a write to `src` (owned by `src_account`) by
+/// one request: the row to carry in the write's commit.
+pub fn provisional_row(
+    journal: &journal::Journal,
+    cfg: LogConfig,
+    src: &str,
+    src_account: &str,
+    line: String,
+) -> Option<(String, Vec<u8>)> {
+    let s = Spooled {
+        src: src.to_owned(),
+        src_account: src_account.to_owned(),
+        cfg,
+        ms: crate::now_ms(),
+        line,
+        pending: None,
+    };
+    // names in increasing order: each commit's row lands at the end of the
+    // table (one page touched), not at a random place in it
+    Some((
+        format!("{PENDING}{}/{:020}", journal.run(), next_seq()),
+        s.encode().ok()?,
+    ))
+}
+
+/// Appends one record of a request to `src` (owned by `src_account`) to the
+/// spool, returning once it is as durable as `durability` asks.
+pub async fn spool(
+    journal: &journal::Journal,
+    cfg: LogConfig,
+    src: &str,
+    src_account: &str,
+    line: String,
+    durability: Durability,
+) -> std::io::Result<()> {
+    let wait = durability == Durability::Wait;
+    let s = Spooled {
+        src: src.to_owned(),
+        src_account: src_account.to_owned(),
+        cfg,
+        ms: crate::now_ms(),
+        line,
+        pending: match durability {
+            Durability::Rode(row) => Some(row),
+            _ => None,
+        },
+    };
+    let end = journal.append(&s.encode().map_err(std::io::Error::other)?, wait)?;
+    if wait {
+        journal.durable(end).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    pub(crate) fn spooled(partitioned: Option<super::super::DateSource>) -> Spooled {
+        Spooled {
+            src: "src".into(),
+            src_account: "111122223333".into(),
+            cfg: LogConfig {
+                target: "logs".into(),
+                prefix: "access/".into(),
+                partitioned,
+            },
+            ms: 1_549_411_238_000,
+            line: String::new(),
+            pending: None,
+        }
+    }
+
+    #[test]
+    fn spool_lines_round_trip_and_torn_or_damaged_ones_are_skipped() {
+        let mut s = spooled(Some(super::super::DateSource::EventTime));
+        s.line = "owner src [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - ID REST.GET.OBJECT k \"GET /src/k HTTP/1.1\" 200 - 3 3 1 1 \"-\" \"ua 1\" - H SigV4 - AuthHeader h - - -".into();
+        s.pending = Some(format!("{PENDING}ID"));
+        let enc = s.encode().unwrap();
+        let text = String::from_utf8(enc.clone()).unwrap();
+        let back = Spooled::decode(&text).unwrap();
+        assert_eq!(
+            (back.src, back.src_account, back.ms, back.cfg, back.pending),
+            (
+                s.src.clone(),
+                s.src_account.clone(),
+                s.ms,
+                s.cfg.clone(),
+                s.pending.clone()
+            )
+        );
+        assert_eq!(back.line, s.line);
+        // every truncation (a write torn by a crash) is refused
+        for n in 0..text.len() {
+            assert!(Spooled::decode(&text[..n]).is_none(), "accepted a line torn at {n}");
+        }
+        // a damaged byte in the record (lost page contents) is refused
+        let mut bad = enc.clone();
+        let last = bad.len() - 5;
+        bad[last] = 0;
+        assert!(Spooled::decode(std::str::from_utf8(&bad).unwrap()).is_none());
+        // the first format (one JSON object a line) is still read
+        s.pending = None;
+        let old = serde_json::to_string(&s).unwrap().replace(",\"pending\":null", "");
+        assert_eq!(Spooled::decode(&old).unwrap().line, s.line);
+    }
+
+    #[test]
+    fn sequences_increase() {
+        let a = next_seq();
+        let b = next_seq();
+        assert!(b > a);
+    }
+}
