@@ -72,15 +72,14 @@ impl Committer {
             let result = f(txn);
             let poisoned = result.is_err() && txn.writes != before;
             let carried = match (&result, row) {
-                (Ok(_), Some((name, value))) if txn.writes != before => txn.put_system(&name, &value).is_ok(),
-                _ => false,
+                (Ok(_), Some((name, value))) if txn.writes != before => {
+                    txn.put_system(&name, &value).is_ok().then_some(name)
+                }
+                _ => None,
             };
             let finish: Finisher = Box::new(move |commit_err: Option<&StoreError>| {
-                if carried
-                    && commit_err.is_none()
-                    && let Some(r) = rider
-                {
-                    r.carried();
+                if let (Some(name), None, Some(r)) = (carried, commit_err, rider) {
+                    r.set_carried(name);
                 }
                 let out = match (commit_err, result) {
                     (Some(e), Ok(_)) => Err(E::from(clone_err(e))),

@@ -9,8 +9,7 @@
 //! reaches the spool. The store knows nothing of what the row means.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Makes the row (name, value) when a commit can carry it; None: nothing
 /// to carry (yet).
@@ -19,7 +18,8 @@ pub type MakeRow = Box<dyn Fn() -> Option<(String, Vec<u8>)> + Send + Sync>;
 /// A row offered to a request's first writing commit.
 pub struct Rider {
     make: MakeRow,
-    rode: AtomicBool,
+    /// The name of the row a durable commit carried.
+    carried: OnceLock<String>,
 }
 
 tokio::task_local! {
@@ -30,17 +30,22 @@ impl Rider {
     pub fn new(make: MakeRow) -> Arc<Rider> {
         Arc::new(Rider {
             make,
-            rode: AtomicBool::new(false),
+            carried: OnceLock::new(),
         })
     }
 
     /// Whether a durable commit carried the row.
     pub fn rode(&self) -> bool {
-        self.rode.load(Ordering::Acquire)
+        self.carried.get().is_some()
     }
 
-    pub(crate) fn carried(&self) {
-        self.rode.store(true, Ordering::Release);
+    /// The name of the row a durable commit carried.
+    pub fn carried(&self) -> Option<&str> {
+        self.carried.get().map(String::as_str)
+    }
+
+    pub(crate) fn set_carried(&self, name: String) {
+        let _ = self.carried.set(name);
     }
 
     /// The row, unless a commit carried it already.

@@ -1,5 +1,5 @@
-//! Delivery: closed spool segments (and provisional records a crash left
-//! without a final one) become log objects in their target buckets, each
+//! Delivery: closed spool segments and settled provisional records of
+//! writes (see `spool`) become log objects in their target buckets, each
 //! batch in one metadata commit with what marks it delivered, so each
 //! record is delivered exactly once, whatever crashes in between. The
 //! writes are the log-delivery service's own, never through the front
@@ -70,14 +70,16 @@ impl Strongroom {
     /// configuration, at most 10,000 records each), committed together with
     /// a marker that the segment is delivered and the removal of the
     /// provisional records its records supersede; then removes the segment.
-    /// Once every segment of an earlier run is delivered, that run's
-    /// provisional records left without a final one are delivered too.
+    /// Then the settled provisional records nothing superseded.
     /// Records whose target is gone, or no longer lets the log-delivery
     /// service write, are dropped (as AWS stops delivering). Returns the
     /// records delivered.
     pub async fn deliver_logs(&self) -> Result<usize, StoreError> {
         let Some(journal) = &self.access_log else { return Ok(0) };
         let _one_at_a_time = journal.delivery_lock().await;
+        // rows below this are settled: the final records that supersede
+        // them are in the segments closed next
+        let settled = journal.settled_below();
         let segments = journal.rotate().await.map_err(StoreError::Io)?;
         let mut delivered = 0;
         let mut all = true;
@@ -87,12 +89,10 @@ impl Strongroom {
                 None => all = false,
             }
         }
-        if all
-            && !journal.orphans_delivered()
-            && let Some(n) = self.deliver_orphans(journal.run()).await?
-        {
+        // a row whose superseding record is in a segment not delivered yet
+        // waits for it
+        if all && let Some(n) = self.deliver_rows(journal.run(), settled).await? {
             delivered += n;
-            journal.set_orphans_delivered();
         }
         Ok(delivered)
     }
@@ -128,17 +128,17 @@ impl Strongroom {
         Ok(Some(0))
     }
 
-    /// Delivers the provisional records of writes by earlier runs (not
-    /// `run`) whose final record never reached the spool: the write was
-    /// committed, the record of it is the provisional one. Each is removed
-    /// in the commit that delivers it. None when that commit failed.
-    async fn deliver_orphans(&self, run: &str) -> Result<Option<usize>, StoreError> {
-        let ours = format!("{PENDING}{run}/");
+    /// Delivers the settled provisional records no final record
+    /// superseded: this run's below `settled`, and every one of an earlier
+    /// run. Each is removed in the commit that delivers it. None when that
+    /// commit failed.
+    async fn deliver_rows(&self, run: &str, settled: u64) -> Result<Option<usize>, StoreError> {
         let mut rows = Vec::new();
         let mut records = Vec::new();
         for (name, value) in self.store.system_scan(PENDING)? {
-            if name.starts_with(&ours) {
-                continue;
+            match super::spool::row_of(&name) {
+                Some((r, seq)) if r == run && seq >= settled => continue,
+                _ => {}
             }
             if let Some(s) = std::str::from_utf8(&value).ok().and_then(Spooled::decode) {
                 records.push(s);
@@ -148,11 +148,7 @@ impl Strongroom {
         if rows.is_empty() {
             return Ok(Some(0));
         }
-        tracing::info!(
-            records = records.len(),
-            "delivering access-log records of writes whose final record a crash took"
-        );
-        let unique = format!("orphans-{run}");
+        let unique = rows.first().cloned().unwrap_or_default();
         self.deliver_records(records, &unique, move |txn| {
             rows.iter().try_for_each(|r| txn.delete_system(r))
         })

@@ -157,8 +157,9 @@ pub struct Journal {
     run: String,
     /// One delivery at a time.
     delivery: tokio::sync::Mutex<()>,
-    /// Earlier runs' provisional records are delivered.
-    orphans_delivered: std::sync::atomic::AtomicBool,
+    /// Provisional records made by requests still being answered, by
+    /// sequence: the record of such a request may yet be superseded.
+    unsettled: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl Journal {
@@ -185,7 +186,7 @@ impl Journal {
             shared,
             run: format!("{:020}", super::spool::next_seq()),
             delivery: tokio::sync::Mutex::new(()),
-            orphans_delivered: std::sync::atomic::AtomicBool::new(false),
+            unsettled: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 
@@ -284,12 +285,33 @@ impl Journal {
         self.delivery.lock().await
     }
 
-    pub(super) fn orphans_delivered(&self) -> bool {
-        self.orphans_delivered.load(std::sync::atomic::Ordering::Acquire)
+    fn unsettled(&self) -> MutexGuard<'_, std::collections::BTreeSet<u64>> {
+        self.unsettled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(super) fn set_orphans_delivered(&self) {
-        self.orphans_delivered.store(true, std::sync::atomic::Ordering::Release);
+    /// A sequence for a new provisional record, unsettled until
+    /// [`Journal::settle`].
+    pub(super) fn begin_provisional(&self) -> u64 {
+        let mut u = self.unsettled();
+        let seq = super::spool::next_seq();
+        u.insert(seq);
+        seq
+    }
+
+    /// The requests that made these provisional records are answered:
+    /// their final records, if any, are in the spool.
+    pub fn settle(&self, seqs: &[u64]) {
+        let mut u = self.unsettled();
+        for s in seqs {
+            u.remove(s);
+        }
+    }
+
+    /// Every provisional record with a lower sequence is settled, and any
+    /// made later has a higher one.
+    pub(super) fn settled_below(&self) -> u64 {
+        let u = self.unsettled();
+        u.first().copied().unwrap_or_else(super::spool::next_seq)
     }
 }
 

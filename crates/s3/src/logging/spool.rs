@@ -5,14 +5,16 @@
 //! A write's record can reach the disk in two ways. Either the request
 //! waits for a sync of the spool ([`Durability::Wait`]), or — the fast way
 //! — a *provisional* record rides in the write's own metadata commit as a
-//! row named [`PENDING`]`<run>/<sequence>` (see `strongroom_store::rider`), and
-//! the final record, written to the spool after the response is known,
-//! names that row ([`Durability::Rode`]). Delivery removes the row in the
-//! commit that delivers the final record; a row whose final record never
-//! reached the spool (a crash or power cut between the commit and the
-//! spool's sync) is delivered itself, once, by the first delivery after a
-//! restart. Either way the record of an acknowledged write is durable
-//! before the write is acknowledged, and delivered exactly once.
+//! row named [`PENDING`]`<run>/<sequence>` (see `strongroom_store::rider`),
+//! made assuming the write succeeds as usual (200, or 204 for a DELETE, no
+//! body, no version id). When the answer says otherwise, a final record
+//! that names the row goes to the spool ([`Durability::Rode`]) and its
+//! delivery removes the row; otherwise the row *is* the record. Once its
+//! request is answered the row is settled, and delivery turns settled rows
+//! that no final record superseded into log objects, removing them in the
+//! same commit (rows of an earlier run are all settled: a crash answered
+//! them). Either way the record of an acknowledged write is durable before
+//! the write is acknowledged, and delivered exactly once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -135,14 +137,16 @@ pub enum Durability {
 }
 
 /// The provisional record of a write to `src` (owned by `src_account`) by
-/// one request: the row to carry in the write's commit.
+/// one request: its sequence (unsettled until the request settles it, see
+/// [`journal::Journal::settle`]) and the row to carry in the write's
+/// commit.
 pub fn provisional_row(
     journal: &journal::Journal,
     cfg: LogConfig,
     src: &str,
     src_account: &str,
     line: String,
-) -> Option<(String, Vec<u8>)> {
+) -> Option<(u64, (String, Vec<u8>))> {
     let s = Spooled {
         src: src.to_owned(),
         src_account: src_account.to_owned(),
@@ -151,12 +155,21 @@ pub fn provisional_row(
         line,
         pending: None,
     };
+    let value = s.encode().ok()?;
     // names in increasing order: each commit's row lands at the end of the
     // table (one page touched), not at a random place in it
-    Some((
-        format!("{PENDING}{}/{:020}", journal.run(), next_seq()),
-        s.encode().ok()?,
-    ))
+    let seq = journal.begin_provisional();
+    Some((seq, (row_name(journal.run(), seq), value)))
+}
+
+fn row_name(run: &str, seq: u64) -> String {
+    format!("{PENDING}{run}/{seq:020}")
+}
+
+/// The run and sequence of a provisional record's row.
+pub(super) fn row_of(name: &str) -> Option<(&str, u64)> {
+    let (run, seq) = name.strip_prefix(PENDING)?.split_once('/')?;
+    Some((run, seq.parse().ok()?))
 }
 
 /// Appends one record of a request to `src` (owned by `src_account`) to the

@@ -165,6 +165,16 @@ impl FrontDoor {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         };
+        // a write whose commit carried its provisional record: that is its
+        // record when the answer is the one assumed, else a final record
+        // supersedes it (no sync of its own: the row keeps it durable);
+        // any other request that may have changed something waits for its
+        // record to be durable; a read or a refusal only for it to be
+        // written
+        let carried = rider.and_then(|r| r.inner.carried());
+        if carried.is_some() && outcome == assumed(meta) {
+            return resp;
+        }
         let rec = record(
             &self.identities,
             &src,
@@ -177,12 +187,8 @@ impl FrontDoor {
             started,
             outcome,
         );
-        // a write whose commit carried its provisional record needs no
-        // sync of its own; any other request that may have changed
-        // something waits for its record to be durable; a read or a
-        // refusal only for it to be written
-        let durability = match rider.and_then(Rider::row_name) {
-            Some(row) => Durability::Rode(row),
+        let durability = match carried {
+            Some(row) => Durability::Rode(row.to_owned()),
             None if !matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400 => {
                 Durability::Wait
             }
@@ -202,8 +208,8 @@ impl FrontDoor {
     }
 
     /// The rider of an S3 request when access logs are on: the provisional
-    /// record its first writing commit carries (a success is assumed — the
-    /// commit is the last step of a write; the final record supersedes it).
+    /// record its first writing commit carries, made assuming the usual
+    /// answer (the commit is the last step of a write).
     pub(crate) fn rider(
         &self,
         meta: &Meta,
@@ -217,8 +223,9 @@ impl FrontDoor {
         let identities = self.identities.clone();
         let (meta, slot, op, info) = (meta.clone(), slot.clone(), op.clone(), info.clone());
         let (rid, id2) = (ids.0.to_owned(), ids.1.to_owned());
-        let made = Arc::new(std::sync::OnceLock::new());
-        let name = made.clone();
+        let seqs: Arc<std::sync::Mutex<Vec<u64>>> = Arc::default();
+        let made = seqs.clone();
+        let j = journal.clone();
         let inner = strongroom_store::rider::Rider::new(Box::new(move || {
             let facts = slot.get();
             let (Some(bucket), Some(owner), Some(Some(logging))) = (
@@ -238,15 +245,6 @@ impl FrontDoor {
                 || format!("REST.{}.UNKNOWN", meta.method),
                 |n| logging::record::operation(n, &meta.method),
             );
-            let outcome = Outcome {
-                status: if meta.method == "DELETE" { 204 } else { 200 },
-                error_code: None,
-                bytes_sent: None,
-                object_size: matches!(meta.method.as_str(), "PUT" | "POST")
-                    .then_some(meta.request_len)
-                    .flatten(),
-                version_id: None,
-            };
             let rec = record(
                 &identities,
                 &src,
@@ -257,17 +255,20 @@ impl FrontDoor {
                 &info,
                 (&rid, &id2),
                 started,
-                outcome,
+                assumed(&meta),
             );
-            let row = logging::provisional_row(&journal, cfg, &src.bucket, &src.owner, rec.line())?;
-            let _ = name.set(row.0.clone());
+            let (seq, row) = logging::provisional_row(&j, cfg, &src.bucket, &src.owner, rec.line())?;
+            if let Ok(mut m) = made.lock() {
+                m.push(seq);
+            }
             Some(row)
         }));
-        Some(Rider { inner, made })
+        Some(Rider { inner, seqs, journal })
     }
 }
 
 /// What the response says, for the record.
+#[derive(PartialEq, Eq)]
 pub(crate) struct Outcome {
     status: u16,
     error_code: Option<String>,
@@ -276,17 +277,36 @@ pub(crate) struct Outcome {
     version_id: Option<String>,
 }
 
-/// A request's provisional record offered to its write's commit.
-pub(crate) struct Rider {
-    pub(crate) inner: Arc<strongroom_store::rider::Rider>,
-    /// The row's name, once made.
-    made: Arc<std::sync::OnceLock<String>>,
+/// The answer a provisional record assumes: success without a body or a
+/// version id (200; 204 for a DELETE).
+fn assumed(meta: &Meta) -> Outcome {
+    Outcome {
+        status: if meta.method == "DELETE" { 204 } else { 200 },
+        error_code: None,
+        bytes_sent: None,
+        object_size: matches!(meta.method.as_str(), "PUT" | "POST")
+            .then_some(meta.request_len)
+            .flatten(),
+        version_id: None,
+    }
 }
 
-impl Rider {
-    /// The row a commit carried, if one did.
-    fn row_name(&self) -> Option<String> {
-        self.inner.rode().then(|| self.made.get().cloned()).flatten()
+/// A request's provisional record offered to its write's commit. Dropped
+/// when the request is answered (or abandoned): its provisional records
+/// are settled then.
+pub(crate) struct Rider {
+    pub(crate) inner: Arc<strongroom_store::rider::Rider>,
+    /// Sequences of the provisional records made.
+    seqs: Arc<std::sync::Mutex<Vec<u64>>>,
+    journal: Arc<strongroom_s3::logging::journal::Journal>,
+}
+
+impl Drop for Rider {
+    fn drop(&mut self) {
+        let seqs = self.seqs.lock().map(|s| s.clone()).unwrap_or_default();
+        if !seqs.is_empty() {
+            self.journal.settle(&seqs);
+        }
     }
 }
 
