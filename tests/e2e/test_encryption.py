@@ -430,10 +430,14 @@ def test_multipart_in_every_mode(s3s, bucket, mode):
     if mode == "sse-c":
         with pytest.raises(ClientError) as e:
             s3s.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
-                                          MultipartUpload={"Parts": parts})
-        assert error_of(e)[0] == 400, "an SSE-C upload completes only with its key"
+                                          MultipartUpload={"Parts": parts}, **sse_c(b"w" * 32))
+        assert error_of(e)[:2] == (400, "InvalidRequest"), "a key given on completion must be the upload's"
+        with pytest.raises(ClientError):
+            s3s.head_object(Bucket=bucket, Key="mp", **part_extra)
+    # AWS needs the SSE-C headers on completion only when the upload uses a
+    # checksum algorithm: the AWS CLI v2 (Debian's 2.9) and rclone send none
     done = s3s.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
-                                         MultipartUpload={"Parts": parts}, **part_extra)
+                                         MultipartUpload={"Parts": parts})
     if mode != "sse-c":
         assert done["ServerSideEncryption"] == create["ServerSideEncryption"]
     got = s3s.get_object(Bucket=bucket, Key="mp", **part_extra)
@@ -447,6 +451,21 @@ def test_multipart_in_every_mode(s3s, bucket, mode):
             s3s.upload_part(Bucket=bucket, Key="mp2", UploadId=up["UploadId"], PartNumber=1, Body=b"x")
         assert error_of(e)[0] == 400
         s3s.abort_multipart_upload(Bucket=bucket, Key="mp2", UploadId=up["UploadId"])
+        with pytest.raises(ClientError) as e:
+            s3s.get_object(Bucket=bucket, Key="mp")
+        assert error_of(e)[0] == 400, "the completed object still needs its key"
+        # with a checksum algorithm, the completion needs the key (AWS)
+        up = s3s.create_multipart_upload(Bucket=bucket, Key="mp3", ChecksumAlgorithm="SHA256", **create)
+        r = s3s.upload_part(Bucket=bucket, Key="mp3", UploadId=up["UploadId"], PartNumber=1, Body=b"x",
+                            ChecksumAlgorithm="SHA256", **create)
+        done_part = {"PartNumber": 1, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]}
+        with pytest.raises(ClientError) as e:
+            s3s.complete_multipart_upload(Bucket=bucket, Key="mp3", UploadId=up["UploadId"],
+                                          MultipartUpload={"Parts": [done_part]})
+        assert error_of(e)[:2] == (400, "InvalidRequest")
+        s3s.complete_multipart_upload(Bucket=bucket, Key="mp3", UploadId=up["UploadId"],
+                                      MultipartUpload={"Parts": [done_part]}, **create)
+        assert s3s.get_object(Bucket=bucket, Key="mp3", **create)["Body"].read() == b"x"
 
 
 def test_100_mib_multipart_sse_kms_with_aws_cli(srv, bucket, tmp_path):

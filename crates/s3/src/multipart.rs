@@ -417,9 +417,15 @@ pub(crate) async fn complete(
     .filter_map(|(a, v)| v.map(|v| (a, v)))
     .collect();
     let expected_size = i.mpu_object_size;
-    // an SSE-C upload completes only with its key (AWS)
+    // an SSE-C upload's completion needs its key only when the upload uses
+    // a checksum algorithm (AWS: "required only when the object was created
+    // using a checksum algorithm"; the AWS CLI v2.9 and rclone send none
+    // otherwise) — every part already needed it; a key given must be the
+    // upload's
     let customer = crate::sse::customer_key(&customer_fields!(i), secure)?;
-    if let Some(u) = crate::error::store(s3.store.upload(&i.bucket, &i.key, &i.upload_id))? {
+    if let Some(u) = crate::error::store(s3.store.upload(&i.bucket, &i.key, &i.upload_id))?
+        && (customer.is_some() || u.checksum_algorithm.is_some())
+    {
         s3.crypt.check_customer(u.sse.as_ref(), customer.as_ref(), false)?;
     }
     let (b, k, id) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
