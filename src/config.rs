@@ -93,6 +93,12 @@ pub struct ServeArgs {
     /// others are summed as `_other`.
     #[arg(long)]
     pub bucket_metrics: Option<String>,
+    /// Prefer HTTP/2 over HTTP/1.1 when a TLS client offers both (ALPN);
+    /// by default HTTP/1.1 is preferred — bulk transfers of Go clients run
+    /// several times slower over HTTP/2 — and HTTP/2 serves clients that
+    /// offer only it.
+    #[arg(long)]
+    pub prefer_http2: bool,
 }
 
 /// The `--config` file.
@@ -123,6 +129,7 @@ pub struct FileConfig {
     pub max_connections_per_ip: Option<usize>,
     pub log_delivery_interval: Option<u64>,
     pub bucket_metrics: Option<String>,
+    pub prefer_http2: Option<bool>,
 }
 
 /// Resolved settings.
@@ -138,6 +145,7 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_min: strongroom_server::tls::MinTls,
+    pub prefer_http2: bool,
     pub region: String,
     pub domain: Option<String>,
     pub sigv2: bool,
@@ -196,6 +204,7 @@ impl Settings {
             tls_cert: a.tls_cert.or(f.tls_cert),
             tls_key: a.tls_key.or(f.tls_key),
             tls_min,
+            prefer_http2: a.prefer_http2 || f.prefer_http2.unwrap_or(false),
             region: a.region.or(f.region).unwrap_or_else(|| "us-east-1".to_owned()),
             domain: a.domain.or(f.domain),
             sigv2: if a.no_sigv2 { false } else { f.sigv2.unwrap_or(true) },

@@ -332,7 +332,13 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
     }
     let mut ca = None;
     if let Some(a) = s.https {
-        let t = strongroom_server::tls::setup(s.tls_cert.as_deref(), s.tls_key.as_deref(), &s.data_dir, s.tls_min)?;
+        let t = strongroom_server::tls::setup(
+            s.tls_cert.as_deref(),
+            s.tls_key.as_deref(),
+            &s.data_dir,
+            s.tls_min,
+            s.prefer_http2,
+        )?;
         let l = strongroom_server::bind(a)
             .await
             .with_context(|| format!("binding {a}"))?;
@@ -356,7 +362,13 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
         listeners.website = Some(l);
     }
     if let Some(a) = s.website_https {
-        let t = strongroom_server::tls::setup(s.tls_cert.as_deref(), s.tls_key.as_deref(), &s.data_dir, s.tls_min)?;
+        let t = strongroom_server::tls::setup(
+            s.tls_cert.as_deref(),
+            s.tls_key.as_deref(),
+            &s.data_dir,
+            s.tls_min,
+            s.prefer_http2,
+        )?;
         let l = strongroom_server::bind(a)
             .await
             .with_context(|| format!("binding {a}"))?;

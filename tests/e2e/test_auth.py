@@ -182,6 +182,37 @@ def test_tls_minimum_version_is_enforced(tmp_path):
         s.stop()
 
 
+def alpn(server, offered):
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=server.ca)
+    ctx.set_alpn_protocols(offered)
+    with socket.create_connection(("127.0.0.1", server.https_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.selected_alpn_protocol()
+
+
+def test_https_prefers_http_1_1_and_serves_http_2_to_clients_that_offer_only_it(server, tmp_path):
+    """Go clients (rclone, the Go SDK) upload several times slower over
+    HTTP/2 (scripts/h2_ratio.sh): when a client offers both, the server
+    chooses HTTP/1.1 unless started with --prefer-http2."""
+    import subprocess
+    assert alpn(server, ["h2", "http/1.1"]) == "http/1.1"
+    assert alpn(server, ["h2"]) == "h2"
+    # curl asking for HTTP/2 gets HTTP/1.1 and a working answer
+    def curl_h2(srv):
+        return subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", "--cacert",
+                               srv.ca, "--http2", f"{srv.https}/"], capture_output=True, text=True).stdout
+    assert curl_h2(server) == "1.1 403"
+    s = Server(str(tmp_path / "data"), ["--prefer-http2"]).start()
+    try:
+        assert alpn(s, ["h2", "http/1.1"]) == "h2"
+        assert alpn(s, ["http/1.1"]) == "http/1.1"
+        assert curl_h2(s) == "2 403"
+    finally:
+        s.stop()
+
+
 def test_errors_carry_code_message_resource_and_request_id(server):
     r = requests.get(f"{server.http}/Bad_Bucket_Name/k")
     assert r.status_code == 400

@@ -23,8 +23,20 @@ pub enum MinTls {
     V13,
 }
 
-/// Loads (or generates) the certificate and builds the acceptor.
-pub fn setup(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, min: MinTls) -> Result<TlsSetup, TlsError> {
+/// Loads (or generates) the certificate and builds the acceptor. Both
+/// HTTP/1.1 and HTTP/2 are offered (ALPN); the server's preference decides
+/// when a client offers both: HTTP/1.1 unless `prefer_h2`. Measured with
+/// `scripts/h2_ratio.sh`: a Go client (rclone) uploads 2.4–7x slower over
+/// HTTP/2 than over HTTP/1.1 here whatever the flow-control windows, curl
+/// about the same or slower — HTTP/2's multiplexing buys an S3 client
+/// little, its framing costs bulk transfers.
+pub fn setup(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    data_dir: &Path,
+    min: MinTls,
+    prefer_h2: bool,
+) -> Result<TlsSetup, TlsError> {
     let (cert_path, key_path, generated) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf(), false),
         (None, None) => {
@@ -57,7 +69,11 @@ pub fn setup(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, min: MinT
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::new(e.to_string()))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    cfg.alpn_protocols = if prefer_h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec(), b"h2".to_vec()]
+    };
     Ok(TlsSetup {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
         cert_path,
