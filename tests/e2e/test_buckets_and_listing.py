@@ -37,6 +37,24 @@ def test_bucket_lifecycle_and_ownership(server, s3):
     assert error_of(e)[0] == 404
 
 
+def test_request_payment_is_the_bucket_owners(server, s3, bucket):
+    """GetBucketRequestPayment answers BucketOwner as AWS does for a bucket
+    without Requester Pays (s3cmd info and the AWS CLI ask); setting
+    Requester Pays is not offered (501) and changes nothing; another
+    account is refused; a missing bucket is NoSuchBucket."""
+    assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_request_payment(Bucket=bucket, RequestPaymentConfiguration={"Payer": "Requester"})
+    assert error_of(e) == (501, "NotImplemented")
+    assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
+    with pytest.raises(ClientError) as e:
+        server.client(ALT).get_bucket_request_payment(Bucket=bucket)
+    assert error_of(e) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_request_payment(Bucket=f"none-{uuid.uuid4().hex[:10]}")
+    assert error_of(e) == (404, "NoSuchBucket")
+
+
 @pytest.mark.parametrize("name", ["ab", "UPPER", "has_underscore", "-lead", "192.168.1.1", "a" * 64, "dots..twice"])
 def test_bucket_naming_rules(s3, name):
     with pytest.raises(ClientError) as e:

@@ -281,6 +281,7 @@ bucket_level! {
     PutPublicAccessBlockInput => PutPublicAccessBlock;
     DeletePublicAccessBlockInput => DeletePublicAccessBlock;
     GetBucketOwnershipControlsInput => GetBucketOwnershipControls;
+    GetBucketRequestPaymentInput => GetBucketRequestPayment;
     GetBucketCorsInput => GetBucketCors;
     PutBucketCorsInput => PutBucketCors;
     DeleteBucketCorsInput => DeleteBucketCors;

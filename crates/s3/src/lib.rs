@@ -391,6 +391,7 @@ delegate! {
     get_public_access_block => policy::get_public_access_block(GetPublicAccessBlockInput, GetPublicAccessBlockOutput);
     delete_public_access_block => policy::delete_public_access_block(DeletePublicAccessBlockInput, DeletePublicAccessBlockOutput);
     get_bucket_ownership_controls => policy::get_bucket_ownership_controls(GetBucketOwnershipControlsInput, GetBucketOwnershipControlsOutput);
+    get_bucket_request_payment => policy::get_bucket_request_payment(GetBucketRequestPaymentInput, GetBucketRequestPaymentOutput);
     put_bucket_ownership_controls => policy::put_bucket_ownership_controls(PutBucketOwnershipControlsInput, PutBucketOwnershipControlsOutput);
     put_bucket_encryption => sse::put_bucket_encryption(PutBucketEncryptionInput, PutBucketEncryptionOutput);
     get_bucket_encryption => sse::get_bucket_encryption(GetBucketEncryptionInput, GetBucketEncryptionOutput);

@@ -234,6 +234,18 @@ pub(crate) async fn get_bucket_ownership_controls(
     }))
 }
 
+/// Requester Pays is not offered: the bucket owner pays, always (what AWS
+/// answers for a bucket without it; PutBucketRequestPayment is 501).
+pub(crate) async fn get_bucket_request_payment(
+    _s3: &Strongroom,
+    req: S3Request<GetBucketRequestPaymentInput>,
+) -> S3Result<S3Response<GetBucketRequestPaymentOutput>> {
+    crate::decided_bucket(&req)?;
+    Ok(S3Response::new(GetBucketRequestPaymentOutput {
+        payer: Some(Payer::from_static(Payer::BUCKET_OWNER)),
+    }))
+}
+
 pub(crate) async fn put_bucket_ownership_controls(
     _s3: &Strongroom,
     req: S3Request<PutBucketOwnershipControlsInput>,

@@ -292,6 +292,7 @@ pub fn operation(op: &str, method: &str) -> String {
         "GetBucketOwnershipControls" | "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => {
             "OWNERSHIP_CONTROLS"
         }
+        "GetBucketRequestPayment" | "PutBucketRequestPayment" => "REQUEST_PAYMENT",
         _ => "UNKNOWN",
     };
     format!("REST.{method}.{resource}")
