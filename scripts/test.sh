@@ -37,7 +37,7 @@ cargo build --release --locked
 export STRONGROOM_BIN="$CARGO_TARGET_DIR/release/strongroom"
 
 step "end-to-end tests"
-python3 -m pytest tests/e2e -q -p no:cacheprovider
+python3 -m pytest tests/e2e -q -rs -p no:cacheprovider
 
 if [[ -n "${S3TESTS_DIR:-}" && -n "${S3TESTS_VENV:-}" ]]; then
   step "ceph/s3-tests"

@@ -158,3 +158,43 @@ def error_of(excinfo):
     """(HTTP status, AWS error code) of a botocore ClientError."""
     r = excinfo.value.response
     return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+
+
+# ---------------------------------------------------------------- skips are visible and allowed by name
+
+SKIPS_ALLOWED = Path(__file__).with_name("skips-allowed.txt")
+_skipped = []
+
+
+def _allowed_skips():
+    """(node id pattern, reason) lines of skips-allowed.txt ('*' matches
+    anything)."""
+    out = []
+    for line in SKIPS_ALLOWED.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            glob, _, why = line.partition(" ")
+            out.append((glob, why.strip()))
+    return out
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and report.when in ("setup", "call"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skipped.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skip not on tests/e2e/skips-allowed.txt fails the run: a test that
+    silently stops running is a test that cannot fail."""
+    import re
+    # only '*' is a wildcard: node ids are full of brackets
+    allowed = [re.compile(re.escape(g).replace(r"\*", ".*")) for g, _ in _allowed_skips()]
+    stray = [(n, r) for n, r in _skipped if not any(a.fullmatch(n) for a in allowed)]
+    if stray:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_sep("=", "skips not on tests/e2e/skips-allowed.txt", red=True)
+            for n, r in stray:
+                tr.write_line(f"{n}: {r}")
+        session.exitstatus = 1
