@@ -310,6 +310,35 @@ def test_one_hundred_requests_make_one_hundred_records(srv):
     assert "X-Amz-Signature" not in text and "X-Amz-Credential" not in text and "Signature=" not in text
 
 
+def test_a_write_with_many_commits_is_one_record(srv):
+    """DeleteObjects deletes its keys in concurrent commits; its record is
+    still one record (REST.POST.MULTI_OBJECT_DELETE, 200), whichever of
+    those commits carried it; a versioned PUT (answered with a version id,
+    not as a provisional record assumes) is one record with its version id."""
+    s3 = srv.client(MAIN)
+    src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
+    s3.create_bucket(Bucket=src)
+    make_target(s3, logs, src)
+    enable(s3, src, logs)
+    for i in range(10):
+        s3.put_object(Bucket=src, Key=f"d{i}", Body=b"x")
+    r = s3.delete_objects(Bucket=src, Delete={"Objects": [{"Key": f"d{i}"} for i in range(10)]})
+    assert len(r["Deleted"]) == 10
+    s3.put_bucket_versioning(Bucket=src, VersioningConfiguration={"Status": "Enabled"})
+    v = s3.put_object(Bucket=src, Key="v", Body=b"v")["VersionId"]
+    _, lines = wait_lines(s3, logs, 14)
+    time.sleep(3 * INTERVAL)  # nothing more arrives
+    _, lines = delivered(s3, logs)
+    recs = [parse(line) for line in lines]
+    ids = [x["requestid"] for x in recs]
+    assert len(ids) == len(set(ids)) == 13, sorted(x["operation"] for x in recs)
+    batch = [x for x in recs if x["operation"] == "REST.POST.MULTI_OBJECT_DELETE"]
+    assert len(batch) == 1 and batch[0]["httpstatus"] == "200", batch
+    assert batch[0]["requestid"] == r["ResponseMetadata"]["RequestId"]
+    put_v = [x for x in recs if x["operation"] == "REST.PUT.OBJECT" and x["key"] == "v"]
+    assert len(put_v) == 1 and put_v[0]["versionid"] == v, put_v
+
+
 # ---------------------------------------------------------------- no loop
 
 def test_logging_into_itself_or_each_other_makes_no_loop(srv):

@@ -18,6 +18,10 @@ pub type MakeRow = Box<dyn Fn() -> Option<(String, Vec<u8>)> + Send + Sync>;
 /// A row offered to a request's first writing commit.
 pub struct Rider {
     make: MakeRow,
+    /// The row, once made: every commit of the request offers the same
+    /// one (commits may run concurrently, e.g. DeleteObjects' keys), so a
+    /// request has one row whichever of them carry it.
+    made: std::sync::Mutex<Option<(String, Vec<u8>)>>,
     /// The name of the row a durable commit carried.
     carried: OnceLock<String>,
 }
@@ -30,6 +34,7 @@ impl Rider {
     pub fn new(make: MakeRow) -> Arc<Rider> {
         Arc::new(Rider {
             make,
+            made: std::sync::Mutex::new(None),
             carried: OnceLock::new(),
         })
     }
@@ -48,9 +53,17 @@ impl Rider {
         let _ = self.carried.set(name);
     }
 
-    /// The row, unless a commit carried it already.
+    /// The row, unless a commit carried it already: made on first need
+    /// (the maker may have nothing to offer yet), the same row after.
     pub(crate) fn row(&self) -> Option<(String, Vec<u8>)> {
-        if self.rode() { None } else { (self.make)() }
+        if self.rode() {
+            return None;
+        }
+        let mut made = self.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if made.is_none() {
+            *made = (self.make)();
+        }
+        made.clone()
     }
 }
 

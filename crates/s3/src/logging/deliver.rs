@@ -108,12 +108,18 @@ impl Strongroom {
             // request was not acknowledged, or its record is in a row
             let records: Vec<Spooled> = text.lines().filter_map(Spooled::decode).collect();
             let rows: Vec<String> = records.iter().filter_map(|s| s.pending.clone()).collect();
-            let m = marker.clone();
+            let (m, m2) = (marker.clone(), marker.clone());
             let done = self
-                .deliver_records(records, &name, move |txn| {
-                    txn.put_system(&m, b"delivered")?;
-                    rows.iter().try_for_each(|r| txn.delete_system(r))
-                })
+                .deliver_records(
+                    records,
+                    &name,
+                    // a delivery cut short (shutdown) may have committed it
+                    move |txn| Ok(txn.system(&m2)?.is_none()),
+                    move |txn| {
+                        txn.put_system(&m, b"delivered")?;
+                        rows.iter().try_for_each(|r| txn.delete_system(r))
+                    },
+                )
                 .await?;
             if done.is_none() {
                 return Ok(None);
@@ -149,18 +155,33 @@ impl Strongroom {
             return Ok(Some(0));
         }
         let unique = rows.first().cloned().unwrap_or_default();
-        self.deliver_records(records, &unique, move |txn| {
-            rows.iter().try_for_each(|r| txn.delete_system(r))
-        })
+        let check = rows.clone();
+        self.deliver_records(
+            records,
+            &unique,
+            // a delivery cut short (shutdown) may have committed them
+            move |txn| {
+                for r in &check {
+                    if txn.system(r)?.is_none() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+            move |txn| rows.iter().try_for_each(|r| txn.delete_system(r)),
+        )
         .await
     }
 
-    /// Turns `records` into log objects committed together with `also`;
-    /// the records delivered, or None when the commit failed.
+    /// Turns `records` into log objects committed together with `also`,
+    /// if `fresh` still holds in that commit (checked before it writes);
+    /// the records delivered, or None when the commit failed or found them
+    /// delivered.
     async fn deliver_records(
         &self,
         records: Vec<Spooled>,
         unique: &str,
+        fresh: impl FnOnce(&strongroom_store::Txn<'_>) -> Result<bool, StoreError> + Send + 'static,
         also: impl FnOnce(&mut strongroom_store::Txn<'_>) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<Option<usize>, StoreError> {
         let mut groups: Vec<Group> = Vec::new();
@@ -201,6 +222,9 @@ impl Strongroom {
         let res = self
             .store
             .commit(move |txn| -> Result<(), crate::error::Fail> {
+                if !fresh(txn)? {
+                    return Err(crate::error::Fail(s3s::s3_error!(InternalError, "already delivered")));
+                }
                 for (mut p, pending) in prepared.into_iter().zip(pendings) {
                     let brec = crate::error::decided_in(txn, &p.target.name, &p.target.id)?;
                     if pending.inline_data.is_some() {

@@ -8,8 +8,9 @@
 //! row named [`PENDING`]`<run>/<sequence>` (see `strongroom_store::rider`),
 //! made assuming the write succeeds as usual (200, or 204 for a DELETE, no
 //! body, no version id). When the answer says otherwise, a final record
-//! that names the row goes to the spool ([`Durability::Rode`]) and its
-//! delivery removes the row; otherwise the row *is* the record. Once its
+//! that names the row goes to the spool ([`Durability::Rode`]), durable
+//! before the answer, and its delivery removes the row; otherwise the row
+//! *is* the record. Once its
 //! request is answered the row is settled, and delivery turns settled rows
 //! that no final record superseded into log objects, removing them in the
 //! same commit (rows of an earlier run are all settled: a crash answered
@@ -132,7 +133,9 @@ pub enum Durability {
     /// answer.
     Wait,
     /// A write whose provisional record rode in its own commit, in this
-    /// row: written now (the row keeps it durable meanwhile).
+    /// row, answered otherwise than assumed: the final record supersedes
+    /// the row, and is durable before the answer (else a power cut would
+    /// leave the provisional record, with the wrong status or version id).
     Rode(String),
 }
 
@@ -182,7 +185,7 @@ pub async fn spool(
     line: String,
     durability: Durability,
 ) -> std::io::Result<()> {
-    let wait = durability == Durability::Wait;
+    let wait = matches!(durability, Durability::Wait | Durability::Rode(_));
     let s = Spooled {
         src: src.to_owned(),
         src_account: src_account.to_owned(),

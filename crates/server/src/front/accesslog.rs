@@ -167,10 +167,9 @@ impl FrontDoor {
         };
         // a write whose commit carried its provisional record: that is its
         // record when the answer is the one assumed, else a final record
-        // supersedes it (no sync of its own: the row keeps it durable);
-        // any other request that may have changed something waits for its
-        // record to be durable; a read or a refusal only for it to be
-        // written
+        // supersedes it, durable before the answer; any other request that
+        // may have changed something waits for its record to be durable; a
+        // read or a refusal only for it to be written
         let carried = rider.and_then(|r| r.inner.carried());
         if carried.is_some() && outcome == assumed(meta) {
             return resp;
