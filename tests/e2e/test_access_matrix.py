@@ -586,6 +586,28 @@ def test_account_level_block_public_access(world, server):
     assert e.value.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration"
 
 
+def test_s3_control_operations_not_built_are_not_implemented_not_object_reads(server):
+    """list-access-points (and any S3 Control operation not built) answers
+    501 NotImplemented, as an S3 Control error; it used to reach the S3
+    router and be read as a GetObject. A bucket named like the S3 Control
+    path prefix stays an ordinary bucket."""
+    ctl = control_client(server, MAIN)
+    with pytest.raises(ClientError) as e:
+        ctl.list_access_points(AccountId=MAIN_ID)
+    assert error_of(e) == (501, "NotImplemented")
+    with pytest.raises(ClientError) as e:
+        ctl.get_access_point(AccountId=MAIN_ID, Name="my-ap")
+    assert error_of(e) == (501, "NotImplemented")
+    s3 = server.client(MAIN)
+    try:
+        s3.create_bucket(Bucket="v20180820")
+    except ClientError as err:
+        assert error_of(err)[1] == "BucketAlreadyOwnedByYou"
+    s3.put_object(Bucket="v20180820", Key="accesspoint", Body=b"an object")
+    assert s3.get_object(Bucket="v20180820", Key="accesspoint")["Body"].read() == b"an object"
+    s3.delete_object(Bucket="v20180820", Key="accesspoint")
+
+
 def test_confirm_remove_self_bucket_access_gives_the_owner_root_up(server):
     """With ConfirmRemoveSelfBucketAccess the owner's root no longer keeps
     its standing right to manage a policy that denies it (AWS)."""

@@ -11,11 +11,18 @@ use strongroom_iam::{ConnInfo, Identities, SignedRequest};
 use strongroom_store::{Store, StoreError};
 
 const PATH: &str = "/v20180820/configuration/publicAccessBlock";
+/// Every S3 Control path starts so.
+const PREFIX: &str = "/v20180820/";
 const NS: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
 
-/// True for an S3 Control Block Public Access request.
+/// True for an S3 Control request: the Block Public Access path, or any
+/// other S3 Control path with the `x-amz-account-id` header every S3
+/// Control request carries (so that a bucket named `v20180820` stays a
+/// bucket). The others (access points, jobs, Storage Lens...) are answered
+/// NotImplemented here instead of reaching the S3 router as object reads.
 pub(crate) fn is_control(parts: &http::request::Parts) -> bool {
-    parts.uri.path() == PATH
+    let path = parts.uri.path();
+    path == PATH || (path.starts_with(PREFIX) && parts.headers.contains_key("x-amz-account-id"))
 }
 
 fn xml(status: StatusCode, body: String) -> Response<s3s::Body> {
@@ -57,6 +64,15 @@ pub(crate) async fn handle(
     body: crate::timed::TimedBody,
     info: &ConnInfo,
 ) -> (Response<s3s::Body>, String) {
+    if parts.uri.path() != PATH {
+        // changes nothing and reveals nothing: no need to authenticate
+        drop(body);
+        let msg = "This S3 Control operation is not implemented.";
+        return (
+            error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", msg),
+            "s3control:Unknown".into(),
+        );
+    }
     let op = match parts.method {
         Method::PUT => "PutPublicAccessBlock",
         Method::GET => "GetPublicAccessBlock",
