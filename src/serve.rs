@@ -331,14 +331,17 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
         listeners.http = Some(l);
     }
     let mut ca = None;
-    if let Some(a) = s.https {
-        let t = strongroom_server::tls::setup(
+    let tls = || {
+        strongroom_server::tls::setup(
             s.tls_cert.as_deref(),
             s.tls_key.as_deref(),
             &s.data_dir,
             s.tls_min,
             s.prefer_http2,
-        )?;
+        )
+    };
+    if let Some(a) = s.https {
+        let t = tls()?;
         let l = strongroom_server::bind(a)
             .await
             .with_context(|| format!("binding {a}"))?;
@@ -362,13 +365,7 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
         listeners.website = Some(l);
     }
     if let Some(a) = s.website_https {
-        let t = strongroom_server::tls::setup(
-            s.tls_cert.as_deref(),
-            s.tls_key.as_deref(),
-            &s.data_dir,
-            s.tls_min,
-            s.prefer_http2,
-        )?;
+        let t = tls()?;
         let l = strongroom_server::bind(a)
             .await
             .with_context(|| format!("binding {a}"))?;

@@ -372,14 +372,29 @@ def test_logging_into_itself_or_each_other_makes_no_loop(srv):
 
 # ---------------------------------------------------------------- crash
 
-def test_records_of_acknowledged_requests_survive_kill_9(tmp_path):
-    data = str(tmp_path / "data")
+def crash_subject(data):
+    """A server on `data` delivering nothing by itself, with a bucket
+    logging into another: (server, client, source, target)."""
     s = Server(data, extra_args=["--log-delivery-interval", "3600"]).start()
     s3 = s.client(MAIN, max_pool_connections=16)
     src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
     s3.create_bucket(Bucket=src)
     make_target(s3, logs, src)
     enable(s3, src, logs)
+    return s, s3, src, logs
+
+
+def restarted(s, data):
+    """The server killed as `s`, started again on `data` and its ports,
+    delivering every second."""
+    s2 = Server(data, extra_args=["--log-delivery-interval", "1"])
+    s2.http_port, s2.https_port, s2.admin_port, s2.website_port = s.http_port, s.https_port, s.admin_port, \
+        s.website_port
+    return s2.start()
+
+def test_records_of_acknowledged_requests_survive_kill_9(tmp_path):
+    data = str(tmp_path / "data")
+    s, s3, src, logs = crash_subject(data)
     import concurrent.futures
 
     def one(i):
@@ -387,10 +402,7 @@ def test_records_of_acknowledged_requests_survive_kill_9(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         acked = set(pool.map(one, range(500)))
     s.kill9()
-    s2 = Server(data, extra_args=["--log-delivery-interval", "1"])
-    s2.http_port, s2.https_port, s2.admin_port, s2.website_port = s.http_port, s.https_port, s.admin_port, \
-        s.website_port
-    s2.start()
+    s2 = restarted(s, data)
     try:
         c = s2.client(MAIN)
         _, lines = wait_lines(c, logs, 500, timeout=60)
@@ -405,17 +417,12 @@ def test_a_power_cut_that_takes_the_spool_keeps_every_acknowledged_writes_record
     """A write's record is durable with the write itself: its provisional
     record rides in the write's own metadata commit. Take the whole spool
     away (more than a power cut can: it takes only what was not synced yet)
-    right after 200 acknowledged writes and some reads: after the restart each write's record is still delivered,
-    exactly once, with its request id, operation, key and status; reads'
-    records may be lost (they are synced within 100 ms, not before the
+    right after 200 acknowledged writes and some reads: after the restart
+    each write's record is still delivered, exactly once, with its request
+    id, operation, key and status; reads' records may be lost (they are synced within 100 ms, not before the
     answer) but none is delivered twice."""
     data = str(tmp_path / "data")
-    s = Server(data, extra_args=["--log-delivery-interval", "3600"]).start()
-    s3 = s.client(MAIN, max_pool_connections=16)
-    src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
-    s3.create_bucket(Bucket=src)
-    make_target(s3, logs, src)
-    enable(s3, src, logs)
+    s, s3, src, logs = crash_subject(data)
     import concurrent.futures
 
     def put(i):
@@ -430,10 +437,7 @@ def test_a_power_cut_that_takes_the_spool_keeps_every_acknowledged_writes_record
     assert segments, "the spool held the records before the cut"
     for f in segments:
         os.truncate(os.path.join(spool, f), 0)
-    s2 = Server(data, extra_args=["--log-delivery-interval", "1"])
-    s2.http_port, s2.https_port, s2.admin_port, s2.website_port = s.http_port, s.https_port, s.admin_port, \
-        s.website_port
-    s2.start()
+    s2 = restarted(s, data)
     try:
         c = s2.client(MAIN)
         _, lines = wait_lines(c, logs, 200, timeout=60)

@@ -66,6 +66,18 @@ fn crc(line: &str) -> u32 {
 const SPOOL_V2: &str = "v2\t";
 
 impl Spooled {
+    /// The record `line` of a request to `src` made now.
+    fn now(cfg: LogConfig, src: &str, src_account: &str, line: String, pending: Option<String>) -> Spooled {
+        Spooled {
+            src: src.to_owned(),
+            src_account: src_account.to_owned(),
+            cfg,
+            ms: crate::now_ms(),
+            line,
+            pending,
+        }
+    }
+
     pub(super) fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
         let head = Head {
             src: self.src.as_str().into(),
@@ -150,15 +162,7 @@ pub fn provisional_row(
     src_account: &str,
     line: String,
 ) -> Option<(u64, (String, Vec<u8>))> {
-    let s = Spooled {
-        src: src.to_owned(),
-        src_account: src_account.to_owned(),
-        cfg,
-        ms: crate::now_ms(),
-        line,
-        pending: None,
-    };
-    let value = s.encode().ok()?;
+    let value = Spooled::now(cfg, src, src_account, line, None).encode().ok()?;
     // names in increasing order: each commit's row lands at the end of the
     // table (one page touched), not at a random place in it
     let seq = journal.begin_provisional();
@@ -186,17 +190,11 @@ pub async fn spool(
     durability: Durability,
 ) -> std::io::Result<()> {
     let wait = matches!(durability, Durability::Wait | Durability::Rode(_));
-    let s = Spooled {
-        src: src.to_owned(),
-        src_account: src_account.to_owned(),
-        cfg,
-        ms: crate::now_ms(),
-        line,
-        pending: match durability {
-            Durability::Rode(row) => Some(row),
-            _ => None,
-        },
+    let pending = match durability {
+        Durability::Rode(row) => Some(row),
+        _ => None,
     };
+    let s = Spooled::now(cfg, src, src_account, line, pending);
     let end = journal.append(&s.encode().map_err(std::io::Error::other)?, wait)?;
     if wait {
         journal.durable(end).await?;
