@@ -422,13 +422,17 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
         let _ = tx.send(true);
     });
     // server access logs: spooled records become log objects in the
-    // background (records older than one interval), and all of them at a
-    // clean shutdown
+    // background (records older than one interval, or sooner when a
+    // segment or the rows of writes fill up), and all of them at a clean
+    // shutdown
     let interval = s.log_delivery_interval;
     let worker = delivery.clone();
     let deliveries = tokio::spawn(async move {
         loop {
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = worker.log_backlog() => {}
+            }
             if let Err(e) = worker.deliver_logs().await {
                 tracing::error!(error = %e, "access-log delivery failed");
             }

@@ -339,6 +339,55 @@ def test_a_write_with_many_commits_is_one_record(srv):
     assert len(put_v) == 1 and put_v[0]["versionid"] == v, put_v
 
 
+def test_ten_thousand_writes_are_delivered_before_the_interval_each_once(tmp_path):
+    """Writes' provisional records are rows in the metadata store, one row
+    per group commit: 10,000 of them call a delivery without waiting for
+    the interval (here an hour), so the table — and what a delivery holds
+    in memory — stays bounded. Concurrent versioned PUTs share those rows
+    with plain ones; their final records (with version ids) supersede just
+    their own entries: every request is still exactly one record."""
+    data = str(tmp_path / "data")
+    s, s3, src, logs = crash_subject(data)
+    try:
+        ver = f"lver-{uid()}"
+        s3.create_bucket(Bucket=ver)
+        s3.put_bucket_versioning(Bucket=ver, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_policy(Bucket=logs, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{logs}/*"}]}))
+        enable(s3, ver, logs)
+        import concurrent.futures
+
+        def one(i):
+            if i % 100 == 0:
+                r = s3.put_object(Bucket=ver, Key=f"v{i}", Body=b"v")
+                return r["ResponseMetadata"]["RequestId"], r["VersionId"]
+            r = s3.put_object(Bucket=src, Key=f"k{i % 50}", Body=b"x")
+            return r["ResponseMetadata"]["RequestId"], None
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            acked = dict(pool.map(one, range(10_100)))
+        # the 10,000th row calls the delivery; rows of requests not yet
+        # answered then wait for the next one
+        _, lines = wait_lines(s3, logs, 9_900, timeout=60)
+        assert len(lines) >= 9_900, f"only {len(lines)} records delivered before the interval"
+    finally:
+        s.stop()  # a clean stop delivers the rest
+    s2 = restarted(s, data)
+    try:
+        _, lines = delivered(s2.client(MAIN), logs)
+        recs = {}
+        for line in lines:
+            r = parse(line)
+            assert r["requestid"] not in recs, "a record delivered twice"
+            recs[r["requestid"]] = r
+        assert set(acked) <= set(recs), f"{len(set(acked) - set(recs))} writes lost their record"
+        for rid, version in acked.items():
+            assert recs[rid]["httpstatus"] == "200"
+            assert recs[rid]["versionid"] == (version or "-"), recs[rid]
+    finally:
+        s2.stop()
+
+
 # ---------------------------------------------------------------- no loop
 
 def test_logging_into_itself_or_each_other_makes_no_loop(srv):

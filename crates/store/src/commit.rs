@@ -64,22 +64,32 @@ impl Committer {
         F: FnOnce(&mut Txn<'_>) -> Result<R, E> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<R, E>>();
-        // the request's rider row, carried if this commit writes
+        // the request's rider entry, carried if this commit writes
         let rider = crate::rider::current();
-        let row = rider.as_ref().and_then(|r| r.row());
+        let entry = rider.as_ref().and_then(|r| r.take());
         let job: Job = Box::new(move |txn: &mut Txn<'_>| {
             let before = txn.writes;
             let result = f(txn);
             let poisoned = result.is_err() && txn.writes != before;
-            let carried = match (&result, row) {
+            let taken = entry.is_some();
+            // the batch's entries go into one row before the commit
+            let carried = match (&result, entry) {
                 (Ok(_), Some((name, value))) if txn.writes != before => {
-                    txn.put_system(&name, &value).is_ok().then_some(name)
+                    txn.riders.push((name.clone(), value));
+                    Some(name)
                 }
                 _ => None,
             };
+            let row = txn.rider_row.clone();
             let finish: Finisher = Box::new(move |commit_err: Option<&StoreError>| {
-                if let (Some(name), None, Some(r)) = (carried, commit_err, rider) {
-                    r.set_carried(name);
+                if let Some(r) = &rider {
+                    match (carried, commit_err, row.get()) {
+                        (Some(name), None, Some(row)) => {
+                            r.set_carried(crate::rider::Carried { row: row.clone(), name })
+                        }
+                        _ if taken => r.release(),
+                        _ => {}
+                    }
                 }
                 let out = match (commit_err, result) {
                     (Some(e), Ok(_)) => Err(E::from(clone_err(e))),
@@ -117,6 +127,8 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
         w: &wtx,
         writes: 0,
         garbage: Vec::new(),
+        riders: Vec::new(),
+        rider_row: Arc::new(std::sync::OnceLock::new()),
     };
     let mut finishers = Vec::with_capacity(jobs.len());
     let mut poisoned = false;
@@ -126,6 +138,20 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
         finishers.push(fin);
     }
     let garbage = std::mem::take(&mut txn.garbage);
+    // the entries the batch's commits carry: one row named by the greatest
+    // entry name; a failed insertion aborts the batch
+    let riders = std::mem::take(&mut txn.riders);
+    if !poisoned && let Some(name) = riders.iter().map(|(n, _)| n).max().cloned() {
+        match txn.put_system(&name, &crate::rider::pack(&riders)) {
+            Ok(()) => {
+                let _ = txn.rider_row.set(name);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot insert the requests' rider row");
+                poisoned = true;
+            }
+        }
+    }
     let outcome = if poisoned {
         let _ = wtx.abort();
         Err(StoreError::Aborted)
@@ -152,6 +178,10 @@ pub struct Txn<'a> {
     pub(crate) w: &'a WriteTransaction,
     pub(crate) writes: usize,
     garbage: Vec<BlobId>,
+    /// Rider entries the batch's commits carry, inserted before the commit.
+    riders: Vec<(String, Vec<u8>)>,
+    /// The name of the row holding them, once inserted.
+    rider_row: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Txn<'_> {
@@ -339,8 +369,27 @@ impl Txn<'_> {
 
     /// Removes a named system record.
     pub fn delete_system(&mut self, name: &str) -> Result<(), StoreError> {
-        self.writes += 1;
-        self.w.open_table(SYSTEM)?.remove(name)?;
+        self.delete_system_rows(std::slice::from_ref(&name))
+    }
+
+    /// Removes named system records, the table opened once.
+    pub fn delete_system_rows<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), StoreError> {
+        self.writes += names.len();
+        let mut t = self.w.open_table(SYSTEM)?;
+        for name in names {
+            t.remove(name.as_ref())?;
+        }
         Ok(())
+    }
+
+    /// Whether every named system record exists, the table opened once.
+    pub fn system_has_all<S: AsRef<str>>(&self, names: &[S]) -> Result<bool, StoreError> {
+        let t = self.w.open_table(SYSTEM)?;
+        for name in names {
+            if t.get(name.as_ref())?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }

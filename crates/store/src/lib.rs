@@ -302,6 +302,31 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `max` named system records under `prefix`, in name order,
+    /// from the first after `after` (from the first one when None).
+    pub fn system_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let r = self.inner.db.begin_read()?;
+        let t = r.open_table(SYSTEM)?;
+        let range = match after {
+            Some(a) => t.range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))?,
+            None => t.range(prefix..)?,
+        };
+        let mut out = Vec::new();
+        for item in range {
+            let (k, v) = item?;
+            if !k.value().starts_with(prefix) || out.len() == max {
+                break;
+            }
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Removes blob files that no object or part references. Runs at start-up,
     /// before any request is served.
     fn sweep_orphans(&self) -> Result<usize, StoreError> {

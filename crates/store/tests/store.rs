@@ -250,13 +250,16 @@ async fn a_rider_row_rides_the_first_writing_commit_only() {
         );
         a.unwrap();
         b.unwrap();
-        assert_eq!(r.carried(), Some("ride/0"));
+        let c = r.carried().unwrap();
+        assert_eq!((c.row.as_str(), c.name.as_str()), ("ride/0", "ride/0"));
         s.commit(|t| t.put_system("other", b"x")).await.unwrap();
     })
     .await;
+    // one row, holding the one entry
     let rows = store.system_scan("ride/").unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].1, b"row");
+    let entries = strongroom_store::rider::unpack(&rows[0].1).unwrap();
+    assert_eq!(entries, vec![("ride/0".to_owned(), b"row".to_vec())]);
     // made once: a request has one row
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     // a commit outside the ride carries nothing

@@ -12,6 +12,35 @@ use super::spool::{PENDING, Spooled};
 use super::{DELIVERY_PRINCIPAL, DONE, DateSource, LogConfig, MAX_PER_OBJECT, delivery_allowed};
 use crate::Strongroom;
 
+/// Removes the provisional records final records supersede (`refs`, see
+/// [`super::pending_ref`]): each entry from its row, the row when it is
+/// left empty.
+fn supersede(txn: &mut strongroom_store::Txn<'_>, refs: &[String]) -> Result<(), StoreError> {
+    let mut by_row: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for r in refs {
+        let (row, entry) = super::spool::split_ref(r);
+        by_row.entry(row).or_default().extend(entry);
+    }
+    for (row, gone) in by_row {
+        let kept = txn
+            .system(row)?
+            .and_then(|v| strongroom_store::rider::unpack(&v))
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .filter(|(n, _)| !gone.contains(&n.as_str()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if kept.is_empty() {
+            txn.delete_system(row)?;
+        } else {
+            txn.put_system(row, &strongroom_store::rider::pack(&kept))?;
+        }
+    }
+    Ok(())
+}
+
 /// Records of one source bucket and configuration.
 type Group = ((String, LogConfig), Vec<Spooled>);
 
@@ -77,6 +106,7 @@ impl Strongroom {
     pub async fn deliver_logs(&self) -> Result<usize, StoreError> {
         let Some(journal) = &self.access_log else { return Ok(0) };
         let _one_at_a_time = journal.delivery_lock().await;
+        journal.delivering();
         // rows below this are settled: the final records that supersede
         // them are in the segments closed next
         let settled = journal.settled_below();
@@ -91,10 +121,25 @@ impl Strongroom {
         }
         // a row whose superseding record is in a segment not delivered yet
         // waits for it
-        if all && let Some(n) = self.deliver_rows(journal.run(), settled).await? {
-            delivered += n;
+        // a bounded batch at a time (memory stays flat however many)
+        if all {
+            while let Some((n, more)) = self.deliver_rows(journal.run(), settled).await? {
+                delivered += n;
+                if !more {
+                    break;
+                }
+            }
         }
         Ok(delivered)
+    }
+
+    /// Resolves when enough was logged to deliver before the interval
+    /// ends; never without access logs.
+    pub async fn log_backlog(&self) {
+        match &self.access_log {
+            Some(j) => j.backlog().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Delivers one closed segment; None when its commit failed (retried
@@ -107,7 +152,7 @@ impl Strongroom {
             // a torn or damaged line (a crash mid-append) is skipped: its
             // request was not acknowledged, or its record is in a row
             let records: Vec<Spooled> = text.lines().filter_map(Spooled::decode).collect();
-            let rows: Vec<String> = records.iter().filter_map(|s| s.pending.clone()).collect();
+            let refs: Vec<String> = records.iter().filter_map(|s| s.pending.clone()).collect();
             let (m, m2) = (marker.clone(), marker.clone());
             let done = self
                 .deliver_records(
@@ -117,7 +162,7 @@ impl Strongroom {
                     move |txn| Ok(txn.system(&m2)?.is_none()),
                     move |txn| {
                         txn.put_system(&m, b"delivered")?;
-                        rows.iter().try_for_each(|r| txn.delete_system(r))
+                        supersede(txn, &refs)
                     },
                 )
                 .await?;
@@ -134,43 +179,60 @@ impl Strongroom {
         Ok(Some(0))
     }
 
-    /// Delivers the settled provisional records no final record
-    /// superseded: this run's below `settled`, and every one of an earlier
-    /// run. Each is removed in the commit that delivers it. None when that
-    /// commit failed.
-    async fn deliver_rows(&self, run: &str, settled: u64) -> Result<Option<usize>, StoreError> {
+    /// Delivers settled provisional records — this run's rows whose
+    /// entries are all below `settled`, and every row of an earlier run —
+    /// about [`MAX_PER_OBJECT`] at a time (whole rows). Each row is removed
+    /// in the commit that delivers it. The records delivered and whether
+    /// more rows may be due, or None when that commit failed.
+    async fn deliver_rows(&self, run: &str, settled: u64) -> Result<Option<(usize, bool)>, StoreError> {
         let mut rows = Vec::new();
         let mut records = Vec::new();
-        for (name, value) in self.store.system_scan(PENDING)? {
-            match super::spool::row_of(&name) {
-                Some((r, seq)) if r == run && seq >= settled => continue,
-                _ => {}
+        let mut after: Option<String> = None;
+        let mut more = false;
+        'scan: loop {
+            let page = self.store.system_page(PENDING, after.as_deref(), 256)?;
+            let last = page.len() < 256;
+            for (name, value) in page {
+                after = Some(name.clone());
+                // a row is named by its greatest entry
+                match super::spool::row_of(&name) {
+                    Some((r, seq)) if r == run && seq >= settled => continue,
+                    _ => {}
+                }
+                match strongroom_store::rider::unpack(&value) {
+                    Some(entries) => records.extend(
+                        entries
+                            .iter()
+                            .filter_map(|(_, v)| std::str::from_utf8(v).ok().and_then(Spooled::decode)),
+                    ),
+                    // a row of one record, from before rows held several
+                    None => records.extend(std::str::from_utf8(&value).ok().and_then(Spooled::decode)),
+                }
+                rows.push(name);
+                if records.len() >= MAX_PER_OBJECT {
+                    more = true;
+                    break 'scan;
+                }
             }
-            if let Some(s) = std::str::from_utf8(&value).ok().and_then(Spooled::decode) {
-                records.push(s);
+            if last {
+                break;
             }
-            rows.push(name);
         }
         if rows.is_empty() {
-            return Ok(Some(0));
+            return Ok(Some((0, false)));
         }
         let unique = rows.first().cloned().unwrap_or_default();
         let check = rows.clone();
-        self.deliver_records(
-            records,
-            &unique,
-            // a delivery cut short (shutdown) may have committed them
-            move |txn| {
-                for r in &check {
-                    if txn.system(r)?.is_none() {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            },
-            move |txn| rows.iter().try_for_each(|r| txn.delete_system(r)),
-        )
-        .await
+        let delivered = self
+            .deliver_records(
+                records,
+                &unique,
+                // a delivery cut short (shutdown) may have committed them
+                move |txn| txn.system_has_all(&check),
+                move |txn| txn.delete_system_rows(&rows),
+            )
+            .await?;
+        Ok(delivered.map(|n| (n, more)))
     }
 
     /// Turns `records` into log objects committed together with `also`,

@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 
 /// A segment is closed once it holds this much.
 const SEGMENT_MAX: u64 = 8 * 1024 * 1024;
+/// Provisional records made since the last delivery that call for one
+/// before the interval ends (they are rows in the metadata store: the
+/// table stays small).
+pub const ROWS_PER_DELIVERY: u64 = 10_000;
 /// The longest a record that nobody waits for stays unsynced.
 pub const READ_SYNC: Duration = Duration::from_millis(100);
 
@@ -160,6 +164,11 @@ pub struct Journal {
     /// Provisional records made by requests still being answered, by
     /// sequence: the record of such a request may yet be superseded.
     unsettled: Mutex<std::collections::BTreeSet<u64>>,
+    /// Provisional records made since the last delivery began.
+    rows_since: std::sync::atomic::AtomicU64,
+    /// Wakes the delivery before its interval: a segment filled up, or
+    /// [`ROWS_PER_DELIVERY`] rows were made.
+    kick: tokio::sync::Notify,
 }
 
 impl Journal {
@@ -187,6 +196,8 @@ impl Journal {
             run: format!("{:020}", super::spool::next_seq()),
             delivery: tokio::sync::Mutex::new(()),
             unsettled: Mutex::new(std::collections::BTreeSet::new()),
+            rows_since: std::sync::atomic::AtomicU64::new(0),
+            kick: tokio::sync::Notify::new(),
         })
     }
 
@@ -200,6 +211,8 @@ impl Journal {
         if st.current.as_ref().is_none_or(|s| s.len >= SEGMENT_MAX) {
             if let Some(old) = st.current.take() {
                 st.unsynced.push(old.file);
+                // a full segment is worth delivering now
+                self.kick.notify_one();
             }
             let path = self.shared.dir.join(segment_name(super::spool::next_seq()));
             let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
@@ -295,7 +308,21 @@ impl Journal {
         let mut u = self.unsettled();
         let seq = super::spool::next_seq();
         u.insert(seq);
+        if self.rows_since.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == ROWS_PER_DELIVERY {
+            self.kick.notify_one();
+        }
         seq
+    }
+
+    /// Resolves when enough was logged to deliver before the interval
+    /// ends (a permit is kept if nobody waits yet).
+    pub async fn backlog(&self) {
+        self.kick.notified().await;
+    }
+
+    /// A delivery begins: rows made from now on count towards the next.
+    pub(super) fn delivering(&self) {
+        self.rows_since.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The requests that made these provisional records are answered:

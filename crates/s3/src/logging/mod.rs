@@ -19,7 +19,7 @@ pub mod journal;
 pub mod record;
 pub mod spool;
 
-pub use spool::{Durability, PENDING, provisional_row, spool};
+pub use spool::{Durability, PENDING, pending_ref, provisional_row, spool};
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};

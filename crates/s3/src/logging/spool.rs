@@ -7,14 +7,14 @@
 //! — a *provisional* record rides in the write's own metadata commit as a
 //! row named [`PENDING`]`<run>/<sequence>` (see `strongroom_store::rider`),
 //! made assuming the write succeeds as usual (200, or 204 for a DELETE, no
-//! body, no version id). When the answer says otherwise, a final record
-//! that names the row goes to the spool ([`Durability::Rode`]), durable
-//! before the answer, and its delivery removes the row; otherwise the row
-//! *is* the record. Once its
-//! request is answered the row is settled, and delivery turns settled rows
-//! that no final record superseded into log objects, removing them in the
-//! same commit (rows of an earlier run are all settled: a crash answered
-//! them). Either way the record of an acknowledged write is durable before
+//! body, no version id). The entries of one group commit share one row
+//! (named by the greatest entry name: one insertion per batch). When the
+//! answer says otherwise, a final record that names the entry goes to the
+//! spool ([`Durability::Rode`]), durable before the answer, and its
+//! delivery removes the entry; otherwise the entry *is* the record. Once
+//! every request of a row is answered the row is settled, and delivery
+//! turns settled rows into log objects, removing them in the same commit
+//! (rows of an earlier run are all settled: a crash answered them). Either way the record of an acknowledged write is durable before
 //! the write is acknowledged, and delivered exactly once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,17 +144,34 @@ pub enum Durability {
     /// A request that may have changed something: durable before the
     /// answer.
     Wait,
-    /// A write whose provisional record rode in its own commit, in this
-    /// row, answered otherwise than assumed: the final record supersedes
-    /// the row, and is durable before the answer (else a power cut would
-    /// leave the provisional record, with the wrong status or version id).
+    /// A write whose provisional record rode in its own commit (this
+    /// [`pending_ref`]), answered otherwise than assumed: the final record
+    /// supersedes it, and is durable before the answer (else a power cut
+    /// would leave the provisional record, with the wrong status or
+    /// version id).
     Rode(String),
+}
+
+/// How a final record names the provisional record it supersedes: the
+/// row that holds it and its entry there.
+pub fn pending_ref(row: &str, entry: &str) -> String {
+    format!("{row}#{entry}")
+}
+
+/// A [`pending_ref`] read back: the row and the entry (None for a record
+/// spooled before rows held several entries: the row is the entry).
+pub(super) fn split_ref(r: &str) -> (&str, Option<&str>) {
+    match r.split_once('#') {
+        Some((row, entry)) => (row, Some(entry)),
+        None => (r, None),
+    }
 }
 
 /// The provisional record of a write to `src` (owned by `src_account`) by
 /// one request: its sequence (unsettled until the request settles it, see
-/// [`journal::Journal::settle`]) and the row to carry in the write's
-/// commit.
+/// [`journal::Journal::settle`]) and the entry (name, value) to carry in
+/// the write's commit; the entries of one group commit share a row,
+/// named by the greatest entry name.
 pub fn provisional_row(
     journal: &journal::Journal,
     cfg: LogConfig,

@@ -187,7 +187,7 @@ impl FrontDoor {
             outcome,
         );
         let durability = match carried {
-            Some(row) => Durability::Rode(row.to_owned()),
+            Some(c) => Durability::Rode(logging::pending_ref(&c.row, &c.name)),
             None if !matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400 => {
                 Durability::Wait
             }
