@@ -2,7 +2,8 @@
 # The cost of server access logging: 4 KiB pre-signed GET and PUT ops/s
 # with wrk (16 connections) against one fresh server, a logged and an
 # unlogged bucket, rounds interleaved; prints ops/s, latency and server CPU
-# per request for both, and the on/off ratios. A figure for notes, not a
+# per request for both (with and without the delivery that follows), and
+# the on/off ratios. A figure for notes, not a
 # test: no thresholds. Needs wrk and boto3.
 #
 #   scripts/accesslog_ratio.sh [path/to/strongroom] (env ROUNDS=2 SECS=5 CONNS=16 PORT=9331)
@@ -39,11 +40,16 @@ PY
 mapfile -t U < "$D/urls"
 printf 'wrk.method = "PUT"\nwrk.body = string.rep("x", 4096)\n' > "$D/put.lua"
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# Each run is followed by a drain: wait until the server is idle (log
+# delivery of that run's records done), so no run pays for the previous
+# run's delivery. CPU per op counts the run and its drain: the whole cost.
+drain() { local a b; a=$(cpu); while sleep 1; b=$(cpu); (( b - a > $(getconf CLK_TCK) / 50 )); do a=$b; done; }
 declare -A sum
-for r in $(seq "$ROUNDS"); do
-  for side in 0 1; do
-    name=$([[ $side == 0 ]] && echo off || echo on)
-    for kind in GET PUT; do
+for kind in PUT GET; do
+  for r in $(seq "$ROUNDS"); do
+    for side in 0 1; do
+      name=$([[ $side == 0 ]] && echo off || echo on)
+      drain
       c0=$(cpu)
       if [[ $kind == GET ]]; then
         out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "${U[$((side * 2))]}")
@@ -51,11 +57,14 @@ for r in $(seq "$ROUNDS"); do
         out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$D/put.lua" "${U[$((side * 2 + 1))]}")
       fi
       c1=$(cpu)
+      [[ $side == 1 ]] && sleep "${DELIVERY:-5}" && drain
+      c2=$(cpu)
       rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
       n=$(awk '/requests in/ {print $1}' <<< "$out")
       lat=$(awk '/Latency/ {print $2}' <<< "$out")
       us=$(python3 -c "print(round(($c1 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
-      echo "round $r logging=$name $kind ops/s=$rps latency=$lat server_cpu_us/op=$us"
+      usd=$(python3 -c "print(round(($c2 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
+      echo "round $r logging=$name $kind ops/s=$rps latency=$lat server_cpu_us/op=$us (with delivery: $usd)"
       sum[$name$kind]=$(python3 -c "print(${sum[$name$kind]:-0} + $rps)")
     done
   done
