@@ -22,7 +22,8 @@ FEATURES=("$@")
 DATA="$(mktemp -d /tmp/strongroom-s3t.XXXXXX)"
 PORT="${S3TESTS_PORT:-19000}"
 "$BIN" serve --data-dir "$DATA" --http "127.0.0.1:$PORT" --https "127.0.0.1:$((PORT + 443))" --admin off --website off \
-  --bootstrap "$HERE/tests/s3tests-bootstrap.toml" > "$DATA/server.log" 2>&1 &
+  --bootstrap "$HERE/tests/s3tests-bootstrap.toml" --lifecycle-day-seconds "${S3TESTS_LC_DEBUG_INTERVAL:-10}" \
+  > "$DATA/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Seconds between deliveries of server access logs (default 60).
     #[arg(long)]
     pub log_delivery_interval: Option<u64>,
+    /// Length of a lifecycle-rule day in seconds (default 86400). For
+    /// tests only: shorter days make rules expire objects in seconds.
+    #[arg(long)]
+    pub lifecycle_day_seconds: Option<u64>,
     /// Buckets with their own series in /metrics: a number N (the first N
     /// buckets seen; default 100) or a comma-separated list of names; the
     /// others are summed as `_other`.
@@ -128,6 +132,7 @@ pub struct FileConfig {
     pub kms_default_key: Option<String>,
     pub max_connections_per_ip: Option<usize>,
     pub log_delivery_interval: Option<u64>,
+    pub lifecycle_day_seconds: Option<u64>,
     pub bucket_metrics: Option<String>,
     pub prefer_http2: Option<bool>,
 }
@@ -159,6 +164,7 @@ pub struct Settings {
     pub kms_default_key: String,
     pub limits: strongroom_server::Limits,
     pub log_delivery_interval: std::time::Duration,
+    pub lifecycle_day: std::time::Duration,
     pub bucket_metrics: strongroom_server::BucketSeries,
 }
 
@@ -229,6 +235,11 @@ impl Settings {
                 Some(0) => bail!("--log-delivery-interval: must be at least 1 second"),
                 Some(n) => std::time::Duration::from_secs(n),
                 None => std::time::Duration::from_secs(60),
+            },
+            lifecycle_day: match a.lifecycle_day_seconds.or(f.lifecycle_day_seconds) {
+                Some(0) => bail!("--lifecycle-day-seconds: must be at least 1 second"),
+                Some(n) => std::time::Duration::from_secs(n),
+                None => std::time::Duration::from_secs(86_400),
             },
             bucket_metrics: bucket_series(a.bucket_metrics.as_deref().or(f.bucket_metrics.as_deref()))?,
             trusted_proxies: if a.trusted_proxy.is_empty() {

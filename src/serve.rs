@@ -438,7 +438,31 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
             }
         }
     });
+    // lifecycle rules: a pass every 1/24 day (between 1 s and an hour)
+    let day = s.lifecycle_day;
+    let day_ms = i64::try_from(day.as_millis()).unwrap_or(i64::MAX);
+    let every = (day / 24).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600));
+    let rules = delivery.clone();
+    let lifecycle = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match rules.apply_lifecycle(day_ms).await {
+                Ok(n) if n != strongroom_s3::lifecycle::apply::Applied::default() => {
+                    tracing::info!(
+                        expired = n.expired,
+                        removed = n.removed,
+                        aborted = n.aborted,
+                        kept_locked = n.kept_locked,
+                        "lifecycle pass"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "lifecycle pass failed"),
+            }
+        }
+    });
     strongroom_server::serve(listeners, front, rx).await?;
+    lifecycle.abort();
     deliveries.abort();
     match delivery.deliver_logs().await {
         Ok(n) => tracing::info!(records = n, "access logs flushed"),

@@ -289,6 +289,9 @@ bucket_level! {
     PutBucketWebsiteInput => PutBucketWebsite;
     DeleteBucketWebsiteInput => DeleteBucketWebsite;
     GetBucketLoggingInput => GetBucketLogging;
+    GetBucketLifecycleConfigurationInput => GetBucketLifecycleConfiguration;
+    PutBucketLifecycleConfigurationInput => PutBucketLifecycleConfiguration;
+    DeleteBucketLifecycleInput => DeleteBucketLifecycle;
     PutBucketLoggingInput => PutBucketLogging;
     PutBucketOwnershipControlsInput => PutBucketOwnershipControls;
     DeleteBucketOwnershipControlsInput => DeleteBucketOwnershipControls;

@@ -40,6 +40,9 @@ pub enum Op {
     GetBucketCors,
     PutBucketCors,
     DeleteBucketCors,
+    GetBucketLifecycleConfiguration,
+    PutBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
     GetBucketWebsite,
     PutBucketWebsite,
     DeleteBucketWebsite,
@@ -111,6 +114,9 @@ impl Op {
             GetBucketCors => "GetBucketCors",
             PutBucketCors => "PutBucketCors",
             DeleteBucketCors => "DeleteBucketCors",
+            GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            DeleteBucketLifecycle => "DeleteBucketLifecycle",
             GetBucketWebsite => "GetBucketWebsite",
             PutBucketWebsite => "PutBucketWebsite",
             DeleteBucketWebsite => "DeleteBucketWebsite",
@@ -217,6 +223,9 @@ pub fn actions(op: Op, f: &Needs) -> Option<Vec<(&'static str, On)>> {
         GetBucketRequestPayment => vec![("s3:GetBucketRequestPayment", Bucket)],
         GetBucketCors => vec![("s3:GetBucketCORS", Bucket)],
         PutBucketCors | DeleteBucketCors => vec![("s3:PutBucketCORS", Bucket)],
+        // AWS: DeleteBucketLifecycle needs s3:PutLifecycleConfiguration
+        GetBucketLifecycleConfiguration => vec![("s3:GetLifecycleConfiguration", Bucket)],
+        PutBucketLifecycleConfiguration | DeleteBucketLifecycle => vec![("s3:PutLifecycleConfiguration", Bucket)],
         GetBucketWebsite => vec![("s3:GetBucketWebsite", Bucket)],
         PutBucketWebsite => vec![("s3:PutBucketWebsite", Bucket)],
         DeleteBucketWebsite => vec![("s3:DeleteBucketWebsite", Bucket)],
@@ -343,7 +352,7 @@ mod tests {
     #[test]
     fn unsupported_operations_are_not_in_the_table() {
         assert_eq!(
-            actions(Op::Unsupported("PutBucketLifecycleConfiguration"), &Needs::default()),
+            actions(Op::Unsupported("PutBucketReplication"), &Needs::default()),
             None
         );
     }

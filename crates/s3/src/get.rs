@@ -322,6 +322,11 @@ fn segment_stream(
     }
 }
 
+/// A read of the current version (the one an Expiration rule expires).
+fn current(version_id: &Option<String>) -> bool {
+    version_id.is_none()
+}
+
 pub(crate) async fn get_object(
     s3: &Strongroom,
     req: S3Request<GetObjectInput>,
@@ -358,6 +363,7 @@ pub(crate) async fn get_object(
         version_id: rec.version_id.clone(),
         body: Some(StreamingBlob::wrap(body)),
         tag_count: (!rec.tags.is_empty()).then(|| i32::try_from(rec.tags.len()).unwrap_or(0)),
+        expiration: current(&i.version_id).then(|| crate::lifecycle::expiration_header(&b, &i.key, &rec)).flatten(),
     });
     set_echo!(out, crate::sse::echo(rec.sse.as_ref()));
     let mut resp = S3Response::new(out);
@@ -384,6 +390,7 @@ pub(crate) async fn head_object(
     let c = read_checksum(&rec, &sel, i.part_number, i.checksum_mode.as_ref());
     let mut out = describe!(HeadObjectOutput, i, rec, sel, c, {
         version_id: rec.version_id.clone(),
+        expiration: current(&i.version_id).then(|| crate::lifecycle::expiration_header(&b, &i.key, &rec)).flatten(),
     });
     set_echo!(out, crate::sse::echo(rec.sse.as_ref()));
     let mut resp = S3Response::new(out);

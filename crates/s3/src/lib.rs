@@ -136,6 +136,7 @@ mod delete;
 mod error;
 mod get;
 mod ingest;
+pub mod lifecycle;
 mod list;
 mod list_versions;
 pub mod lock;
@@ -377,6 +378,9 @@ delegate! {
     get_bucket_website => website::get_bucket_website(GetBucketWebsiteInput, GetBucketWebsiteOutput);
     delete_bucket_website => website::delete_bucket_website(DeleteBucketWebsiteInput, DeleteBucketWebsiteOutput);
     put_bucket_logging => logging::put_bucket_logging(PutBucketLoggingInput, PutBucketLoggingOutput);
+    put_bucket_lifecycle_configuration => lifecycle::put(PutBucketLifecycleConfigurationInput, PutBucketLifecycleConfigurationOutput);
+    get_bucket_lifecycle_configuration => lifecycle::get(GetBucketLifecycleConfigurationInput, GetBucketLifecycleConfigurationOutput);
+    delete_bucket_lifecycle => lifecycle::delete(DeleteBucketLifecycleInput, DeleteBucketLifecycleOutput);
     get_bucket_logging => logging::get_bucket_logging(GetBucketLoggingInput, GetBucketLoggingOutput);
     list_parts => multipart_list::list_parts(ListPartsInput, ListPartsOutput);
     list_multipart_uploads => multipart_list::list_uploads(ListMultipartUploadsInput, ListMultipartUploadsOutput);

@@ -161,6 +161,7 @@ pub(crate) async fn put_object(
     };
     let checksum_out = rec.checksum.clone();
     let echo = crate::sse::echo(rec.sse.as_ref());
+    let expiration = crate::lifecycle::expiration_header(&bucket, &input.key, &rec);
     let version_id = commit_object(s3, &input.bucket, &input.key, rec, vec![got.pending], cond).await?;
     let c = ChecksumFields::from(checksum_out.as_ref());
     let mut out = with_checksums!(
@@ -169,6 +170,7 @@ pub(crate) async fn put_object(
             e_tag: Some(etag(&etag_hex)),
             checksum_type: c.kind,
             version_id: version_id,
+            expiration: expiration,
         }..Default::default()
     );
     set_echo!(out, echo);
