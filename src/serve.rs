@@ -336,6 +336,7 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
             s.tls_cert.as_deref(),
             s.tls_key.as_deref(),
             &s.data_dir,
+            &strongroom_server::tls::names_for(s.domain.as_deref(), s.website_domain.as_deref()),
             s.tls_min,
             s.prefer_http2,
         )

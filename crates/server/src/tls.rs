@@ -1,6 +1,7 @@
 //! TLS set-up: the operator's PEM certificate and key, or a self-signed
-//! certificate for localhost / 127.0.0.1 / ::1 generated once into the data
-//! directory (key file mode 0600).
+//! certificate generated into the data directory (key file mode 0600) for
+//! localhost / 127.0.0.1 / ::1 and the names the configuration adds (see
+//! [`names_for`]); generated again when those names change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn setup(
     cert: Option<&Path>,
     key: Option<&Path>,
     data_dir: &Path,
+    names: &[String],
     min: MinTls,
     prefer_h2: bool,
 ) -> Result<TlsSetup, TlsError> {
@@ -42,10 +44,16 @@ pub fn setup(
         (None, None) => {
             let c = data_dir.join("tls").join("cert.pem");
             let k = data_dir.join("tls").join("key.pem");
-            let generated = if c.exists() && k.exists() {
+            let n = data_dir.join("tls").join("names.txt");
+            let want = names.join("\n");
+            // a certificate generated before without a names file covered
+            // the three default names
+            let had = std::fs::read_to_string(&n).unwrap_or_else(|_| names_for(None, None).join("\n"));
+            let generated = if c.exists() && k.exists() && had == want {
                 false
             } else {
-                generate(&c, &k)?;
+                generate(&c, &k, names)?;
+                std::fs::write(&n, &want)?;
                 true
             };
             (c, k, generated)
@@ -81,9 +89,30 @@ pub fn setup(
     })
 }
 
-fn generate(cert: &Path, key: &Path) -> Result<(), TlsError> {
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::new(e.to_string()))?;
+/// The names a generated certificate covers: localhost, 127.0.0.1 and ::1;
+/// with an S3 domain `D` also `D` and `*.D` (virtual-hosted buckets, and
+/// the `<account-id>.D` host the SDKs send S3 Control requests to when
+/// the endpoint is `D`), `s3-control.D` and `*.s3-control.D` (an S3
+/// Control endpoint of its own); with a website domain `W`, `W` and `*.W`.
+pub fn names_for(domain: Option<&str>, website_domain: Option<&str>) -> Vec<String> {
+    let mut out = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if let Some(d) = domain {
+        out.extend([
+            d.to_owned(),
+            format!("*.{d}"),
+            format!("s3-control.{d}"),
+            format!("*.s3-control.{d}"),
+        ]);
+    }
+    if let Some(w) = website_domain {
+        out.extend([w.to_owned(), format!("*.{w}")]);
+    }
+    out.dedup();
+    out
+}
+
+fn generate(cert: &Path, key: &Path, names: &[String]) -> Result<(), TlsError> {
+    let ck = rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| TlsError::new(e.to_string()))?;
     if let Some(dir) = cert.parent() {
         std::fs::create_dir_all(dir)?;
     }
