@@ -406,9 +406,15 @@ mod tests {
     #[test]
     fn filters_select_by_prefix_tags_and_size() {
         let rule = |f: LifecycleRuleFilter| LifecycleRule {
+            abort_incomplete_multipart_upload: None,
+            expiration: None,
             filter: Some(f),
+            id: None,
+            noncurrent_version_expiration: None,
+            noncurrent_version_transitions: None,
+            prefix: None,
             status: ExpirationStatus::from_static("Enabled"),
-            ..Default::default()
+            transitions: None,
         };
         let tag = |k: &str, v: &str| Tag {
             key: Some(k.into()),
