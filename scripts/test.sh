@@ -19,6 +19,8 @@ step() { printf '\n=== %s ===\n' "$*"; }
 step "test dependencies"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+# rclone, a Go client of the client matrix (Debian's)
+command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq rclone; }
 # the browser the CORS / static website tests drive (Debian's, headless)
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
