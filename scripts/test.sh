@@ -21,6 +21,10 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 # rclone, a Go client of the client matrix (Debian's)
 command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq rclone; }
+# the AWS SDK for JavaScript v3 of the client matrix (Node from Debian,
+# the SDK pinned by tests/e2e/js/package-lock.json)
+command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+(cd tests/e2e/js && npm ci --no-audit --no-fund --silent)
 # the browser the CORS / static website tests drive (Debian's, headless)
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 

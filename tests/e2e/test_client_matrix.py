@@ -6,7 +6,8 @@ multipart), a pre-signed URL, sync twice (nothing re-sent the second
 time), delete, remove the bucket. Where a client has no way to ask for
 one of these, the test says so and checks the rest.
 
-Clients: rclone and s3cmd (installed by scripts/test.sh), MinIO's Python
+Clients: rclone (Debian) and the AWS SDK for JavaScript v3 (npm, pinned
+in tests/e2e/js), installed by scripts/test.sh; s3cmd and MinIO's Python
 SDK (tests/requirements.txt). The AWS CLI v1, boto3 and the AWS SDK for
 Rust are exercised by the rest of the suite."""
 import base64
@@ -226,3 +227,21 @@ def test_minio_py(srv, files, kms_key, tmp_path):
         m.remove_object(b, o.object_name)
     m.remove_bucket(b)
     assert not m.bucket_exists(b)
+
+
+# ---------------------------------------------------------------- the AWS SDK for JavaScript v3
+
+JS = os.path.join(os.path.dirname(__file__), "js")
+
+
+def test_aws_sdk_js_v3(srv, files, kms_key):
+    """@aws-sdk/client-s3 + lib-storage (multipart Upload) + the
+    pre-signer, installed by scripts/test.sh from tests/e2e/js's lock file:
+    the same life, in tests/e2e/js/matrix.mjs."""
+    src, _, _ = files
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=MAIN[0], AWS_SECRET_ACCESS_KEY=MAIN[1], ENDPOINT=srv.http,
+               ENDPOINT_TLS=srv.https, CA=srv.ca, KMS_KEY=kms_key, DIR=str(src))
+    r = subprocess.run(["node", os.path.join(JS, "matrix.mjs")], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr)
