@@ -8,8 +8,8 @@ one of these, the test says so and checks the rest.
 
 Clients: rclone (Debian) and the AWS SDK for JavaScript v3 (npm, pinned
 in tests/e2e/js), installed by scripts/test.sh; s3cmd and MinIO's Python
-SDK (tests/requirements.txt). The AWS CLI v1, boto3 and the AWS SDK for
-Rust are exercised by the rest of the suite."""
+SDK, pyarrow, s3fs + pandas (tests/requirements.txt). The AWS CLI v1,
+boto3 and the AWS SDK for Rust are exercised by the rest of the suite."""
 import base64
 import hashlib
 import json
@@ -19,6 +19,7 @@ import subprocess
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from conftest import MAIN, Server
 
@@ -245,3 +246,88 @@ def test_aws_sdk_js_v3(srv, files, kms_key):
     r = subprocess.run(["node", os.path.join(JS, "matrix.mjs")], env=env, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.stdout, r.stderr)
+
+
+# ---------------------------------------------------------------- pyarrow, s3fs + pandas
+
+def test_pyarrow_s3filesystem(srv, files, tmp_path):
+    """pyarrow's S3FileSystem (the AWS SDK for C++ underneath): it has no
+    SSE, pre-signing or sync; the rest of the life, and a Parquet dataset
+    written and read back."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+    src, small, big = files
+    fs = pafs.S3FileSystem(access_key=MAIN[0], secret_key=MAIN[1], region="us-east-1", scheme="http",
+                           endpoint_override=srv.http.split("://", 1)[1],
+                           allow_bucket_creation=True, allow_bucket_deletion=True)
+    b = "matrix-pyarrow"
+    fs.create_dir(b)
+    with fs.open_output_stream(f"{b}/dir/small.txt") as f:
+        f.write(small.read_bytes())
+    with fs.open_output_stream(f"{b}/dir/big.bin") as f:  # multipart beyond 5 MiB
+        f.write(big.read_bytes())
+    assert "-" in head(srv, b, "dir/big.bin")["ETag"]
+    with fs.open_output_stream(f"{b}/dir/sub/deep.txt") as f:
+        f.write(b"deep")
+    listed = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(f"{b}/dir", recursive=False)))
+    assert listed == [f"{b}/dir/big.bin", f"{b}/dir/small.txt", f"{b}/dir/sub"]
+    with fs.open_input_stream(f"{b}/dir/big.bin") as f:
+        assert hashlib.sha256(f.read()).digest() == hashlib.sha256(big.read_bytes()).digest()
+    with fs.open_input_file(f"{b}/dir/small.txt") as f:
+        assert f.read_at(50, 100) == small.read_bytes()[100:150]
+    fs.copy_file(f"{b}/dir/small.txt", f"{b}/copied/small.txt")
+    assert head(srv, b, "copied/small.txt")["ContentLength"] == small.stat().st_size
+    table = pa.table({"n": list(range(1000)), "s": [str(i) for i in range(1000)]})
+    pq.write_to_dataset(table, f"{b}/table", filesystem=fs)
+    assert pq.read_table(f"{b}/table", filesystem=fs).sort_by("n").equals(table)
+    fs.delete_dir(b)
+    assert b not in [x["Name"] for x in srv.client(MAIN).list_buckets()["Buckets"]]
+
+
+def test_s3fs_and_pandas(srv, files, kms_key, tmp_path):
+    """s3fs (aiobotocore) as pandas uses it: uploads (multipart), a
+    delimiter listing, whole and ranged reads, a copy, SSE-KMS, a
+    pre-signed URL, CSV and Parquet through pandas; SSE-C over HTTPS."""
+    import pandas as pd
+    import s3fs
+    src, small, big = files
+    opts = {"key": MAIN[0], "secret": MAIN[1], "client_kwargs": {"endpoint_url": srv.http, "region_name": "us-east-1"}}
+    fs = s3fs.S3FileSystem(**opts)
+    b = "matrix-s3fs"
+    fs.mkdir(b)
+    fs.put_file(str(small), f"{b}/dir/small.txt")
+    with fs.open(f"{b}/dir/big.bin", "wb", block_size=5 * MIB) as f:
+        f.write(big.read_bytes())
+    assert "-" in head(srv, b, "dir/big.bin")["ETag"]
+    fs.pipe(f"{b}/dir/sub/deep.txt", b"deep")
+    fs.invalidate_cache()
+    assert sorted(fs.ls(f"{b}/dir")) == [f"{b}/dir/big.bin", f"{b}/dir/small.txt", f"{b}/dir/sub"]
+    fs.get_file(f"{b}/dir/big.bin", str(tmp_path / "back.bin"))
+    assert same(big, tmp_path / "back.bin")
+    assert fs.cat_file(f"{b}/dir/small.txt", start=100, end=150) == small.read_bytes()[100:150]
+    fs.copy(f"{b}/dir/small.txt", f"{b}/copied/small.txt")
+    assert head(srv, b, "copied/small.txt")["ContentLength"] == small.stat().st_size
+    fs.put_file(str(small), f"{b}/kms/small.txt", ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key)
+    h = head(srv, b, "kms/small.txt")
+    assert (h["ServerSideEncryption"], h["SSEKMSKeyId"]) == ("aws:kms", kms_key)
+    # SSE-C over HTTPS, single and multipart, the key on every call
+    # botocore encodes the key (and its MD5) itself: the raw 32 bytes
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSEC_KEY}
+    tls = s3fs.S3FileSystem(key=MAIN[0], secret=MAIN[1], s3_additional_kwargs=ssec,
+                            client_kwargs={"endpoint_url": srv.https, "region_name": "us-east-1", "verify": srv.ca})
+    tls.pipe(f"{b}/ssec/small.txt", small.read_bytes())
+    with tls.open(f"{b}/ssec/big.bin", "wb", block_size=5 * MIB) as f:
+        f.write(big.read_bytes())
+    assert tls.cat_file(f"{b}/ssec/big.bin") == big.read_bytes()
+    with pytest.raises(ClientError):  # without the key: refused
+        srv.client(MAIN, secure=True).get_object(Bucket=b, Key="ssec/small.txt")
+    url = fs.url(f"{b}/dir/small.txt", expires=3600)
+    assert requests.get(url, timeout=30).content == small.read_bytes()
+    frame = pd.DataFrame({"n": range(100), "s": [f"row {i}" for i in range(100)]})
+    frame.to_csv(f"s3://{b}/frames/f.csv", index=False, storage_options=opts)
+    assert pd.read_csv(f"s3://{b}/frames/f.csv", storage_options=opts).equals(frame)
+    frame.to_parquet(f"s3://{b}/frames/f.parquet", storage_options=opts)
+    assert pd.read_parquet(f"s3://{b}/frames/f.parquet", storage_options=opts).equals(frame)
+    fs.rm(b, recursive=True)
+    assert b not in [x["Name"] for x in srv.client(MAIN).list_buckets()["Buckets"]]
