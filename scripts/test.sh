@@ -21,6 +21,9 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 # rclone, a Go client of the client matrix (Debian's)
 command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq rclone; }
+# the AWS CLI v2 of the client matrix: Debian's, at /usr/bin/aws (the
+# pinned v1 from PyPI stays first on PATH for the rest of the suite)
+/usr/bin/aws --version 2>/dev/null | grep -q '^aws-cli/2' || { apt-get update -qq && apt-get install -y -qq awscli; }
 # the AWS SDK for JavaScript v3 of the client matrix (Node from Debian,
 # the SDK pinned by tests/e2e/js/package-lock.json)
 command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }

@@ -6,7 +6,7 @@ multipart), a pre-signed URL, sync twice (nothing re-sent the second
 time), delete, remove the bucket. Where a client has no way to ask for
 one of these, the test says so and checks the rest.
 
-Clients: rclone (Debian) and the AWS SDK for JavaScript v3 (npm, pinned
+Clients: rclone and the AWS CLI v2 (Debian's) and the AWS SDK for JavaScript v3 (npm, pinned
 in tests/e2e/js), installed by scripts/test.sh; s3cmd and MinIO's Python
 SDK, pyarrow, s3fs + pandas (tests/requirements.txt). The AWS CLI v1,
 boto3 and the AWS SDK for Rust are exercised by the rest of the suite."""
@@ -330,4 +330,64 @@ def test_s3fs_and_pandas(srv, files, kms_key, tmp_path):
     frame.to_parquet(f"s3://{b}/frames/f.parquet", storage_options=opts)
     assert pd.read_parquet(f"s3://{b}/frames/f.parquet", storage_options=opts).equals(frame)
     fs.rm(b, recursive=True)
+    assert b not in [x["Name"] for x in srv.client(MAIN).list_buckets()["Buckets"]]
+
+
+# ---------------------------------------------------------------- the AWS CLI v2 (Debian's)
+
+AWS2 = "/usr/bin/aws"
+
+
+def aws2(srv, tmp_path, *args, secure=False):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=MAIN[0], AWS_SECRET_ACCESS_KEY=MAIN[1], AWS_DEFAULT_REGION="us-east-1",
+               AWS_CONFIG_FILE=str(tmp_path / "no-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-creds"))
+    tls = ["--ca-bundle", srv.ca] if secure else []
+    r = subprocess.run([AWS2, "--endpoint-url", srv.https if secure else srv.http, *tls, *args],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def test_aws_cli_v2(srv, files, kms_key, tmp_path):
+    """Debian's AWS CLI v2 (2.9; installed by scripts/test.sh) — the CLI
+    whose SSE-C multipart completion once failed here."""
+    v = subprocess.run([AWS2, "--version"], capture_output=True, text=True).stdout
+    assert v.startswith("aws-cli/2."), v
+    src, small, big = files
+    b = "matrix-aws2"
+    aws2(srv, tmp_path, "s3", "mb", f"s3://{b}")
+    aws2(srv, tmp_path, "s3", "cp", str(small), f"s3://{b}/dir/small.txt")
+    aws2(srv, tmp_path, "s3", "cp", str(big), f"s3://{b}/dir/big.bin")  # 12 MiB: multipart by default
+    assert "-" in head(srv, b, "dir/big.bin")["ETag"]
+    aws2(srv, tmp_path, "s3", "cp", str(src / "other.txt"), f"s3://{b}/dir/sub/deep.txt")
+    listed = json.loads(aws2(srv, tmp_path, "s3api", "list-objects-v2", "--bucket", b, "--prefix", "dir/",
+                             "--delimiter", "/").stdout)
+    assert [o["Key"] for o in listed["Contents"]] == ["dir/big.bin", "dir/small.txt"]
+    assert [p["Prefix"] for p in listed["CommonPrefixes"]] == ["dir/sub/"]
+    aws2(srv, tmp_path, "s3", "cp", f"s3://{b}/dir/big.bin", str(tmp_path / "back.bin"))
+    assert same(big, tmp_path / "back.bin")
+    aws2(srv, tmp_path, "s3api", "get-object", "--bucket", b, "--key", "dir/small.txt", "--range", "bytes=100-149",
+         str(tmp_path / "range"))
+    assert (tmp_path / "range").read_bytes() == small.read_bytes()[100:150]
+    aws2(srv, tmp_path, "s3", "cp", f"s3://{b}/dir/small.txt", f"s3://{b}/copied/small.txt")
+    assert head(srv, b, "copied/small.txt")["ContentLength"] == small.stat().st_size
+    aws2(srv, tmp_path, "s3", "cp", "--sse", "aws:kms", "--sse-kms-key-id", kms_key, str(small),
+         f"s3://{b}/kms/small.txt")
+    h = head(srv, b, "kms/small.txt")
+    assert (h["ServerSideEncryption"], h["SSEKMSKeyId"]) == ("aws:kms", kms_key)
+    keyfile = tmp_path / "ssec.key"
+    keyfile.write_bytes(SSEC_KEY)
+    ssec = ["--sse-c", "AES256", "--sse-c-key", f"fileb://{keyfile}"]
+    aws2(srv, tmp_path, "s3", "cp", *ssec, str(small), f"s3://{b}/ssec/small.txt", secure=True)
+    aws2(srv, tmp_path, "s3", "cp", *ssec, str(big), f"s3://{b}/ssec/big.bin", secure=True)
+    aws2(srv, tmp_path, "s3", "cp", *ssec, f"s3://{b}/ssec/big.bin", str(tmp_path / "ssec.bin"), secure=True)
+    assert same(big, tmp_path / "ssec.bin")
+    url = aws2(srv, tmp_path, "s3", "presign", f"s3://{b}/dir/small.txt", "--expires-in", "3600").stdout.strip()
+    assert requests.get(url, timeout=30).content == small.read_bytes()
+    first = aws2(srv, tmp_path, "s3", "sync", str(src), f"s3://{b}/sync/").stdout
+    assert "upload:" in first
+    second = aws2(srv, tmp_path, "s3", "sync", str(src), f"s3://{b}/sync/").stdout
+    assert "upload:" not in second, second
+    aws2(srv, tmp_path, "s3", "rb", "--force", f"s3://{b}")
     assert b not in [x["Name"] for x in srv.client(MAIN).list_buckets()["Buckets"]]
