@@ -59,6 +59,15 @@ def test_mfa_delete(tmp_path):
         c.put_bucket_versioning(Bucket="mfa", MFA=f"{serial} {totp(secret, next(steps))}",
                                 VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
         assert c.get_bucket_versioning(Bucket="mfa")["MFADelete"] == "Enabled"
+        # lifecycle rules would delete versions without a code: AWS does not
+        # support them on an MFA Delete bucket, and neither do we
+        with pytest.raises(ClientError) as e:
+            c.put_bucket_lifecycle_configuration(Bucket="mfa", LifecycleConfiguration={"Rules": [
+                {"ID": "r", "Filter": {}, "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+        assert error_of(e) == (409, "InvalidBucketState")
+        with pytest.raises(ClientError) as e:
+            c.get_bucket_lifecycle_configuration(Bucket="mfa")
+        assert error_of(e) == (404, "NoSuchLifecycleConfiguration")
         # enabling versioning and listing need no MFA; plain deletes add markers
         c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled"})
         assert len(c.list_object_versions(Bucket="mfa")["Versions"]) == 2
