@@ -65,18 +65,6 @@ fn has_tags(f: Option<&LifecycleRuleFilter>) -> bool {
     })
 }
 
-/// A rule id for a rule sent without one (AWS makes one up too).
-fn generated_id() -> String {
-    let mut b = [0u8; 12];
-    getrandom(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn getrandom(b: &mut [u8]) {
-    use ring::rand::SecureRandom;
-    let _ = ring::rand::SystemRandom::new().fill(b);
-}
-
 /// Checks a configuration as AWS does, giving each rule without an id one.
 fn validate(mut cfg: BucketLifecycleConfiguration) -> S3Result<BucketLifecycleConfiguration> {
     if cfg.rules.is_empty() || cfg.rules.len() > MAX_RULES {
@@ -87,7 +75,12 @@ fn validate(mut cfg: BucketLifecycleConfiguration) -> S3Result<BucketLifecycleCo
         if !matches!(r.status.as_str(), "Enabled" | "Disabled") {
             return Err(malformed());
         }
-        let id = r.id.get_or_insert_with(generated_id).clone();
+        // a rule sent without an id gets one (AWS makes one up too)
+        if r.id.is_none() {
+            let id = strongroom_store::BlobId::random().map_err(|e| crate::error::internal(&e))?;
+            r.id = Some(id.hex());
+        }
+        let id = r.id.clone().unwrap_or_default();
         if id.len() > MAX_ID {
             return Err(invalid_argument("ID length should not exceed allowed limit of 255"));
         }
