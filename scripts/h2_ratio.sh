@@ -4,11 +4,10 @@
 # rclone is installed, a Go client's multipart upload and download (its
 # default, h2, vs --disable-http2), against one fresh server, rounds
 # interleaved; prints MB/s of each and the h2/h1.1 time ratios (the
-# client-matrix issue's target: h2 no slower than 1.2x HTTP/1.1; rclone's
-# h2 uploads miss it because hyper's HTTP/2 server sends no 100 Continue
-# and Go waits --expect-continue-timeout, 1 s, per part: run with
-# RCLONE_EXPECT_CONTINUE_TIMEOUT=0s to see the rest of the cost). A figure
-# for notes, not a test. Needs curl and boto3.
+# client-matrix issue's target: h2 no slower than 1.2x HTTP/1.1; rclone
+# sends `Expect: 100-continue` on each part and, before crates/server/src/
+# http2.rs answered it, waited 1 s per part: 7-8x). A figure for notes,
+# not a test. Needs curl and boto3.
 #
 #   scripts/h2_ratio.sh [path/to/strongroom] (env ROUNDS=3 MIB=256 PORT=9341)
 set -euo pipefail

@@ -11,6 +11,7 @@ mod admin;
 mod control_route;
 mod front;
 mod host;
+mod http2;
 mod kms_route;
 mod metrics;
 mod query_api;
@@ -22,10 +23,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch::Receiver;
 
 pub use front::{DOCUMENT_MAX, FrontDoor};
 pub use host::BaseDomain;
@@ -53,7 +53,9 @@ pub async fn serve(
     front: Arc<FrontDoor>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let graceful = Arc::new(GracefulShutdown::new());
+    // every connection holds a receiver: the count of receivers is the
+    // count of open connections, and `closed` waits for the last
+    let (drain, draining) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     // HTTP and HTTPS share one count per address; the admin port has its
     // own, so a flood on the service ports cannot lock out /health
@@ -71,7 +73,7 @@ pub async fn serve(
             l,
             None,
             front.clone(),
-            graceful.clone(),
+            draining.clone(),
             shutdown.clone(),
             website.clone(),
         ));
@@ -81,7 +83,7 @@ pub async fn serve(
             l,
             Some(acc),
             front.clone(),
-            graceful.clone(),
+            draining.clone(),
             shutdown.clone(),
             website,
         ));
@@ -91,7 +93,7 @@ pub async fn serve(
             l,
             None,
             front.clone(),
-            graceful.clone(),
+            draining.clone(),
             shutdown.clone(),
             service.clone(),
         ));
@@ -101,7 +103,7 @@ pub async fn serve(
             l,
             Some(acc),
             front.clone(),
-            graceful.clone(),
+            draining.clone(),
             shutdown.clone(),
             service.clone(),
         ));
@@ -116,28 +118,19 @@ pub async fn serve(
             l,
             None,
             front.clone(),
-            graceful.clone(),
+            draining.clone(),
             shutdown.clone(),
             admin,
         ));
     }
+    drop(draining);
     let _ = shutdown.wait_for(|s| *s).await;
     while tasks.join_next().await.is_some() {}
-    tracing::info!(connections = graceful.count(), "draining in-flight requests");
-    // the accept loops are gone, so this is the last handle; connections
-    // hold only watchers
-    match Arc::try_unwrap(graceful) {
-        Ok(g) => {
-            if tokio::time::timeout(DRAIN_TIMEOUT, g.shutdown()).await.is_err() {
-                tracing::warn!("some requests did not finish within the drain timeout");
-            }
-        }
-        Err(g) => {
-            let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-            while g.count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    // the accept loops are gone, so only connections hold receivers
+    tracing::info!(connections = drain.receiver_count(), "draining in-flight requests");
+    let _ = drain.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain.closed()).await.is_err() {
+        tracing::warn!("some requests did not finish within the drain timeout");
     }
     Ok(())
 }
@@ -165,7 +158,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     front: Arc<FrontDoor>,
-    graceful: Arc<GracefulShutdown>,
+    draining: Receiver<bool>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     gate: Gate,
 ) {
@@ -189,7 +182,7 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let front = front.clone();
-        let graceful = graceful.watcher();
+        let draining = draining.clone();
         let tls = tls.clone();
         let role = gate.role;
         tokio::spawn(async move {
@@ -197,12 +190,14 @@ async fn accept_loop(
             match tls {
                 None => {
                     let info = front::conn_plain(peer);
-                    serve_conn(stream, info, front, graceful, role).await;
+                    let Some(h2) = sniff_h2(&stream).await else { return };
+                    serve_conn(stream, h2, info, front, draining, role).await;
                 }
                 Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
                     Ok(Ok(s)) => {
                         let info = front::conn_tls(peer, s.get_ref().1);
-                        serve_conn(s, info, front, graceful, role).await;
+                        let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                        serve_conn(s, h2, info, front, draining, role).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -212,55 +207,102 @@ async fn accept_loop(
     }
 }
 
-async fn serve_conn<I>(io: I, info: ConnInfo, front: Arc<FrontDoor>, graceful: Watcher, role: Role)
+/// Whether a connection without TLS opens with the HTTP/2 preface (prior
+/// knowledge); None when it sends nothing within [`watch::CONN_IDLE`] or
+/// closes first.
+async fn sniff_h2(stream: &TcpStream) -> Option<bool> {
+    let look = async {
+        let mut buf = [0u8; http2::PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if buf[..n] != http2::PREFACE[..n] {
+                return Some(false);
+            }
+            if n == buf.len() {
+                return Some(true);
+            }
+            // a preface split across packets: the rest is on its way
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(watch::CONN_IDLE, look).await.ok().flatten()
+}
+
+async fn serve_conn<I>(io: I, h2: bool, info: ConnInfo, front: Arc<FrontDoor>, mut draining: Receiver<bool>, role: Role)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = watch::Activity::new();
-    let io = TokioIo::new(watch::Watched::new(io, activity.clone()));
+    let io = watch::Watched::new(io, activity.clone());
     let on_request = activity.clone();
-    let svc = hyper::service::service_fn(move |req| {
+    let handle = move |req: http::Request<timed::RequestBody>| {
         let front = front.clone();
         let info = info.clone();
         let in_flight = on_request.request();
         async move {
             let _in_flight = in_flight;
-            Ok::<_, std::convert::Infallible>(match role {
+            match role {
                 Role::Admin => admin::handle(&front, req),
                 Role::Service => front.handle(req, info).await,
                 Role::Website => front.handle_website(req, info).await,
-            })
+            }
         }
+    };
+    if h2 {
+        let conn = http2::serve(
+            io,
+            move |req: http::Request<http2::H2Body>| handle(req.map(timed::RequestBody::H2)),
+            draining,
+        );
+        tokio::select! {
+            r = conn => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
+                }
+            }
+            () = activity.idle(watch::CONN_IDLE) => {
+                tracing::debug!("idle connection closed");
+            }
+        }
+        return;
+    }
+    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let answer = handle(req.map(timed::RequestBody::H1));
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
     });
-    let mut builder = ConnBuilder::new(TokioExecutor::new());
     // hyper's own limit on header lines (100) stays: raising it costs two
     // allocations of that many entries on every request (measured ~5 % of
     // a 4 KiB GET); past it hyper answers 431 itself. Sizes are the front
     // door's, with AWS's error (8 KiB).
-    builder
-        .http1()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(watch::HEADER_READ);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_H2_HEADER_LIST);
-    let conn = builder.serve_connection(io, svc);
-    let conn = graceful.watch(conn.into_owned());
-    tokio::select! {
-        r = conn => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "connection ended with an error");
+        .header_read_timeout(watch::HEADER_READ)
+        .serve_connection(TokioIo::new(io), svc);
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
             }
-        }
-        () = activity.idle(watch::CONN_IDLE) => {
-            tracing::debug!("idle connection closed");
+            _ = draining.wait_for(|d| *d), if !closing => {
+                // finish the request in flight, then close
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = activity.idle(watch::CONN_IDLE) => {
+                tracing::debug!("idle connection closed");
+                return;
+            }
         }
     }
 }
-
-/// The HTTP/2 header list hyper accepts (the front door's 8 KiB applies).
-const MAX_H2_HEADER_LIST: u32 = 64 * 1024;
 
 /// Binds a TCP listener.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

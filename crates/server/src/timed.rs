@@ -12,6 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+
+use crate::http2::H2Body;
 use tokio::time::{Instant, Sleep};
 
 /// How long a request body may send nothing before the request fails.
@@ -34,12 +36,45 @@ impl std::fmt::Display for TimedOut {
 
 impl std::error::Error for TimedOut {}
 
+/// A request body as the connection delivers it: hyper's over HTTP/1.1,
+/// ours over HTTP/2 (see [`crate::http2`]).
+pub(crate) enum RequestBody {
+    H1(Incoming),
+    H2(H2Body),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match &mut *self {
+            RequestBody::H1(b) => Pin::new(b).poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into))),
+            RequestBody::H2(b) => Pin::new(b).poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::H1(b) => b.is_end_stream(),
+            RequestBody::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::H1(b) => b.size_hint(),
+            RequestBody::H2(b) => b.size_hint(),
+        }
+    }
+}
+
 /// A request body with an inactivity deadline. The timer is armed only
 /// while the body is waited on and moved only when it would fire, so a
 /// streaming upload pays one `Instant::now` per frame.
 pub(crate) struct TimedBody {
     /// None once handed to the lingering drain (see `Drop`).
-    inner: Option<Incoming>,
+    inner: Option<RequestBody>,
     sleep: Option<Pin<Box<Sleep>>>,
     last: Instant,
     timed_out: bool,
@@ -47,7 +82,7 @@ pub(crate) struct TimedBody {
 }
 
 impl TimedBody {
-    pub(crate) fn new(inner: Incoming) -> TimedBody {
+    pub(crate) fn new(inner: RequestBody) -> TimedBody {
         TimedBody {
             inner: Some(inner),
             sleep: None,
@@ -80,7 +115,7 @@ impl Body for TimedBody {
                 this.last = Instant::now();
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => loop {
                 let deadline = this.last + BODY_IDLE;

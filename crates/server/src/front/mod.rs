@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use ring::rand::{SecureRandom, SystemRandom};
 use s3s::service::S3Service;
 use strongroom_iam::{ConnInfo, OperationSlot, RequestFacts, RequestSlot};
@@ -188,7 +187,7 @@ impl FrontDoor {
         vh.bucket().map(str::to_owned)
     }
 
-    pub(crate) async fn handle(&self, req: Request<Incoming>, mut info: ConnInfo) -> Response<s3s::Body> {
+    pub(crate) async fn handle(&self, req: Request<timed::RequestBody>, mut info: ConnInfo) -> Response<s3s::Body> {
         conn::forwarded_secure(&mut info, &self.trusted_proxies, req.headers());
         let started = Instant::now();
         self.metrics.start();

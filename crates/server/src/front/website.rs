@@ -16,7 +16,6 @@
 use std::time::Instant;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use s3s::host::S3Host;
 use strongroom_iam::ConnInfo;
 use strongroom_s3::website::{self, Redirection};
@@ -101,7 +100,11 @@ async fn error_of(resp: Response<s3s::Body>) -> (String, String) {
 
 impl FrontDoor {
     /// Serves one request of the website endpoint.
-    pub(crate) async fn handle_website(&self, req: Request<Incoming>, mut info: ConnInfo) -> Response<s3s::Body> {
+    pub(crate) async fn handle_website(
+        &self,
+        req: Request<timed::RequestBody>,
+        mut info: ConnInfo,
+    ) -> Response<s3s::Body> {
         conn::forwarded_secure(&mut info, &self.trusted_proxies, req.headers());
         let started = Instant::now();
         self.metrics.start();
