@@ -66,6 +66,49 @@ def test_refused_upload_gets_its_403_without_100_and_stores_nothing(h2, tmp_path
     assert "404" in str(e.value)
 
 
+def test_refused_upload_on_a_logged_bucket_gets_no_100_either(h2, tmp_path):
+    """With access logging on, the answer waits for its log record after
+    the unread body is dropped: dropping it must not ask the client for it
+    (the HTTP/1.1 body drain does not apply to HTTP/2)."""
+    import json
+    c = h2.client()
+    c.create_bucket(Bucket="h2logs")
+    c.put_bucket_policy(Bucket="h2logs", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::h2logs/*"}]}))
+    c.put_bucket_logging(Bucket="h2b", BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": "h2logs",
+                                                                               "TargetPrefix": "l/"}})
+    body = tmp_path / "body"
+    body.write_bytes(b"z" * (2 * 1024 * 1024))
+    try:
+        for _ in range(5):
+            version, code, err = curl(h2, "-H", "Expect: 100-continue", "--expect100-timeout", "60",
+                                      "-T", str(body), f"{h2.https}/h2b/anon-logged")
+            assert (version, code) == ("2", "403"), err
+            assert "< HTTP/2 100" not in err, err
+    finally:
+        c.put_bucket_logging(Bucket="h2b", BucketLoggingStatus={})
+
+
+def test_a_silent_connection_does_not_hold_up_a_drain(tmp_path):
+    """A client that opened a connection and sent part of the HTTP/2
+    preface (or nothing) has no request in flight: SIGTERM does not wait
+    the drain timeout (30 s) for it."""
+    import socket
+    s = Server(str(tmp_path / "data"), ["--prefer-http2"]).start()
+    socks = [socket.create_connection(("127.0.0.1", s.http_port)) for _ in range(3)]
+    socks[0].sendall(b"PRI")
+    socks[1].sendall(b"PRI * HTTP/2.0\r\n")
+    time.sleep(0.5)
+    started = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=25) == 0
+    assert time.monotonic() - started < 10
+    s.log.close()
+    for x in socks:
+        x.close()
+
+
 def test_head_and_empty_requests_over_http2(h2):
     """HEADERS with END_STREAM is a request with no body: a HEAD is not
     refused with 411 MissingContentLength (rclone's first request)."""

@@ -43,11 +43,20 @@ pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// A request body read from an HTTP/2 stream.
 pub(crate) struct H2Body {
     recv: RecvStream,
-    /// Fired on the first read: the stream's task answers `100 Continue`.
+    /// Fired when the handler first waits for the body: the stream's task
+    /// answers `100 Continue`.
     wants_body: Option<oneshot::Sender<()>>,
     /// Bytes the request's `content-length` says are still to come.
     remaining: Option<u64>,
     data_done: bool,
+}
+
+impl H2Body {
+    /// Never answer `100 Continue` for this body (it is read only to be
+    /// discarded).
+    pub(crate) fn disarm(&mut self) {
+        self.wants_body = None;
+    }
 }
 
 impl Body for H2Body {
@@ -56,13 +65,19 @@ impl Body for H2Body {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
         let this = &mut *self;
-        if let Some(tx) = this.wants_body.take() {
-            let _ = tx.send(());
-        }
         if !this.data_done {
             match this.recv.poll_data(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // the handler waits for a body the client holds back
+                    // until it is asked for (a stream already reset or
+                    // ended never gets here)
+                    if let Some(tx) = this.wants_body.take() {
+                        let _ = tx.send(());
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Some(Ok(data))) => {
+                    this.wants_body = None;
                     // the client may send as much again once this is read
                     let _ = this.recv.flow_control().release_capacity(data.len());
                     if let Some(r) = this.remaining.as_mut() {
@@ -70,8 +85,14 @@ impl Body for H2Body {
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(None) => this.data_done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    this.wants_body = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    this.wants_body = None;
+                    this.data_done = true;
+                }
             }
         }
         match this.recv.poll_trailers(cx) {
@@ -175,6 +196,10 @@ where
             if let Poll::Ready(resp) = handling.as_mut().poll(cx) {
                 return Poll::Ready(Some(resp));
             }
+            // a client that resets the stream cancels the request
+            if respond.poll_reset(cx).is_ready() {
+                return Poll::Ready(None);
+            }
             if let Some(rx) = body_wanted.as_mut()
                 && let Poll::Ready(wanted) = Pin::new(rx).poll(cx)
             {
@@ -182,12 +207,11 @@ where
                 if wanted.is_ok() {
                     let mut cont = Response::new(());
                     *cont.status_mut() = StatusCode::CONTINUE;
-                    let _ = respond.send_informational(cont);
+                    if respond.send_informational(cont).is_err() {
+                        respond.send_reset(Reason::INTERNAL_ERROR);
+                        return Poll::Ready(None);
+                    }
                 }
-            }
-            // a client that resets the stream cancels the request
-            if respond.poll_reset(cx).is_ready() {
-                return Poll::Ready(None);
             }
             Poll::Pending
         })
@@ -207,8 +231,13 @@ where
         {
             head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
-        let Ok(send) = respond.send_response(Response::from_parts(head, ()), eos) else {
-            return;
+        let send = match respond.send_response(Response::from_parts(head, ()), eos) {
+            Ok(send) => send,
+            Err(e) => {
+                tracing::debug!(error = %e, "sending the response head failed");
+                respond.send_reset(Reason::INTERNAL_ERROR);
+                return;
+            }
         };
         if !eos {
             pipe(body, send).await;
@@ -233,7 +262,9 @@ async fn pipe(body: s3s::Body, mut send: SendStream<Bytes>) {
         let Some(frame) = frame else { return };
         match frame {
             None => {
-                let _ = send.send_data(Bytes::new(), true);
+                if send.send_data(Bytes::new(), true).is_err() {
+                    send.send_reset(Reason::INTERNAL_ERROR);
+                }
                 return;
             }
             Some(Err(e)) => {
@@ -259,14 +290,20 @@ async fn pipe(body: s3s::Body, mut send: SendStream<Bytes>) {
                             }
                         }
                     }
-                    if send.send_data(data, eos).is_err() || eos {
+                    if send.send_data(data, eos).is_err() {
+                        send.send_reset(Reason::INTERNAL_ERROR);
+                        return;
+                    }
+                    if eos {
                         return;
                     }
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
                         send.reserve_capacity(0);
-                        let _ = send.send_trailers(trailers);
+                        if send.send_trailers(trailers).is_err() {
+                            send.send_reset(Reason::INTERNAL_ERROR);
+                        }
                         return;
                     }
                 }

@@ -187,48 +187,167 @@ async fn accept_loop(
         let role = gate.role;
         tokio::spawn(async move {
             let _admitted = admitted;
-            match tls {
-                None => {
-                    let info = front::conn_plain(peer);
-                    let Some(h2) = sniff_h2(&stream).await else { return };
-                    serve_conn(stream, h2, info, front, draining, role).await;
-                }
-                Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
-                    Ok(Ok(s)) => {
-                        let info = front::conn_tls(peer, s.get_ref().1);
-                        let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
-                        serve_conn(s, h2, info, front, draining, role).await;
+            let mut stop = draining.clone();
+            // a connection that has not begun a request yet does not hold
+            // up a drain
+            let opening = async {
+                match tls {
+                    None => {
+                        let info = front::conn_plain(peer);
+                        let (h2, io) = sniff_h2(stream).await?;
+                        Some((info, h2, Io::Plain(io)))
                     }
-                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                },
+                    Some(acc) => match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            let info = front::conn_tls(peer, s.get_ref().1);
+                            let alpn_h2 = s.get_ref().1.alpn_protocol().map(|p| p == b"h2");
+                            match alpn_h2 {
+                                Some(h2) => Some((
+                                    info,
+                                    h2,
+                                    Io::Tls(Box::new(Rewind {
+                                        prefix: Vec::new(),
+                                        at: 0,
+                                        inner: s,
+                                    })),
+                                )),
+                                // no ALPN: the first bytes say
+                                None => {
+                                    let (h2, io) = sniff_h2(s).await?;
+                                    Some((info, h2, Io::Tls(Box::new(io))))
+                                }
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            None
+                        }
+                    },
+                }
+            };
+            let opened = tokio::select! {
+                o = opening => o,
+                _ = stop.wait_for(|d| *d) => None,
+            };
+            if let Some((info, h2, io)) = opened {
+                match io {
+                    Io::Plain(io) => serve_conn(io, h2, info, front, draining, role).await,
+                    Io::Tls(io) => serve_conn(*io, h2, info, front, draining, role).await,
+                }
             }
         });
     }
 }
 
-/// Whether a connection without TLS opens with the HTTP/2 preface (prior
-/// knowledge); None when it sends nothing within [`watch::CONN_IDLE`] or
-/// closes first.
-async fn sniff_h2(stream: &TcpStream) -> Option<bool> {
+/// A connection after its protocol was chosen.
+enum Io {
+    Plain(Rewind<TcpStream>),
+    Tls(Box<Rewind<tokio_rustls::server::TlsStream<TcpStream>>>),
+}
+
+/// Reads a connection's first bytes, up to the length of the HTTP/2
+/// preface, and says whether they are it (prior knowledge: h2c, or TLS
+/// without ALPN); the bytes are replayed to whichever protocol serves the
+/// connection. None when the client sends nothing for
+/// [`watch::CONN_IDLE`] or closes first. Reads wait for bytes; nothing
+/// polls.
+async fn sniff_h2<I>(mut io: I) -> Option<(bool, Rewind<I>)>
+where
+    I: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
     let look = async {
-        let mut buf = [0u8; http2::PREFACE.len()];
+        let mut buf = Vec::with_capacity(http2::PREFACE.len());
+        let mut chunk = [0u8; 24];
         loop {
-            let n = stream.peek(&mut buf).await.ok()?;
+            let want = http2::PREFACE.len() - buf.len();
+            let n = io.read(&mut chunk[..want]).await.ok()?;
             if n == 0 {
                 return None;
             }
-            if buf[..n] != http2::PREFACE[..n] {
-                return Some(false);
+            buf.extend_from_slice(&chunk[..n]);
+            if buf[..] != http2::PREFACE[..buf.len()] {
+                return Some((false, buf));
             }
-            if n == buf.len() {
-                return Some(true);
+            if buf.len() == http2::PREFACE.len() {
+                return Some((true, buf));
             }
-            // a preface split across packets: the rest is on its way
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    tokio::time::timeout(watch::CONN_IDLE, look).await.ok().flatten()
+    let (h2, prefix) = tokio::time::timeout(watch::CONN_IDLE, look).await.ok().flatten()?;
+    Some((
+        h2,
+        Rewind {
+            prefix,
+            at: 0,
+            inner: io,
+        },
+    ))
+}
+
+/// A connection whose first bytes were read to choose the protocol, and
+/// are read again.
+struct Rewind<I> {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: I,
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Rewind<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.prefix.len() {
+            let n = (this.prefix.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.prefix[this.at..this.at + n]);
+            this.at += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Rewind<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 async fn serve_conn<I>(io: I, h2: bool, info: ConnInfo, front: Arc<FrontDoor>, mut draining: Receiver<bool>, role: Role)

@@ -77,6 +77,10 @@ pub(crate) struct TimedBody {
     inner: Option<RequestBody>,
     sleep: Option<Pin<Box<Sleep>>>,
     last: Instant,
+    /// Whether the body was ever waited on: the deadline runs from the
+    /// first read (a client that waits for `100 Continue` sends nothing
+    /// before it).
+    polled: bool,
     timed_out: bool,
     verdict: Option<Verdict>,
 }
@@ -87,6 +91,7 @@ impl TimedBody {
             inner: Some(inner),
             sleep: None,
             last: Instant::now(),
+            polled: false,
             timed_out: false,
             verdict: None,
         }
@@ -110,6 +115,10 @@ impl Body for TimedBody {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
+        if !this.polled {
+            this.polled = true;
+            this.last = Instant::now();
+        }
         match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.last = Instant::now();
@@ -165,6 +174,13 @@ impl Drop for TimedBody {
         let Some(mut inner) = self.inner.take() else { return };
         if self.timed_out || inner.is_end_stream() {
             return;
+        }
+        // reading it must not ask a client that waits for it to send it;
+        // and an HTTP/2 body is still drained rather than dropped: a
+        // RST_STREAM(NO_ERROR) right after the answer is legal, but curl
+        // 7.88 takes it for an error
+        if let RequestBody::H2(b) = &mut inner {
+            b.disarm();
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
