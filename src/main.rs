@@ -1,5 +1,6 @@
 //! `strongroom`: the command line. `serve` runs the server; `presign` makes
-//! a pre-signed URL like `aws s3 presign`; `logs` reads server access logs.
+//! a pre-signed URL like `aws s3 presign`; `logs` reads server access logs;
+//! `cse` encrypts and decrypts on the client.
 
 mod admin_iam;
 mod admin_record;
@@ -8,6 +9,7 @@ mod bench;
 mod bench_authz;
 mod bench_http;
 mod config;
+mod cse;
 mod keys;
 mod logs;
 mod presign;
@@ -38,6 +40,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Measure performance against a baseline of the same build.
     Bench(bench::BenchArgs),
+    /// Client-side encryption around any S3 endpoint, interoperable with
+    /// AWS's S3 Encryption Clients: put, get, cp, ls.
+    Cse(cse::CseArgs),
     /// Administrative tasks on a data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -116,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Cse(args) => cse::run(args),
         Command::Admin(AdminCommand::RotateMasterKey {
             data_dir,
             master_key_file,

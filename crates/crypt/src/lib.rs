@@ -17,10 +17,12 @@
 //!   number of keys without nonce bookkeeping.
 #![forbid(unsafe_code)]
 
+mod gcm;
 mod master;
 mod package;
 mod wrap;
 
+pub use gcm::{GCM_IV, GCM_MAX, GCM_TAG, GcmRange, GcmStream};
 pub use master::{KeyringError, MasterKeys, key_id, key_line};
 
 pub use package::{Opener, PACKAGE, Sealer, StreamKeys, TAG, packages, sealed_len, sealed_span};

@@ -1,0 +1,195 @@
+//! Keyrings: where data keys come from and how they are wrapped — KMS
+//! (`kms+context`, the encryption context bound) or a raw AES key
+//! (`AES/GCM`: nonce ‖ ciphertext ‖ tag, the content algorithm bound as
+//! AAD), as AWS's clients do.
+
+use std::collections::BTreeMap;
+
+use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use strongroom_client::Kms;
+use strongroom_crypt::fill_random;
+use zeroize::Zeroizing;
+
+use crate::envelope::{Envelope, V2_CEK_ALG, V3_SUITE, Wrap};
+use crate::{CseError, Format};
+
+/// The encryption-context key AWS's clients reserve for the algorithm.
+pub const RESERVED_CEK_ALG: &str = "aws:x-amz-cek-alg";
+/// The key V1 clients put in the context (ignored when comparing).
+const RESERVED_CMK_ID: &str = "kms_cmk_id";
+
+/// A source of data keys.
+pub enum Keyring {
+    /// KMS: data keys from GenerateDataKey under `key_id` (required to
+    /// encrypt; when decrypting, KMS refuses a key wrapped by another).
+    Kms { kms: Box<Kms>, key_id: Option<String> },
+    /// A raw AES key (128 or 256 bits) of the user's.
+    Aes {
+        key: Zeroizing<Vec<u8>>,
+        /// The material description stored with each object.
+        description: BTreeMap<String, String>,
+    },
+}
+
+/// The algorithm string bound into wrapping, by format.
+fn bound(format: Format) -> &'static str {
+    match format {
+        Format::V2 => V2_CEK_ALG,
+        Format::V3 => V3_SUITE,
+    }
+}
+
+fn aes_key(key: &[u8]) -> Result<LessSafeKey, CseError> {
+    let alg = match key.len() {
+        32 => &AES_256_GCM,
+        16 => &AES_128_GCM,
+        n => {
+            return Err(CseError::Key(format!(
+                "an AES wrapping key must be 16 or 32 bytes, not {n}"
+            )));
+        }
+    };
+    UnboundKey::new(alg, key)
+        .map(LessSafeKey::new)
+        .map_err(|_| CseError::Key("unusable AES key".into()))
+}
+
+/// The wrapped data key and what to store with it.
+pub struct NewKey {
+    pub data_key: Zeroizing<[u8; 32]>,
+    pub edk: Vec<u8>,
+    pub wrap: Wrap,
+    pub context: BTreeMap<String, String>,
+}
+
+impl Keyring {
+    /// A fresh data key for an object in `format`; `context` is the user's
+    /// encryption context (KMS only).
+    pub async fn new_key(&self, format: Format, context: &BTreeMap<String, String>) -> Result<NewKey, CseError> {
+        match self {
+            Keyring::Kms { kms, key_id } => {
+                if context.contains_key(RESERVED_CEK_ALG) {
+                    return Err(CseError::Key(format!(
+                        "{RESERVED_CEK_ALG} is a reserved key for the S3 encryption client"
+                    )));
+                }
+                let mut ctx = context.clone();
+                ctx.insert(RESERVED_CEK_ALG.into(), bound(format).into());
+                let key_id = key_id
+                    .as_deref()
+                    .ok_or_else(|| CseError::Key("encrypting with KMS needs a key id (--kms-key-id)".into()))?;
+                let dk = kms
+                    .generate_data_key(key_id, &ctx)
+                    .await
+                    .map_err(|e| CseError::Kms(e.to_string()))?;
+                let data_key = <[u8; 32]>::try_from(dk.plaintext.as_slice())
+                    .map(Zeroizing::new)
+                    .map_err(|_| CseError::Kms("KMS answered a data key that is not 256 bits".to_owned()))?;
+                Ok(NewKey {
+                    data_key,
+                    edk: dk.ciphertext,
+                    wrap: Wrap::KmsContext,
+                    context: ctx,
+                })
+            }
+            Keyring::Aes { key, description } => {
+                if !context.is_empty() {
+                    return Err(CseError::Key(
+                        "an encryption context needs a KMS key; raw keys store a material description".into(),
+                    ));
+                }
+                let mut data_key = Zeroizing::new([0u8; 32]);
+                fill_random(&mut data_key[..]).map_err(|_| CseError::Crypto("no randomness".into()))?;
+                let mut nonce = [0u8; 12];
+                fill_random(&mut nonce).map_err(|_| CseError::Crypto("no randomness".into()))?;
+                let mut buf = data_key.to_vec();
+                aes_key(key)?
+                    .seal_in_place_append_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(bound(format).as_bytes()),
+                        &mut buf,
+                    )
+                    .map_err(|_| CseError::Crypto("AES-GCM key wrap failed".into()))?;
+                let mut edk = nonce.to_vec();
+                edk.extend_from_slice(&buf);
+                Ok(NewKey {
+                    data_key,
+                    edk,
+                    wrap: Wrap::AesGcm,
+                    context: description.clone(),
+                })
+            }
+        }
+    }
+
+    /// The data key of a stored object. With KMS, the stored context minus
+    /// the reserved keys must equal `context` (the one the user expects),
+    /// and its algorithm entry must match the envelope's format, before KMS
+    /// is asked.
+    pub async fn unwrap(
+        &self,
+        env: &Envelope,
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<[u8; 32]>, CseError> {
+        let format = match env.content {
+            crate::envelope::Content::V2 { .. } => Format::V2,
+            crate::envelope::Content::V3 { .. } => Format::V3,
+        };
+        match self {
+            Keyring::Kms { kms, key_id } => {
+                if env.wrap != Wrap::KmsContext {
+                    return Err(CseError::Key(format!(
+                        "the object's data key is wrapped with {}, not KMS",
+                        env.wrap.v2_name()
+                    )));
+                }
+                if env.context.get(RESERVED_CEK_ALG).map(String::as_str) != Some(bound(format)) {
+                    return Err(CseError::Envelope(format!(
+                        "the stored encryption context does not bind the content algorithm ({RESERVED_CEK_ALG})"
+                    )));
+                }
+                let stored: BTreeMap<&String, &String> = env
+                    .context
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != RESERVED_CEK_ALG && k.as_str() != RESERVED_CMK_ID)
+                    .collect();
+                let expected: BTreeMap<&String, &String> = context.iter().collect();
+                if stored != expected {
+                    return Err(CseError::Context(
+                        "the object's encryption context is not the one given (--encryption-context)".into(),
+                    ));
+                }
+                let plain = kms
+                    .decrypt(&env.edk, key_id.as_deref(), &env.context)
+                    .await
+                    .map_err(|e| CseError::Kms(e.to_string()))?;
+                <[u8; 32]>::try_from(plain.as_slice())
+                    .map(Zeroizing::new)
+                    .map_err(|_| CseError::Kms("KMS answered a data key that is not 256 bits".to_owned()))
+            }
+            Keyring::Aes { key, .. } => {
+                if env.wrap != Wrap::AesGcm {
+                    return Err(CseError::Key(format!(
+                        "the object's data key is wrapped with {}, not a raw AES key",
+                        env.wrap.v2_name()
+                    )));
+                }
+                if env.edk.len() != 12 + 32 + 16 {
+                    return Err(CseError::Envelope("the wrapped data key has the wrong length".into()));
+                }
+                let (nonce, sealed) = env.edk.split_at(12);
+                let nonce =
+                    Nonce::try_assume_unique_for_key(nonce).map_err(|_| CseError::Envelope("bad nonce".into()))?;
+                let mut buf = Zeroizing::new(sealed.to_vec());
+                let plain = aes_key(key)?
+                    .open_in_place(nonce, Aad::from(bound(format).as_bytes()), &mut buf)
+                    .map_err(|_| {
+                        CseError::Key("the AES key does not open the object's data key (wrong key?)".into())
+                    })?;
+                <[u8; 32]>::try_from(&plain[..])
+                    .map(Zeroizing::new)
+                    .map_err(|_| CseError::Envelope("the data key is not 256 bits".into()))
+            }
+        }
+    }
+}
