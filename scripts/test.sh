@@ -28,6 +28,9 @@ command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq r
 # the SDK pinned by tests/e2e/js/package-lock.json)
 command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
 (cd tests/e2e/js && npm ci --no-audit --no-fund --silent)
+# AWS's S3 Encryption Client for Ruby (EncryptionV2, Debian's) for the
+# client-side encryption interop tests
+ruby -e "require 'aws-sdk-s3'; require 'aws-sdk-kms'" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq ruby-aws-sdk-s3 ruby-aws-sdk-kms; }
 # the browser the CORS / static website tests drive (Debian's, headless)
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
