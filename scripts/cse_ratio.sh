@@ -20,6 +20,8 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break;
 export AWS_ACCESS_KEY_ID=AKIAE2EMAIN000000001 AWS_SECRET_ACCESS_KEY=E2eMainSecretKey000000000000000000000001
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 RUST_BACKTRACE=0
 EP="http://127.0.0.1:$PORT"
+# one endpoint for S3 and KMS (strongroom cse never takes KMS from --endpoint-url)
+export AWS_ENDPOINT_URL="$EP"
 KEY=$(python3 - "$EP" <<'PY'
 import sys, boto3
 kms = boto3.client("kms", endpoint_url=sys.argv[1])

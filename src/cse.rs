@@ -73,10 +73,14 @@ enum CseCommand {
 #[derive(Args, Clone)]
 struct ConnArgs {
     /// The S3 endpoint (else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the
-    /// profile's endpoint_url, AWS). KMS is asked at AWS_ENDPOINT_URL_KMS,
-    /// else the same endpoint.
+    /// profile's endpoint_url, AWS).
     #[arg(long)]
     endpoint_url: Option<String>,
+    /// The KMS endpoint (else AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the
+    /// profile's endpoint_url, AWS); never taken from --endpoint-url, so
+    /// an S3 server cannot choose the data keys. http:// only on loopback.
+    #[arg(long)]
+    kms_endpoint_url: Option<String>,
     /// A profile of ~/.aws/config and ~/.aws/credentials.
     #[arg(long)]
     profile: Option<String>,
@@ -92,10 +96,15 @@ struct KeyArgs {
     /// KMS key id, ARN or alias that wraps data keys (`kms+context`).
     #[arg(long, conflicts_with = "aes_key_file")]
     kms_key_id: Option<String>,
-    /// A raw AES key (16 or 32 bytes, raw or base64) that wraps data keys
-    /// (`AES/GCM`).
+    /// A raw AES key that wraps data keys (`AES/GCM`): a file of exactly
+    /// 16 or 32 binary bytes, or of their base64.
     #[arg(long)]
     aes_key_file: Option<PathBuf>,
+    /// Decrypt with whichever KMS key an object names (no --kms-key-id).
+    /// Anyone who may write the bucket and use some KMS key you may use
+    /// could then plant objects that authenticate: off by default.
+    #[arg(long, conflicts_with_all = ["kms_key_id", "aes_key_file"])]
+    kms_discovery: bool,
     /// Encryption context bound to the data key (KMS): `k=v,k2=v2` or a
     /// JSON object. Reading needs the same context.
     #[arg(long)]
@@ -144,6 +153,7 @@ impl From<Policy> for CommitmentPolicy {
 fn settings(c: &ConnArgs) -> anyhow::Result<Settings> {
     Ok(Settings::resolve(&SettingsArgs {
         endpoint_url: c.endpoint_url.clone(),
+        kms_endpoint_url: c.kms_endpoint_url.clone(),
         profile: c.profile.clone(),
         region: c.region.clone(),
         ca_bundle: c.ca_bundle.clone(),
@@ -152,17 +162,21 @@ fn settings(c: &ConnArgs) -> anyhow::Result<Settings> {
 
 fn read_aes_key(p: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let raw = Zeroizing::new(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
-    if raw.len() == 16 || raw.len() == 32 {
+    let ok = |n: usize| n == 16 || n == 32;
+    if let Some(key) = std::str::from_utf8(&raw).ok().and_then(|t| base64_decode(t.trim()))
+        && ok(key.len())
+    {
+        return Ok(key);
+    }
+    // binary, not text that failed to decode (a hex or mistyped key would
+    // otherwise become a different key than other clients use)
+    if ok(raw.len()) && !raw.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
         return Ok(raw);
     }
-    let text = std::str::from_utf8(&raw).map_err(|_| anyhow::anyhow!("{}: not a 16- or 32-byte key", p.display()))?;
-    let key = base64_decode(text.trim())
-        .ok_or_else(|| anyhow::anyhow!("{}: not a 16- or 32-byte key, raw or base64", p.display()))?;
-    if key.len() == 16 || key.len() == 32 {
-        Ok(key)
-    } else {
-        bail!("{}: an AES key must be 16 or 32 bytes, not {}", p.display(), key.len())
-    }
+    bail!(
+        "{}: an AES key must be 16 or 32 binary bytes, or their base64",
+        p.display()
+    )
 }
 
 fn base64_decode(s: &str) -> Option<Zeroizing<Vec<u8>>> {
@@ -193,6 +207,11 @@ fn keyring(k: &KeyArgs, s: &Settings) -> anyhow::Result<Keyring> {
             key: read_aes_key(p)?,
             description: BTreeMap::new(),
         });
+    }
+    if k.kms_key_id.is_none() && !k.kms_discovery {
+        bail!(
+            "name the wrapping key: --kms-key-id ID or --aes-key-file FILE (or --kms-discovery to decrypt with any KMS key)"
+        );
     }
     Ok(Keyring::Kms {
         kms: Box::new(Kms::new(s)?),
@@ -261,6 +280,19 @@ async fn get(
 pub fn run(a: CseArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
+        // Ctrl-C or SIGTERM drops the command: its temporary plaintext
+        // files are removed as they drop (SIGKILL cannot be caught)
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = command(a) => r,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            _ = term.recv() => bail!("terminated"),
+        }
+    })
+}
+
+async fn command(a: CseArgs) -> anyhow::Result<()> {
+    {
         match a.command {
             CseCommand::Put {
                 local,
@@ -311,6 +343,9 @@ pub fn run(a: CseArgs) -> anyhow::Result<()> {
                 match (from.starts_with("s3://"), to.starts_with("s3://")) {
                     (false, true) => {
                         let (bucket, key) = s3_url(&to)?;
+                        if key.is_empty() {
+                            bail!("{to}: name the object (s3://BUCKET/KEY)");
+                        }
                         cse.put_file(Path::new(&from), &bucket, &key, &ctx).await?;
                         println!("upload: {from} to {to}");
                     }
@@ -322,6 +357,9 @@ pub fn run(a: CseArgs) -> anyhow::Result<()> {
                     (true, true) => {
                         let (b1, k1) = s3_url(&from)?;
                         let (b2, k2) = s3_url(&to)?;
+                        if k2.is_empty() {
+                            bail!("{to}: name the object (s3://BUCKET/KEY)");
+                        }
                         let dir = tempfile::tempdir()?;
                         let tmp = dir.path().join("object");
                         cse.get_file(&b1, &k1, &tmp, &ctx).await?;
@@ -354,10 +392,13 @@ pub fn run(a: CseArgs) -> anyhow::Result<()> {
                         ),
                         Description::Unreadable(why) => format!("unreadable envelope: {why}"),
                     };
-                    println!("{:>12}  {}  {what}", o.size, o.key);
+                    // keys and messages come from the server: no terminal escapes
+                    let key: String = o.key.chars().flat_map(char::escape_debug).collect();
+                    let what: String = what.chars().flat_map(char::escape_debug).collect();
+                    println!("{:>12}  {key}  {what}", o.size);
                 }
             }
         }
         Ok(())
-    })
+    }
 }

@@ -243,7 +243,7 @@ def refused(w, tmp_path, key, *keys, expect):
     assert r.returncode != 0, "refused"
     assert expect.encode() in r.stderr, r.stderr.decode()
     assert not out.exists(), "no partial plaintext on disk"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.cse-")], "no temporary file left"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cse-")], "no temporary file left"
     r = w.cse("get", f"s3://cse/{key}", "-", *keys, check=False)
     assert r.returncode != 0 and r.stdout == b"", "nothing on stdout"
     return r.stderr.decode()
@@ -384,5 +384,75 @@ def test_profiles_and_https_as_the_aws_cli_reads_them(w, tmp_path):
     w.cse("put", str(tmp_path / "in"), "s3://cse/prof/o", "--kms-key-id", w.key, "--profile", "dev", env=env)
     w.cse("get", "s3://cse/prof/o", str(tmp_path / "out"), "--kms-key-id", w.key, "--profile", "dev", env=env)
     assert (tmp_path / "out").read_bytes() == data
-    r = w.cse("get", "s3://cse/prof/o", str(tmp_path / "x"), "--profile", "nobody", env=env, check=False)
+    r = w.cse("get", "s3://cse/prof/o", str(tmp_path / "x"), "--kms-key-id", w.key, "--profile", "nobody", env=env,
+              check=False)
     assert r.returncode != 0 and b"no credentials" in r.stderr
+
+
+# --- the client's own attack surface -------------------------------------------
+
+def test_the_s3_endpoint_never_chooses_the_data_keys(w, tmp_path):
+    """An S3 server must not be the KMS: --endpoint-url is S3's only. With
+    KMS named elsewhere (here a closed port), the upload fails at KMS
+    instead of asking the S3 server for a data key; KMS over plain HTTP
+    is refused off loopback."""
+    (tmp_path / "in").write_bytes(b"x" * 10)
+    env = {k: v for k, v in w.env().items() if k != "AWS_ENDPOINT_URL"}
+    env["AWS_ENDPOINT_URL_KMS"] = "http://127.0.0.1:1"
+    r = w.cse("put", str(tmp_path / "in"), "s3://cse/ep/o", "--endpoint-url", w.server.http, "--kms-key-id", w.key,
+              env=env, check=False)
+    assert r.returncode != 0 and b"127.0.0.1:1" in r.stderr, r.stderr
+    r = w.cse("put", str(tmp_path / "in"), "s3://cse/ep/o", "--kms-key-id", w.key, "--kms-endpoint-url",
+              "http://kms.example.com", check=False)
+    assert r.returncode != 0 and b"https://" in r.stderr, r.stderr
+    with pytest.raises(Exception):
+        w.s3.head_object(Bucket="cse", Key="ep/o")
+
+
+def test_decrypting_needs_the_key_named_unless_discovery_is_asked_for(w, tmp_path):
+    (tmp_path / "in").write_bytes(b"discover me")
+    w.cse("put", str(tmp_path / "in"), "s3://cse/disc/o", "--kms-key-id", w.key)
+    r = w.cse("get", "s3://cse/disc/o", str(tmp_path / "out"), check=False)
+    assert r.returncode != 0 and b"--kms-key-id" in r.stderr
+    w.cse("get", "s3://cse/disc/o", str(tmp_path / "out"), "--kms-discovery")
+    assert (tmp_path / "out").read_bytes() == b"discover me"
+
+
+def test_files_that_are_not_regular_are_refused_both_ways(w, tmp_path):
+    r = w.cse("put", "/dev/null", "s3://cse/dev/null", "--kms-key-id", w.key, check=False)
+    assert r.returncode != 0 and b"not a regular file" in r.stderr
+    (tmp_path / "in").write_bytes(b"y" * 10)
+    w.cse("put", str(tmp_path / "in"), "s3://cse/dev/o", "--kms-key-id", w.key)
+    os.symlink("/dev/null", tmp_path / "link")
+    r = w.cse("get", "s3://cse/dev/o", str(tmp_path / "link"), "--kms-key-id", w.key, check=False)
+    assert r.returncode != 0 and b"not a regular file" in r.stderr
+    assert os.readlink(tmp_path / "link") == "/dev/null"
+
+
+def test_contexts_are_ascii_and_reserved_keys_are_refused(w, tmp_path):
+    (tmp_path / "in").write_bytes(b"z")
+    for ctx in ("team=caf\u00e9".encode().decode("unicode_escape"), "aws:x-amz-cek-alg=115", "kms_cmk_id=k"):
+        r = w.cse("put", str(tmp_path / "in"), "s3://cse/ctx/o", "--kms-key-id", w.key, "--encryption-context", ctx,
+                  check=False)
+        assert r.returncode != 0 and b"encryption context" in r.stderr, (ctx, r.stderr)
+
+
+def test_sigterm_leaves_no_plaintext_behind(w, tmp_path):
+    import signal
+    import time
+    data = plaintext(64 * 1024 * 1024)
+    (tmp_path / "in").write_bytes(data)
+    w.cse("put", str(tmp_path / "in"), "s3://cse/term/o", "--kms-key-id", w.key)
+    out = tmp_path / "outdir"
+    out.mkdir()
+    for delay in (0.05, 0.2, 0.5):
+        p = subprocess.Popen([binary(), "cse", "get", "s3://cse/term/o", str(out / "o"), "--kms-key-id", w.key],
+                             env=w.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+        left = [x.name for x in out.iterdir() if x.name.startswith(".cse-")]
+        assert left == [], left
+        if (out / "o").exists():
+            assert (out / "o").read_bytes() == data, "only a whole, authenticated object"
+            (out / "o").unlink()

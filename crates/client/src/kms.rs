@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::{ClientError, Settings, Signer, full, http_client, read_all};
+use crate::{ClientError, SMALL_ANSWER_MAX, Settings, Signer, full, http_client};
 
 /// A KMS endpoint, signed as one principal.
 #[derive(Clone)]
@@ -25,13 +27,21 @@ fn b64(b: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(b)
 }
 
-fn unb64(v: &Value, name: &str) -> Result<Vec<u8>, ClientError> {
-    let s = v
-        .get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| ClientError::Transport(format!("KMS answer lacks {name}")))?;
+/// A KMS answer that carries a plaintext key: every copy is zeroized.
+#[derive(Deserialize)]
+struct KeyAnswer {
+    #[serde(rename = "Plaintext")]
+    plaintext: Zeroizing<String>,
+    #[serde(rename = "CiphertextBlob", default)]
+    ciphertext: Option<String>,
+    #[serde(rename = "KeyId", default)]
+    key_id: Option<String>,
+}
+
+fn unb64(s: &str, name: &str) -> Result<Zeroizing<Vec<u8>>, ClientError> {
     base64_simd::STANDARD
         .decode_to_vec(s)
+        .map(Zeroizing::new)
         .map_err(|_| ClientError::Transport(format!("KMS answered malformed base64 in {name}")))
 }
 
@@ -48,7 +58,9 @@ impl Kms {
         })
     }
 
-    async fn call(&self, op: &str, body: Value) -> Result<Value, ClientError> {
+    /// Calls `op`; the answer body (which may hold a plaintext key) is
+    /// returned zeroizing.
+    async fn call(&self, op: &str, body: Value) -> Result<Zeroizing<Vec<u8>>, ClientError> {
         let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| ClientError::Transport(e.to_string()))?);
         let payload = body.clone();
         let headers = vec![
@@ -63,9 +75,16 @@ impl Kms {
             .send(http::Method::POST, "/", headers, full(body), Some(&payload))
             .await?;
         let status = resp.status();
-        let (_, bytes) = read_all(resp).await?;
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut bytes = Zeroizing::new(Vec::new());
+        let mut body = http_body_util::Limited::new(resp.into_body(), SMALL_ANSWER_MAX);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Transport(format!("reading the KMS answer: {e}")))?;
+            if let Some(d) = frame.data_ref() {
+                bytes.extend_from_slice(d);
+            }
+        }
         if !status.is_success() {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let code = v.get("__type").and_then(Value::as_str).unwrap_or("InternalError");
             let code = code.rsplit('#').next().unwrap_or(code).to_owned();
             let message = v
@@ -81,7 +100,12 @@ impl Kms {
                 message,
             });
         }
-        Ok(v)
+        Ok(bytes)
+    }
+
+    async fn key_answer(&self, op: &str, body: Value) -> Result<KeyAnswer, ClientError> {
+        let bytes = self.call(op, body).await?;
+        serde_json::from_slice(&bytes).map_err(|_| ClientError::Transport(format!("KMS {op}: malformed answer")))
     }
 
     /// GenerateDataKey (AES_256) under `key_id`, bound to `context`.
@@ -90,16 +114,20 @@ impl Kms {
         key_id: &str,
         context: &BTreeMap<String, String>,
     ) -> Result<DataKey, ClientError> {
-        let v = self
-            .call(
+        let a = self
+            .key_answer(
                 "GenerateDataKey",
                 json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
             )
             .await?;
+        let ciphertext = a
+            .ciphertext
+            .as_deref()
+            .ok_or_else(|| ClientError::Transport("KMS answer lacks CiphertextBlob".into()))?;
         Ok(DataKey {
-            plaintext: Zeroizing::new(unb64(&v, "Plaintext")?),
-            ciphertext: unb64(&v, "CiphertextBlob")?,
-            key_id: v.get("KeyId").and_then(Value::as_str).unwrap_or(key_id).to_owned(),
+            plaintext: unb64(&a.plaintext, "Plaintext")?,
+            ciphertext: unb64(ciphertext, "CiphertextBlob")?.to_vec(),
+            key_id: a.key_id.unwrap_or_else(|| key_id.to_owned()),
         })
     }
 
@@ -115,7 +143,7 @@ impl Kms {
         if let Some(k) = key_id {
             req["KeyId"] = Value::String(k.to_owned());
         }
-        let v = self.call("Decrypt", req).await?;
-        Ok(Zeroizing::new(unb64(&v, "Plaintext")?))
+        let a = self.key_answer("Decrypt", req).await?;
+        unb64(&a.plaintext, "Plaintext")
     }
 }

@@ -175,15 +175,19 @@ impl Signer {
     }
 }
 
-/// Reads a whole (small) response body.
+/// The most a small answer (an error, a listing page, an instruction
+/// file, a KMS answer) may be: a hostile server cannot make us hold more.
+pub const SMALL_ANSWER_MAX: usize = 4 << 20;
+
+/// Reads a whole small response body (at most [`SMALL_ANSWER_MAX`]).
 pub(crate) async fn read_all(
     resp: http::Response<hyper::body::Incoming>,
 ) -> Result<(http::response::Parts, Bytes), ClientError> {
     let (parts, body) = resp.into_parts();
-    let bytes = body
+    let bytes = http_body_util::Limited::new(body, SMALL_ANSWER_MAX)
         .collect()
         .await
-        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .map_err(|e| ClientError::Transport(format!("reading the answer: {e}")))?
         .to_bytes();
     Ok((parts, bytes))
 }

@@ -12,7 +12,11 @@ use crate::{ClientError, Credentials};
 /// What a command line may say (each falls back as the AWS CLI does).
 #[derive(Default, Clone, Debug)]
 pub struct SettingsArgs {
+    /// The S3 endpoint.
     pub endpoint_url: Option<String>,
+    /// The KMS endpoint (never taken from the S3 endpoint's flag: an S3
+    /// server must not be able to choose the data keys).
+    pub kms_endpoint_url: Option<String>,
     pub profile: Option<String>,
     pub region: Option<String>,
     pub ca_bundle: Option<PathBuf>,
@@ -23,8 +27,11 @@ pub struct SettingsArgs {
 pub struct Settings {
     /// The S3 endpoint (scheme://host[:port]); None: AWS's own.
     pub s3_endpoint: String,
-    /// The KMS endpoint: `AWS_ENDPOINT_URL_KMS`, else the S3 endpoint when
-    /// one was given (Strongroom serves both), else AWS's own.
+    /// The KMS endpoint: `--kms-endpoint-url`, `AWS_ENDPOINT_URL_KMS`, the
+    /// global `AWS_ENDPOINT_URL` or the profile's `endpoint_url` (which
+    /// name one endpoint for every service, as Strongroom serves both),
+    /// else AWS's own — never the S3-only `--endpoint-url` or
+    /// `AWS_ENDPOINT_URL_S3`.
     pub kms_endpoint: String,
     pub region: String,
     pub credentials: Credentials,
@@ -59,6 +66,16 @@ fn get(ini: Option<&Ini>, section: &str, key: &str) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
+}
+
+/// Whether an http(s) URL's host is a loopback address or `localhost`.
+fn is_loopback(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn trim_endpoint(e: &str) -> String {
@@ -112,17 +129,19 @@ impl Settings {
                 }
             },
         };
-        let endpoint = a
+        let global = env("AWS_ENDPOINT_URL").or_else(|| conf("endpoint_url"));
+        let s3_endpoint = a
             .endpoint_url
             .clone()
             .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-            .or_else(|| env("AWS_ENDPOINT_URL"))
-            .or_else(|| conf("endpoint_url"));
-        let s3_endpoint = endpoint
+            .or_else(|| global.clone())
             .as_deref()
             .map_or_else(|| format!("https://s3.{region}.amazonaws.com"), trim_endpoint);
-        let kms_endpoint = env("AWS_ENDPOINT_URL_KMS")
-            .or(endpoint)
+        let kms_endpoint = a
+            .kms_endpoint_url
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_KMS"))
+            .or(global)
             .as_deref()
             .map_or_else(|| format!("https://kms.{region}.amazonaws.com"), trim_endpoint);
         for e in [&s3_endpoint, &kms_endpoint] {
@@ -131,6 +150,12 @@ impl Settings {
                     "endpoint {e:?} must start with http:// or https://"
                 )));
             }
+        }
+        // data keys cross to KMS in the clear over http://: only on this machine
+        if kms_endpoint.starts_with("http://") && !is_loopback(&kms_endpoint) {
+            return Err(ClientError::Config(format!(
+                "KMS endpoint {kms_endpoint}: data keys travel to and from KMS; use https:// (http:// only on loopback)"
+            )));
         }
         let ca_bundle = a
             .ca_bundle

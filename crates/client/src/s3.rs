@@ -48,6 +48,9 @@ pub struct ObjectHead {
     /// User metadata, names without `x-amz-meta-`, lower case.
     pub metadata: BTreeMap<String, String>,
     pub content_type: Option<String>,
+    /// The answer's status (200, or 206 for a range).
+    pub status: u16,
+    pub content_range: Option<String>,
 }
 
 impl ObjectHead {
@@ -66,6 +69,8 @@ impl ObjectHead {
             etag: s("etag").unwrap_or_default(),
             metadata,
             content_type: s("content-type"),
+            status: parts.status.as_u16(),
+            content_range: s("content-range"),
         }
     }
 }

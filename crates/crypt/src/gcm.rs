@@ -12,6 +12,8 @@ use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher, StreamCipherSe
 use ghash::GHash;
 use ghash::universal_hash::UniversalHash;
 
+use zeroize::Zeroize;
+
 use crate::{CryptError, ct_eq};
 
 /// GCM's tag, in bytes (the S3 Encryption Client's 128 bits).
@@ -43,6 +45,8 @@ impl GcmStream {
         let mut h = aes::Block::default();
         aes.encrypt_block(&mut h);
         let mut ghash = GHash::new(&h);
+        // with the tag mask, the hash key would let anyone forge tags
+        h.as_mut_slice().zeroize();
         let mut j0 = [0u8; 16];
         j0[..GCM_IV].copy_from_slice(iv);
         j0[15] = 1;
@@ -108,17 +112,18 @@ impl GcmStream {
         Ok(())
     }
 
-    fn tag(mut self) -> [u8; GCM_TAG] {
+    fn tag(&mut self) -> [u8; GCM_TAG] {
         if self.partial_len > 0 {
             let n = self.partial_len;
             let rest = self.partial;
             self.ghash.update_padded(&rest[..n]);
+            self.partial_len = 0;
         }
         let mut lens = [0u8; 16];
         lens[..8].copy_from_slice(&(self.aad_len * 8).to_be_bytes());
         lens[8..].copy_from_slice(&(self.ct_len * 8).to_be_bytes());
         self.ghash.update(&[aes::Block::from(lens)]);
-        let s = self.ghash.finalize();
+        let s = self.ghash.clone().finalize();
         let mut tag = [0u8; GCM_TAG];
         for (i, t) in tag.iter_mut().enumerate() {
             *t = s[i] ^ self.mask[i];
@@ -127,17 +132,24 @@ impl GcmStream {
     }
 
     /// The tag that ends a sealed message.
-    pub fn finish(self) -> [u8; GCM_TAG] {
+    pub fn finish(mut self) -> [u8; GCM_TAG] {
         self.tag()
     }
 
     /// Whether the opened message is authentic (constant time).
-    pub fn verify(self, tag: &[u8]) -> Result<(), CryptError> {
+    pub fn verify(mut self, tag: &[u8]) -> Result<(), CryptError> {
         if ct_eq(&self.tag(), tag) {
             Ok(())
         } else {
             Err(CryptError::Auth)
         }
+    }
+}
+
+impl Drop for GcmStream {
+    fn drop(&mut self) {
+        self.mask.zeroize();
+        self.partial.zeroize();
     }
 }
 
@@ -149,13 +161,17 @@ pub struct GcmRange {
 }
 
 impl GcmRange {
-    pub fn new(key: &[u8; 32], iv: &[u8; GCM_IV], offset: u64) -> GcmRange {
+    /// None past GCM's longest message.
+    pub fn new(key: &[u8; 32], iv: &[u8; GCM_IV], offset: u64) -> Option<GcmRange> {
+        if offset > GCM_MAX {
+            return None;
+        }
         let mut j = [0u8; 16];
         j[..GCM_IV].copy_from_slice(iv);
         j[15] = 2;
         let mut ctr = Ctr::new(key.into(), &j.into());
-        ctr.seek(offset);
-        GcmRange { ctr }
+        ctr.try_seek(offset).ok()?;
+        Some(GcmRange { ctr })
     }
 
     pub fn apply(&mut self, buf: &mut [u8]) {
@@ -236,7 +252,7 @@ mod tests {
         let sealed = ring_seal(&key, &iv, b"", &pt);
         for start in [0usize, 1, 15, 16, 17, 500, 999] {
             let mut part = sealed[start..1000].to_vec();
-            GcmRange::new(&key, &iv, start as u64).apply(&mut part);
+            GcmRange::new(&key, &iv, start as u64).unwrap().apply(&mut part);
             assert_eq!(part, &pt[start..]);
         }
     }

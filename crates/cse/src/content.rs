@@ -22,7 +22,7 @@ impl ContentKey {
     }
 
     /// AES-CTR from `offset` (ranged reads, unauthenticated).
-    pub fn range(&self, offset: u64) -> strongroom_crypt::GcmRange {
+    pub fn range(&self, offset: u64) -> Option<strongroom_crypt::GcmRange> {
         strongroom_crypt::GcmRange::new(&self.key, &self.iv, offset)
     }
 }

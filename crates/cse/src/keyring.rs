@@ -22,6 +22,10 @@ const RESERVED_CMK_ID: &str = "kms_cmk_id";
 pub enum Keyring {
     /// KMS: data keys from GenerateDataKey under `key_id` (required to
     /// encrypt; when decrypting, KMS refuses a key wrapped by another).
+    /// None decrypts with whatever key the object names ("discovery"),
+    /// which the command line allows only when asked to: anyone who may
+    /// write the bucket and use some KMS key could plant objects that
+    /// authenticate.
     Kms { kms: Box<Kms>, key_id: Option<String> },
     /// A raw AES key (128 or 256 bits) of the user's.
     Aes {
@@ -29,6 +33,24 @@ pub enum Keyring {
         /// The material description stored with each object.
         description: BTreeMap<String, String>,
     },
+}
+
+/// A context must be US-ASCII (S3 would encode anything else, and AWS's
+/// clients refuse it) and must not use the keys the clients reserve.
+fn check_context(context: &BTreeMap<String, String>) -> Result<(), CseError> {
+    for (k, v) in context {
+        if !k.is_ascii() || !v.is_ascii() || k.chars().chain(v.chars()).any(|c| c.is_ascii_control()) {
+            return Err(CseError::Context(
+                "keys and values must be printable US-ASCII (as AWS's clients require)".into(),
+            ));
+        }
+        if k == RESERVED_CEK_ALG || k == RESERVED_CMK_ID {
+            return Err(CseError::Context(format!(
+                "{k} is a reserved key for the S3 encryption client"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The algorithm string bound into wrapping, by format.
@@ -68,11 +90,7 @@ impl Keyring {
     pub async fn new_key(&self, format: Format, context: &BTreeMap<String, String>) -> Result<NewKey, CseError> {
         match self {
             Keyring::Kms { kms, key_id } => {
-                if context.contains_key(RESERVED_CEK_ALG) {
-                    return Err(CseError::Key(format!(
-                        "{RESERVED_CEK_ALG} is a reserved key for the S3 encryption client"
-                    )));
-                }
+                check_context(context)?;
                 let mut ctx = context.clone();
                 ctx.insert(RESERVED_CEK_ALG.into(), bound(format).into());
                 let key_id = key_id
@@ -102,16 +120,18 @@ impl Keyring {
                 fill_random(&mut data_key[..]).map_err(|_| CseError::Crypto("no randomness".into()))?;
                 let mut nonce = [0u8; 12];
                 fill_random(&mut nonce).map_err(|_| CseError::Crypto("no randomness".into()))?;
-                let mut buf = data_key.to_vec();
+                // room for the tag: no reallocation leaves a copy of the key behind
+                let mut buf = Zeroizing::new(Vec::with_capacity(32 + 16));
+                buf.extend_from_slice(&data_key[..]);
                 aes_key(key)?
                     .seal_in_place_append_tag(
                         Nonce::assume_unique_for_key(nonce),
                         Aad::from(bound(format).as_bytes()),
-                        &mut buf,
+                        &mut *buf,
                     )
                     .map_err(|_| CseError::Crypto("AES-GCM key wrap failed".into()))?;
                 let mut edk = nonce.to_vec();
-                edk.extend_from_slice(&buf);
+                edk.extend_from_slice(&buf[..]);
                 Ok(NewKey {
                     data_key,
                     edk,
@@ -143,6 +163,7 @@ impl Keyring {
                         env.wrap.v2_name()
                     )));
                 }
+                check_context(context)?;
                 if env.context.get(RESERVED_CEK_ALG).map(String::as_str) != Some(bound(format)) {
                     return Err(CseError::Envelope(format!(
                         "the stored encryption context does not bind the content algorithm ({RESERVED_CEK_ALG})"
@@ -168,6 +189,11 @@ impl Keyring {
                     .map_err(|_| CseError::Kms("KMS answered a data key that is not 256 bits".to_owned()))
             }
             Keyring::Aes { key, .. } => {
+                if !context.is_empty() {
+                    return Err(CseError::Key(
+                        "an encryption context needs a KMS key; raw keys store a material description".into(),
+                    ));
+                }
                 if env.wrap != Wrap::AesGcm {
                     return Err(CseError::Key(format!(
                         "the object's data key is wrapped with {}, not a raw AES key",

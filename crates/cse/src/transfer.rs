@@ -133,25 +133,59 @@ pub fn s3_url(url: &str) -> Result<(String, String), CseError> {
     split(url).map(|(b, k)| (b.to_owned(), k.to_owned()))
 }
 
-/// A temporary file beside `dest`, created exclusively, mode 0600.
-async fn temp_beside(dest: &Path) -> Result<(PathBuf, tokio::fs::File), CseError> {
+/// A temporary file that holds plaintext until it is authenticated:
+/// removed when dropped (an error, a cancelled command, a panic) unless
+/// [`Temp::keep`] moved it to its destination.
+pub struct Temp {
+    path: Option<PathBuf>,
+}
+
+impl Temp {
+    /// Renames the file to `dest`, for good.
+    pub async fn keep(mut self, dest: &Path) -> Result<(), CseError> {
+        if let Some(p) = self.path.as_ref() {
+            tokio::fs::rename(p, dest).await?;
+        }
+        self.path = None;
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A temporary file beside `dest` (same filesystem, so the final rename is
+/// atomic), created exclusively with a random name, mode 0600. `dest`
+/// itself must be a regular file or not exist: plaintext is never renamed
+/// over a device or a link such as /dev/stdout.
+pub async fn temp_beside(dest: &Path) -> Result<(Temp, tokio::fs::File), CseError> {
+    if let Ok(m) = tokio::fs::symlink_metadata(dest).await
+        && !m.is_file()
+    {
+        return Err(CseError::Unsupported(format!(
+            "{} exists and is not a regular file (use - for stdout)",
+            dest.display()
+        )));
+    }
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = dest
-        .file_name()
-        .map_or_else(|| "object".into(), |n| n.to_string_lossy().into_owned());
     for _ in 0..8 {
-        let mut r = [0u8; 8];
+        let mut r = [0u8; 12];
         strongroom_crypt::fill_random(&mut r).map_err(|_| CseError::Crypto("no randomness".into()))?;
-        let tmp = dir.join(format!(".{name}.cse-{}", hex(&r)));
+        let tmp = dir.join(format!(".cse-{}.partial", hex(&r)));
         let mut opts = tokio::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
         opts.mode(0o600);
         match opts.open(&tmp).await {
-            Ok(f) => return Ok((tmp, f)),
+            Ok(f) => return Ok((Temp { path: Some(tmp) }, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e.into()),
         }
@@ -168,6 +202,8 @@ impl Cse {
         let mut p = self.part_size.max(MIN_PART);
         // at most 10,000 parts
         p = p.max(len.div_ceil(MAX_PARTS));
+        // S3's largest part
+        p = p.min(5 << 30);
         // whole AES blocks in every part but the last (AWS's Java client requires it)
         p.div_ceil(16) * 16
     }
@@ -181,7 +217,20 @@ impl Cse {
         context: &BTreeMap<String, String>,
     ) -> Result<(), CseError> {
         let mut file = tokio::fs::File::open(path).await?;
-        let len = file.metadata().await?.len();
+        let meta = file.metadata().await?;
+        if !meta.is_file() {
+            return Err(CseError::Unsupported(format!(
+                "{} is not a regular file (its length is not known before it is read)",
+                path.display()
+            )));
+        }
+        let len = meta.len();
+        if len > strongroom_crypt::GCM_MAX {
+            return Err(CseError::Unsupported(format!(
+                "{} is larger than one GCM message allows (64 GiB)",
+                path.display()
+            )));
+        }
         let format = self.policy.writes();
         let nk = self.keyring.new_key(format, context).await?;
         let (ck, content) = new_content(format, &nk.data_key)?;
@@ -199,7 +248,7 @@ impl Cse {
             (env.to_metadata(), None)
         };
         let mut gcm = Some(ck.stream());
-        if len < self.multipart_threshold {
+        if len == 0 || len < self.multipart_threshold {
             let (tx, body) = channel_body();
             let up = self
                 .s3
@@ -271,20 +320,9 @@ impl Cse {
         context: &BTreeMap<String, String>,
     ) -> Result<u64, CseError> {
         let (tmp, file) = temp_beside(dest).await?;
-        let res = self.get_into(bucket, key, file, context).await;
-        match res {
-            Ok(n) => match tokio::fs::rename(&tmp, dest).await {
-                Ok(()) => Ok(n),
-                Err(e) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    Err(e.into())
-                }
-            },
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
-        }
+        let n = self.get_into(bucket, key, file, context).await?;
+        tmp.keep(dest).await?;
+        Ok(n)
     }
 
     async fn get_into(
@@ -295,41 +333,49 @@ impl Cse {
         context: &BTreeMap<String, String>,
     ) -> Result<u64, CseError> {
         let (head, mut body) = self.s3.get_object(bucket, key, None).await?;
+        // a partial answer to a whole-object request is refused (AWS's rule)
+        if head.status != 200 || head.content_range.is_some() {
+            return Err(CseError::Crypto(format!(
+                "the server answered a whole-object GET with {} {}",
+                head.status,
+                head.content_range.as_deref().unwrap_or("")
+            )));
+        }
         let ck = self.content_key(bucket, key, &head.metadata, context).await?;
-        let total = head.content_length;
-        let Some(plain_len) = total.checked_sub(GCM_TAG as u64) else {
-            return Err(CseError::Crypto("the object is shorter than its tag: truncated".into()));
-        };
         let mut gcm = ck.stream();
-        let mut seen = 0u64;
-        let mut tag = Vec::with_capacity(GCM_TAG);
+        // the last 16 bytes received are the tag: held back, not trusted
+        // from any length the server announced
+        let mut held: Vec<u8> = Vec::with_capacity(2 * GCM_TAG);
+        let mut plain = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ClientError::Transport(format!("reading the object: {e}")))?;
             let Ok(data) = frame.into_data() else { continue };
-            let mut data = data.to_vec();
-            let start = seen;
-            seen += data.len() as u64;
-            if seen > total {
-                return Err(CseError::Crypto("the object is longer than announced".into()));
-            }
-            let body_end =
-                usize::try_from(plain_len.saturating_sub(start).min(data.len() as u64)).unwrap_or(data.len());
-            tag.extend_from_slice(&data[body_end..]);
-            data.truncate(body_end);
-            if !data.is_empty() {
-                gcm.decrypt(&mut data)
+            let mut buf = if data.len() >= GCM_TAG {
+                let mut b = std::mem::take(&mut held);
+                b.extend_from_slice(&data[..data.len() - GCM_TAG]);
+                held.extend_from_slice(&data[data.len() - GCM_TAG..]);
+                b
+            } else {
+                held.extend_from_slice(&data);
+                let cut = held.len().saturating_sub(GCM_TAG);
+                let rest = held.split_off(cut);
+                std::mem::replace(&mut held, rest)
+            };
+            if !buf.is_empty() {
+                gcm.decrypt(&mut buf)
                     .map_err(|_| CseError::Crypto("the object is longer than GCM allows".into()))?;
-                out.write_all(&data).await?;
+                plain += buf.len() as u64;
+                out.write_all(&buf).await?;
             }
         }
-        if seen != total || tag.len() != GCM_TAG {
-            return Err(CseError::Crypto("the object ended early: truncated".into()));
+        if held.len() != GCM_TAG {
+            return Err(CseError::Crypto("the object is shorter than its tag: truncated".into()));
         }
-        gcm.verify(&tag).map_err(|_| {
+        gcm.verify(&held).map_err(|_| {
             CseError::Crypto("the object does not authenticate (tampered, truncated or the wrong key)".into())
         })?;
         out.sync_all().await?;
-        Ok(plain_len)
+        Ok(plain)
     }
 
     /// Decrypts plaintext bytes `range` of `bucket/key` into `dest`
@@ -349,47 +395,56 @@ impl Cse {
             .content_length
             .checked_sub(GCM_TAG as u64)
             .ok_or_else(|| CseError::Crypto("the object is shorter than its tag: truncated".into()))?;
+        if plain_len > strongroom_crypt::GCM_MAX {
+            return Err(CseError::Crypto(
+                "the object is larger than one GCM message can be".into(),
+            ));
+        }
         let last = range.last.unwrap_or(u64::MAX).min(plain_len.saturating_sub(1));
         if range.first > last || plain_len == 0 {
             return Err(CseError::Unsupported("the range is outside the object".into()));
         }
         let lo = range.first / 16 * 16;
         let (tmp, mut out) = temp_beside(dest).await?;
-        let res = async {
-            let (_, mut body) = self
-                .s3
-                .get_object(bucket, key, Some(&format!("bytes={lo}-{last}")))
-                .await?;
-            let mut ctr = ck.range(lo);
-            let mut pos = lo;
-            let mut written = 0u64;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| ClientError::Transport(format!("reading the object: {e}")))?;
-                let Ok(data) = frame.into_data() else { continue };
-                let mut data = data.to_vec();
-                ctr.apply(&mut data);
-                let skip = usize::try_from(range.first.saturating_sub(pos).min(data.len() as u64)).unwrap_or(0);
-                pos += data.len() as u64;
-                out.write_all(&data[skip..]).await?;
-                written += (data.len() - skip) as u64;
-            }
-            if written != last - range.first + 1 {
-                return Err(CseError::Crypto("the range ended early".into()));
-            }
-            out.sync_all().await?;
-            Ok(written)
+        let (got, mut body) = self
+            .s3
+            .get_object(bucket, key, Some(&format!("bytes={lo}-{last}")))
+            .await?;
+        // the answer must be the range asked for, of the same object
+        let starts = got
+            .content_range
+            .as_deref()
+            .and_then(|r| r.strip_prefix("bytes "))
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(a, _)| a.parse::<u64>().ok());
+        if got.status != 206 || starts != Some(lo) || got.etag != head.etag {
+            return Err(CseError::Crypto(
+                "the server did not answer the range asked for (or the object changed)".into(),
+            ));
         }
-        .await;
-        match res {
-            Ok(n) => {
-                tokio::fs::rename(&tmp, dest).await?;
-                Ok(n)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
+        let mut ctr = ck
+            .range(lo)
+            .ok_or_else(|| CseError::Crypto("the range is past what GCM allows".into()))?;
+        let mut pos = lo;
+        let mut written = 0u64;
+        let want = last - range.first + 1;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Transport(format!("reading the object: {e}")))?;
+            let Ok(data) = frame.into_data() else { continue };
+            let mut data = data.to_vec();
+            ctr.apply(&mut data);
+            let skip = usize::try_from(range.first.saturating_sub(pos).min(data.len() as u64)).unwrap_or(0);
+            pos += data.len() as u64;
+            let take = usize::try_from((want - written).min((data.len() - skip) as u64)).unwrap_or(0);
+            out.write_all(&data[skip..skip + take]).await?;
+            written += take as u64;
         }
+        if written != want {
+            return Err(CseError::Crypto("the range ended early".into()));
+        }
+        out.sync_all().await?;
+        tmp.keep(dest).await?;
+        Ok(written)
     }
 }
 
