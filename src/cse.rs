@@ -100,10 +100,14 @@ struct KeyArgs {
     /// 16 or 32 binary bytes, or of their base64.
     #[arg(long)]
     aes_key_file: Option<PathBuf>,
+    /// An RSA key pair in PEM (`RSA-OAEP-SHA1`): the private key (PKCS#8 or
+    /// PKCS#1) encrypts and decrypts; a public key only encrypts.
+    #[arg(long, conflicts_with_all = ["kms_key_id", "aes_key_file"])]
+    rsa_key_file: Option<PathBuf>,
     /// Decrypt with whichever KMS key an object names (no --kms-key-id).
     /// Anyone who may write the bucket and use some KMS key you may use
     /// could then plant objects that authenticate: off by default.
-    #[arg(long, conflicts_with_all = ["kms_key_id", "aes_key_file"])]
+    #[arg(long, conflicts_with_all = ["kms_key_id", "aes_key_file", "rsa_key_file"])]
     kms_discovery: bool,
     /// Encryption context bound to the data key (KMS): `k=v,k2=v2` or a
     /// JSON object. Reading needs the same context.
@@ -208,9 +212,13 @@ fn keyring(k: &KeyArgs, s: &Settings) -> anyhow::Result<Keyring> {
             description: BTreeMap::new(),
         });
     }
+    if let Some(p) = &k.rsa_key_file {
+        let pem = Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
+        return strongroom_cse::rsa_keyring_from_pem(&pem).with_context(|| p.display().to_string());
+    }
     if k.kms_key_id.is_none() && !k.kms_discovery {
         bail!(
-            "name the wrapping key: --kms-key-id ID or --aes-key-file FILE (or --kms-discovery to decrypt with any KMS key)"
+            "name the wrapping key: --kms-key-id ID, --aes-key-file FILE or --rsa-key-file PEM (or --kms-discovery to decrypt with any KMS key)"
         );
     }
     Ok(Keyring::Kms {

@@ -159,6 +159,8 @@ kms = Aws::KMS::Client.new(endpoint: ENV['EP'], region: 'us-east-1', credentials
 opts = {client: s3, content_encryption_schema: :aes_gcm_no_padding, security_profile: :v2}
 if ENV['WRAP'] == 'kms'
   opts.update(kms_key_id: ENV['KEY'], kms_client: kms, key_wrap_schema: :kms_context)
+elsif ENV['WRAP'] == 'rsa'
+  opts.update(encryption_key: OpenSSL::PKey::RSA.new(File.read(ENV['RSAFILE'])), key_wrap_schema: :rsa_oaep_sha1)
 else
   opts.update(encryption_key: File.binread(ENV['AESFILE']), key_wrap_schema: :aes_gcm)
 end
@@ -171,6 +173,14 @@ else
   File.binwrite(ENV['FILE'], enc.get_object(bucket: 'cse', key: ENV['OBJ'], **ctx).body.read)
 end
 """
+
+
+def rsa_pem(bits=2048):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    k = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
 
 
 def ruby(w, **env):
@@ -186,17 +196,20 @@ ruby_sdk = pytest.mark.skipif(
 
 
 @ruby_sdk
-@pytest.mark.parametrize("wrap,ins", [("kms", "0"), ("aes", "0"), ("kms", "1")])
+@pytest.mark.parametrize("wrap,ins", [("kms", "0"), ("aes", "0"), ("rsa", "0"), ("kms", "1")])
 def test_ruby_v2_client_both_ways(w, tmp_path, wrap, ins):
     aes = tmp_path / "aes.key"
     aes.write_bytes(os.urandom(32))
-    keys = ["--kms-key-id", w.key, "--encryption-context", "team=ruby"] if wrap == "kms" else \
-        ["--aes-key-file", str(aes)]
+    rsa = tmp_path / "rsa.pem"
+    rsa.write_bytes(rsa_pem())
+    keys = {"kms": ["--kms-key-id", w.key, "--encryption-context", "team=ruby"],
+            "aes": ["--aes-key-file", str(aes)],
+            "rsa": ["--rsa-key-file", str(rsa)]}[wrap]
     data = plaintext(5000)
     src = tmp_path / "src"
     src.write_bytes(data)
     # Ruby writes, we read
-    ruby(w, WRAP=wrap, OP="put", OBJ=f"rb/{wrap}{ins}", FILE=str(src), AESFILE=str(aes), INS=ins)
+    ruby(w, WRAP=wrap, OP="put", OBJ=f"rb/{wrap}{ins}", FILE=str(src), AESFILE=str(aes), RSAFILE=str(rsa), INS=ins)
     w.cse("get", f"s3://cse/rb/{wrap}{ins}", str(tmp_path / "a"), *keys,
           "--commitment-policy", "require-encrypt-allow-decrypt")
     assert (tmp_path / "a").read_bytes() == data
@@ -206,7 +219,8 @@ def test_ruby_v2_client_both_ways(w, tmp_path, wrap, ins):
     if ins == "1":
         args.append("--instruction-file")
     w.cse(*args)
-    ruby(w, WRAP=wrap, OP="get", OBJ=f"rs/rb{wrap}{ins}", FILE=str(tmp_path / "b"), AESFILE=str(aes), INS=ins)
+    ruby(w, WRAP=wrap, OP="get", OBJ=f"rs/rb{wrap}{ins}", FILE=str(tmp_path / "b"), AESFILE=str(aes),
+         RSAFILE=str(rsa), INS=ins)
     assert (tmp_path / "b").read_bytes() == data
 
 
@@ -328,6 +342,30 @@ def test_tamper_wrong_aes_key(w, tmp_path):
     refused(w, tmp_path, "aes/one", "--aes-key-file", str(k2), expect="wrong key")
     # a KMS reader of an AES-wrapped object is told so
     refused(w, tmp_path, "aes/one", "--kms-key-id", w.key, expect="not KMS")
+
+
+def test_rsa_key_pairs_v3_and_the_public_key_only_encrypts(w, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    pem = rsa_pem()
+    (tmp_path / "priv.pem").write_bytes(pem)
+    private = serialization.load_pem_private_key(pem, None)
+    (tmp_path / "pub.pem").write_bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    data = plaintext(10_000)
+    (tmp_path / "in").write_bytes(data)
+    w.cse("put", str(tmp_path / "in"), "s3://cse/rsa/o", "--rsa-key-file", str(tmp_path / "pub.pem"))
+    assert w.s3.head_object(Bucket="cse", Key="rsa/o")["Metadata"]["x-amz-w"] == "22"
+    r = w.cse("get", "s3://cse/rsa/o", str(tmp_path / "x"), "--rsa-key-file", str(tmp_path / "pub.pem"), check=False)
+    assert r.returncode != 0 and b"private key" in r.stderr
+    w.cse("get", "s3://cse/rsa/o", str(tmp_path / "out"), "--rsa-key-file", str(tmp_path / "priv.pem"))
+    assert (tmp_path / "out").read_bytes() == data
+    (tmp_path / "out").unlink()
+    (tmp_path / "other.pem").write_bytes(rsa_pem())
+    refused(w, tmp_path, "rsa/o", "--rsa-key-file", str(tmp_path / "other.pem"), expect="wrong key")
+    (tmp_path / "small.pem").write_bytes(rsa_pem(1024))
+    r = w.cse("put", str(tmp_path / "in"), "s3://cse/rsa/small", "--rsa-key-file", str(tmp_path / "small.pem"),
+              check=False)
+    assert r.returncode != 0 and b"2048" in r.stderr
 
 
 # --- ranges, ls, cp, settings --------------------------------------------------

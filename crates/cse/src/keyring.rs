@@ -1,7 +1,8 @@
 //! Keyrings: where data keys come from and how they are wrapped — KMS
-//! (`kms+context`, the encryption context bound) or a raw AES key
+//! (`kms+context`, the encryption context bound), a raw AES key
 //! (`AES/GCM`: nonce ‖ ciphertext ‖ tag, the content algorithm bound as
-//! AAD), as AWS's clients do.
+//! AAD) or an RSA key pair (`RSA-OAEP-SHA1` over length ‖ key ‖ algorithm),
+//! as AWS's clients do.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,12 @@ pub enum Keyring {
     /// write the bucket and use some KMS key could plant objects that
     /// authenticate.
     Kms { kms: Box<Kms>, key_id: Option<String> },
+    /// An RSA key pair of the user's (the public key suffices to encrypt).
+    Rsa {
+        public: Box<rsa::RsaPublicKey>,
+        private: Option<Box<rsa::RsaPrivateKey>>,
+        description: BTreeMap<String, String>,
+    },
     /// A raw AES key (128 or 256 bits) of the user's.
     Aes {
         key: Zeroizing<Vec<u8>>,
@@ -110,6 +117,24 @@ impl Keyring {
                     context: ctx,
                 })
             }
+            Keyring::Rsa {
+                public, description, ..
+            } => {
+                if !context.is_empty() {
+                    return Err(CseError::Key(
+                        "an encryption context needs a KMS key; raw keys store a material description".into(),
+                    ));
+                }
+                let mut data_key = Zeroizing::new([0u8; 32]);
+                fill_random(&mut data_key[..]).map_err(|_| CseError::Crypto("no randomness".into()))?;
+                let edk = rsa_wrap(public, &data_key, bound(format))?;
+                Ok(NewKey {
+                    data_key,
+                    edk,
+                    wrap: Wrap::RsaOaepSha1,
+                    context: description.clone(),
+                })
+            }
             Keyring::Aes { key, description } => {
                 if !context.is_empty() {
                     return Err(CseError::Key(
@@ -188,6 +213,23 @@ impl Keyring {
                     .map(Zeroizing::new)
                     .map_err(|_| CseError::Kms("KMS answered a data key that is not 256 bits".to_owned()))
             }
+            Keyring::Rsa { private, .. } => {
+                if !context.is_empty() {
+                    return Err(CseError::Key(
+                        "an encryption context needs a KMS key; raw keys store a material description".into(),
+                    ));
+                }
+                if env.wrap != Wrap::RsaOaepSha1 {
+                    return Err(CseError::Key(format!(
+                        "the object's data key is wrapped with {}, not an RSA key",
+                        env.wrap.v2_name()
+                    )));
+                }
+                let private = private.as_ref().ok_or_else(|| {
+                    CseError::Key("decrypting needs the RSA private key, not only the public one".into())
+                })?;
+                rsa_unwrap(private, &env.edk, bound(format))
+            }
             Keyring::Aes { key, .. } => {
                 if !context.is_empty() {
                     return Err(CseError::Key(
@@ -217,5 +259,82 @@ impl Keyring {
                     .map_err(|_| CseError::Envelope("the data key is not 256 bits".into()))
             }
         }
+    }
+}
+
+/// RSA-OAEP-SHA1 as AWS's clients wrap: OAEP with SHA-1 and MGF1-SHA-1,
+/// empty label, over `0x20 ‖ data key ‖ algorithm string`.
+fn rsa_wrap(public: &rsa::RsaPublicKey, data_key: &[u8; 32], alg: &str) -> Result<Vec<u8>, CseError> {
+    let mut plain = Zeroizing::new(Vec::with_capacity(1 + 32 + alg.len()));
+    plain.push(32);
+    plain.extend_from_slice(data_key);
+    plain.extend_from_slice(alg.as_bytes());
+    public
+        .encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<sha1::Sha1>(), &plain)
+        .map_err(|e| CseError::Crypto(format!("RSA-OAEP key wrap failed: {e}")))
+}
+
+fn rsa_unwrap(private: &rsa::RsaPrivateKey, edk: &[u8], alg: &str) -> Result<Zeroizing<[u8; 32]>, CseError> {
+    // blinded: the private-key operation's timing does not follow the input
+    let plain = Zeroizing::new(
+        private
+            .decrypt_blinded(&mut rand_core::OsRng, rsa::Oaep::new::<sha1::Sha1>(), edk)
+            .map_err(|_| CseError::Key("the RSA key does not open the object's data key (wrong key?)".into()))?,
+    );
+    if plain.len() != 1 + 32 + alg.len() || plain[0] != 32 {
+        return Err(CseError::Envelope("the RSA-wrapped data key is malformed".into()));
+    }
+    // the key is bound to the content algorithm: no reuse across formats
+    if !strongroom_crypt::ct_eq(&plain[33..], alg.as_bytes()) {
+        return Err(CseError::Envelope(
+            "the RSA-wrapped data key is bound to another algorithm".into(),
+        ));
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&plain[1..33]);
+    Ok(key)
+}
+
+/// Reads an RSA key from PEM: a private key (PKCS#8 or PKCS#1; encrypts and
+/// decrypts) or a public key (SPKI or PKCS#1; encrypts only).
+pub fn rsa_keyring_from_pem(pem: &str) -> Result<Keyring, CseError> {
+    use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+    use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+    let bad = || CseError::Key("not an RSA key in PEM (PKCS#8, PKCS#1 or SPKI)".into());
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+        .ok()
+        .or_else(|| rsa::RsaPrivateKey::from_pkcs1_pem(pem).ok());
+    let public = match &private {
+        Some(p) => p.to_public_key(),
+        None => rsa::RsaPublicKey::from_public_key_pem(pem)
+            .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(pem))
+            .map_err(|_| bad())?,
+    };
+    use rsa::traits::PublicKeyParts;
+    if public.size() < 256 {
+        return Err(CseError::Key("RSA keys shorter than 2048 bits are refused".into()));
+    }
+    Ok(Keyring::Rsa {
+        public: Box::new(public),
+        private: private.map(Box::new),
+        description: BTreeMap::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn rsa_wrap_binds_the_algorithm() {
+        let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+        let public = private.to_public_key();
+        let edk = rsa_wrap(&public, &[7; 32], V3_SUITE).unwrap();
+        assert_eq!(*rsa_unwrap(&private, &edk, V3_SUITE).unwrap(), [7; 32]);
+        assert!(
+            rsa_unwrap(&private, &edk, V2_CEK_ALG).is_err(),
+            "a V3 key is not a V2 key"
+        );
     }
 }

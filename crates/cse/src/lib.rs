@@ -5,7 +5,8 @@
 //! key commitment, `ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY`) by default, V2
 //! (`AES/GCM/NoPadding`) where the commitment policy allows — with the
 //! envelope in object metadata or an instruction file, and data keys from
-//! KMS (`kms+context`) or a raw AES key (`AES/GCM`).
+//! KMS (`kms+context`), a raw AES key (`AES/GCM`) or an RSA key pair
+//! (`RSA-OAEP-SHA1`).
 //!
 //! Talks to any S3 and KMS endpoint through `strongroom-client`; depends
 //! on nothing of the server.
@@ -17,7 +18,7 @@ mod keyring;
 mod transfer;
 
 pub use envelope::{Content, Envelope, INSTRUCTION_SUFFIX, Located, Wrap};
-pub use keyring::{Keyring, RESERVED_CEK_ALG};
+pub use keyring::{Keyring, RESERVED_CEK_ALG, rsa_keyring_from_pem};
 pub use transfer::{Cse, Description, Range, describe, s3_url};
 
 /// The content format an object is written in.
