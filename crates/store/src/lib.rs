@@ -70,10 +70,25 @@ impl Store {
     /// record references.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
+        let path = dir.join("meta.redb");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        restrict_mode(&path)?;
+        Store::open_with_backend(dir, redb::backends::FileBackend::new(file)?)
+    }
+
+    /// [`Store::open`] with the metadata file on any redb storage backend:
+    /// production passes the file, the power-loss test a disk that forgets
+    /// what was not synced (`tests/power_loss.rs`). Blobs live under `dir`.
+    pub fn open_with_backend(dir: &Path, meta: impl redb::StorageBackend) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)?;
         let blob_dir = dir.join("blobs");
         blob::prepare_dirs(&blob_dir)?;
-        let db = Arc::new(Database::create(dir.join("meta.redb"))?);
-        restrict_mode(&dir.join("meta.redb"))?;
+        let db = Arc::new(Database::builder().create_with_backend(meta)?);
         {
             let w = db.begin_write()?;
             for t in [OBJECTS, UPLOADS, PARTS, INLINE, VERSIONS] {
