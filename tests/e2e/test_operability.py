@@ -1,7 +1,6 @@
 """Operability: /health, Prometheus /metrics, the --config file, and
 last-writer-wins on one key under concurrent writers and readers."""
 import hashlib
-import threading
 
 import requests
 from botocore.exceptions import ClientError
@@ -73,11 +72,13 @@ def test_concurrent_writers_to_one_key_last_writer_wins(server, s3, bucket):
             if hashlib.md5(data).hexdigest() not in digests:
                 errors.append(len(data))
 
-    ts = [threading.Thread(target=writer, args=(i,)) for i in range(8)] + [threading.Thread(target=reader) for _ in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    # a thread's exception must fail the test (threading.Thread would only
+    # print it): result() re-raises it here
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        futures = [pool.submit(writer, i) for i in range(8)] + [pool.submit(reader) for _ in range(4)]
+        for f in futures:
+            f.result(timeout=120)
     assert not errors, "a reader saw a mixed or torn object"
     final = s3.get_object(Bucket=bucket, Key="hot")
     assert hashlib.md5(final["Body"].read()).hexdigest() == final["ETag"].strip('"')
