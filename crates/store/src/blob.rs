@@ -3,23 +3,20 @@
 //! file (removed by the start-up sweep), never a torn object.
 
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::fs::{BlobFile, BlobFs};
 use crate::records::{BlobId, Segment};
 use crate::{INLINE_MAX, StoreError};
 
-pub(crate) fn prepare_dirs(blob_dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(blob_dir)?;
+pub(crate) fn prepare_dirs(fs: &dyn BlobFs, blob_dir: &Path) -> Result<(), StoreError> {
     for i in 0..=255u8 {
-        let d = blob_dir.join(format!("{i:02x}"));
-        if !d.exists() {
-            std::fs::create_dir(&d)?;
-        }
+        fs.create_dir_all(&blob_dir.join(format!("{i:02x}")))?;
     }
-    sync_dir(blob_dir)?;
+    fs.sync_dir(blob_dir)?;
     Ok(())
 }
 
@@ -28,27 +25,21 @@ pub(crate) fn blob_path(blob_dir: &Path, id: &BlobId) -> PathBuf {
     blob_dir.join(&hex[..2]).join(hex)
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-pub(crate) fn sweep(blob_dir: &Path, live: &HashSet<BlobId>) -> Result<usize, StoreError> {
+pub(crate) fn sweep(fs: &dyn BlobFs, blob_dir: &Path, live: &HashSet<BlobId>) -> Result<usize, StoreError> {
     let mut removed = 0;
-    for sub in std::fs::read_dir(blob_dir)? {
-        let sub = sub?;
-        if !sub.file_type()?.is_dir() {
+    for (sub, is_dir) in fs.list(blob_dir)? {
+        if !is_dir {
             continue;
         }
-        for f in std::fs::read_dir(sub.path())? {
-            let f = f?;
-            let name = f.file_name();
-            let keep = name
-                .to_str()
+        for (f, _) in fs.list(&sub)? {
+            let keep = f
+                .file_name()
+                .and_then(|n| n.to_str())
                 .and_then(|n| hex_simd::decode_to_vec(n).ok())
                 .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok())
                 .is_some_and(|b| live.contains(&BlobId(b)));
             if !keep {
-                std::fs::remove_file(f.path())?;
+                fs.remove_file(&f)?;
                 removed += 1;
             }
         }
@@ -69,11 +60,12 @@ pub struct PendingSegment {
 /// write in flight at a time, so the caller hashes the next chunk while the
 /// previous one is being written.
 pub struct BlobWriter {
+    fs: Arc<dyn BlobFs>,
     blob_dir: PathBuf,
     buf: BytesMut,
     id: Option<BlobId>,
-    file: Option<std::fs::File>,
-    inflight: Option<tokio::task::JoinHandle<std::io::Result<std::fs::File>>>,
+    file: Option<Box<dyn BlobFile>>,
+    inflight: Option<tokio::task::JoinHandle<std::io::Result<Box<dyn BlobFile>>>>,
     len: u64,
 }
 
@@ -85,8 +77,9 @@ fn join_err(e: tokio::task::JoinError) -> StoreError {
 }
 
 impl BlobWriter {
-    pub(crate) fn new(blob_dir: PathBuf) -> BlobWriter {
+    pub(crate) fn new(fs: Arc<dyn BlobFs>, blob_dir: PathBuf) -> BlobWriter {
         BlobWriter {
+            fs,
             blob_dir,
             buf: BytesMut::new(),
             id: None,
@@ -136,7 +129,8 @@ impl BlobWriter {
             None => {
                 let id = BlobId::random()?;
                 let path = blob_path(&self.blob_dir, &id);
-                let f = tokio::task::spawn_blocking(move || std::fs::File::create_new(path))
+                let fs = self.fs.clone();
+                let f = tokio::task::spawn_blocking(move || fs.create_new(&path))
                     .await
                     .map_err(join_err)??;
                 self.id = Some(id);
@@ -173,9 +167,10 @@ impl BlobWriter {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        let fs = self.fs.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             f.sync_data()?;
-            sync_dir(&dir)
+            fs.sync_dir(&dir)
         })
         .await
         .map_err(join_err)??;
@@ -204,7 +199,7 @@ impl Drop for BlobWriter {
         // an unfinished writer (request failed or client went away) leaves
         // no file; a write still in flight lands in the unlinked inode
         if let Some(id) = self.id.take() {
-            let _ = std::fs::remove_file(blob_path(&self.blob_dir, &id));
+            let _ = self.fs.remove_file(&blob_path(&self.blob_dir, &id));
         }
     }
 }
@@ -212,7 +207,7 @@ impl Drop for BlobWriter {
 /// An open segment for reading.
 pub enum SegmentReader {
     Inline(Bytes),
-    File(std::fs::File),
+    File(Box<dyn BlobFile>),
 }
 
 impl SegmentReader {
@@ -229,7 +224,7 @@ impl SegmentReader {
             }
             SegmentReader::File(f) => {
                 let mut data = vec![0u8; len];
-                std::os::unix::fs::FileExt::read_exact_at(f, &mut data, offset)?;
+                f.read_exact_at(&mut data, offset)?;
                 Ok(Bytes::from(data))
             }
         }
@@ -264,11 +259,10 @@ impl SegmentReader {
                         .ok_or_else(|| std::io::Error::other("inline segment shorter than recorded"))?;
                     Ok(Some((slice, (SegmentReader::Inline(b), offset + n, remaining - n))))
                 }
-                SegmentReader::File(mut f) => {
+                SegmentReader::File(f) => {
                     let (f, data) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
                         let mut data = vec![0u8; usize::try_from(n).map_err(std::io::Error::other)?];
-                        f.seek(SeekFrom::Start(offset))?;
-                        f.read_exact(&mut data)?;
+                        f.read_exact_at(&mut data, offset)?;
                         Ok((f, data))
                     })
                     .await

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::blob::blob_path;
+use crate::fs::BlobFs;
 use crate::records::{BlobId, Segment};
 
 #[derive(Default)]
@@ -21,13 +22,15 @@ struct Table {
 #[derive(Clone)]
 pub(crate) struct Leases {
     table: Arc<Mutex<Table>>,
+    fs: Arc<dyn BlobFs>,
     blob_dir: PathBuf,
 }
 
 impl Leases {
-    pub(crate) fn new(blob_dir: PathBuf) -> Leases {
+    pub(crate) fn new(fs: Arc<dyn BlobFs>, blob_dir: PathBuf) -> Leases {
         Leases {
             table: Arc::new(Mutex::new(Table::default())),
+            fs,
             blob_dir,
         }
     }
@@ -54,7 +57,7 @@ impl Leases {
         if t.readers.contains_key(&id) {
             t.deferred.insert(id);
         } else {
-            let _ = std::fs::remove_file(blob_path(&self.blob_dir, &id));
+            let _ = self.fs.remove_file(&blob_path(&self.blob_dir, &id));
         }
     }
 }
@@ -79,7 +82,7 @@ impl Drop for Lease {
             if last {
                 t.readers.remove(id);
                 if t.deferred.remove(id) {
-                    let _ = std::fs::remove_file(blob_path(&self.leases.blob_dir, id));
+                    let _ = self.leases.fs.remove_file(&blob_path(&self.leases.blob_dir, id));
                 }
             }
         }

@@ -16,6 +16,7 @@
 mod blob;
 mod commit;
 mod error;
+pub mod fs;
 mod lease;
 mod records;
 pub mod rider;
@@ -60,6 +61,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
+    fs: Arc<dyn fs::BlobFs>,
     blob_dir: PathBuf,
     leases: lease::Leases,
     committer: commit::Committer,
@@ -78,16 +80,22 @@ impl Store {
             .truncate(false)
             .open(&path)?;
         restrict_mode(&path)?;
-        Store::open_with_backend(dir, redb::backends::FileBackend::new(file)?)
+        Store::open_with(dir, redb::backends::FileBackend::new(file)?, Arc::new(fs::RealFs))
     }
 
-    /// [`Store::open`] with the metadata file on any redb storage backend:
-    /// production passes the file, the power-loss test a disk that forgets
-    /// what was not synced (`tests/power_loss.rs`). Blobs live under `dir`.
-    pub fn open_with_backend(dir: &Path, meta: impl redb::StorageBackend) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)?;
+    /// [`Store::open`] with the metadata file on any redb storage backend
+    /// and blob files on any [`fs::BlobFs`]: production passes the file and
+    /// the OS's filesystem, the power-loss test a disk and a filesystem
+    /// that forget what was not synced (`tests/power_loss.rs`). Blobs live
+    /// under `dir/blobs`.
+    pub fn open_with(
+        dir: &Path,
+        meta: impl redb::StorageBackend,
+        blobs: Arc<dyn fs::BlobFs>,
+    ) -> Result<Store, StoreError> {
         let blob_dir = dir.join("blobs");
-        blob::prepare_dirs(&blob_dir)?;
+        blobs.create_dir_all(&blob_dir)?;
+        blob::prepare_dirs(&*blobs, &blob_dir)?;
         let db = Arc::new(Database::builder().create_with_backend(meta)?);
         {
             let w = db.begin_write()?;
@@ -98,11 +106,12 @@ impl Store {
             w.open_table(SYSTEM)?;
             w.commit()?;
         }
-        let leases = lease::Leases::new(blob_dir.clone());
+        let leases = lease::Leases::new(blobs.clone(), blob_dir.clone());
         let committer = commit::Committer::start(db.clone(), leases.clone());
         let store = Store {
             inner: Arc::new(Inner {
                 db,
+                fs: blobs,
                 blob_dir,
                 leases,
                 committer,
@@ -129,7 +138,7 @@ impl Store {
 
     /// Starts writing a new blob (kept inline if it stays small).
     pub fn blob_writer(&self) -> BlobWriter {
-        BlobWriter::new(self.inner.blob_dir.clone())
+        BlobWriter::new(self.inner.fs.clone(), self.inner.blob_dir.clone())
     }
 
     /// Leases the blobs of a record for a read (see [`Lease`]). Take it
@@ -141,7 +150,10 @@ impl Store {
     /// Removes a written segment that will not be committed.
     pub fn discard(&self, pending: PendingSegment) {
         if !pending.segment.inline {
-            let _ = std::fs::remove_file(blob::blob_path(&self.inner.blob_dir, &pending.segment.id));
+            let _ = self
+                .inner
+                .fs
+                .remove_file(&blob::blob_path(&self.inner.blob_dir, &pending.segment.id));
         }
     }
 
@@ -157,7 +169,7 @@ impl Store {
             Ok(SegmentReader::Inline(bytes::Bytes::from(data)))
         } else {
             let path = blob::blob_path(&self.inner.blob_dir, &seg.id);
-            match std::fs::File::open(path) {
+            match self.inner.fs.open(&path) {
                 Ok(f) => Ok(SegmentReader::File(f)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::MissingBlob),
                 Err(e) => Err(e.into()),
@@ -255,8 +267,8 @@ impl Store {
             let t = r.open_table(INLINE)?;
             return Ok(t.get(seg.id.0.as_slice())?.map(|v| v.value().len() as u64));
         }
-        match std::fs::metadata(blob::blob_path(&self.inner.blob_dir, &seg.id)) {
-            Ok(m) => Ok(Some(m.len())),
+        match self.inner.fs.len(&blob::blob_path(&self.inner.blob_dir, &seg.id)) {
+            Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -364,7 +376,7 @@ impl Store {
                 live.insert(rec.segment.id);
             }
         }
-        blob::sweep(&self.inner.blob_dir, &live)
+        blob::sweep(&*self.inner.fs, &self.inner.blob_dir, &live)
     }
 }
 
