@@ -46,7 +46,10 @@ def test_accepted_upload_gets_100_continue_before_its_body(h2, tmp_path):
     started = time.monotonic()
     version, code, err = curl(h2, "-H", "Expect: 100-continue", "--expect100-timeout", "60", "-T", str(body), url)
     assert (version, code) == ("2", "200"), err
-    assert "< HTTP/2 100" in err, err
+    # curl 7.88 over HTTP/2 usually waits for the 100 (and then prints it)
+    # but now and then sends the body at once, which needs no 100 (seen
+    # once in CI); either way it must not have waited out its timeout.
+    # Go, which always waits, is the deterministic check (the rclone test)
     assert time.monotonic() - started < 50, "the body went after the 100, not after the client's timeout"
     got = h2.client().get_object(Bucket="h2b", Key="cont")["Body"].read()
     assert got == body.read_bytes()
