@@ -60,6 +60,17 @@ fn check_context(context: &BTreeMap<String, String>) -> Result<(), CseError> {
     Ok(())
 }
 
+/// Raw keys take no encryption context (they store a material description).
+fn no_context(context: &BTreeMap<String, String>) -> Result<(), CseError> {
+    if context.is_empty() {
+        Ok(())
+    } else {
+        Err(CseError::Key(
+            "an encryption context needs a KMS key; raw keys store a material description".into(),
+        ))
+    }
+}
+
 /// The algorithm string bound into wrapping, by format.
 fn bound(format: Format) -> &'static str {
     match format {
@@ -120,11 +131,7 @@ impl Keyring {
             Keyring::Rsa {
                 public, description, ..
             } => {
-                if !context.is_empty() {
-                    return Err(CseError::Key(
-                        "an encryption context needs a KMS key; raw keys store a material description".into(),
-                    ));
-                }
+                no_context(context)?;
                 let mut data_key = Zeroizing::new([0u8; 32]);
                 fill_random(&mut data_key[..]).map_err(|_| CseError::Crypto("no randomness".into()))?;
                 let edk = rsa_wrap(public, &data_key, bound(format))?;
@@ -136,11 +143,7 @@ impl Keyring {
                 })
             }
             Keyring::Aes { key, description } => {
-                if !context.is_empty() {
-                    return Err(CseError::Key(
-                        "an encryption context needs a KMS key; raw keys store a material description".into(),
-                    ));
-                }
+                no_context(context)?;
                 let mut data_key = Zeroizing::new([0u8; 32]);
                 fill_random(&mut data_key[..]).map_err(|_| CseError::Crypto("no randomness".into()))?;
                 let mut nonce = [0u8; 12];
@@ -214,11 +217,7 @@ impl Keyring {
                     .map_err(|_| CseError::Kms("KMS answered a data key that is not 256 bits".to_owned()))
             }
             Keyring::Rsa { private, .. } => {
-                if !context.is_empty() {
-                    return Err(CseError::Key(
-                        "an encryption context needs a KMS key; raw keys store a material description".into(),
-                    ));
-                }
+                no_context(context)?;
                 if env.wrap != Wrap::RsaOaepSha1 {
                     return Err(CseError::Key(format!(
                         "the object's data key is wrapped with {}, not an RSA key",
@@ -231,11 +230,7 @@ impl Keyring {
                 rsa_unwrap(private, &env.edk, bound(format))
             }
             Keyring::Aes { key, .. } => {
-                if !context.is_empty() {
-                    return Err(CseError::Key(
-                        "an encryption context needs a KMS key; raw keys store a material description".into(),
-                    ));
-                }
+                no_context(context)?;
                 if env.wrap != Wrap::AesGcm {
                     return Err(CseError::Key(format!(
                         "the object's data key is wrapped with {}, not a raw AES key",
