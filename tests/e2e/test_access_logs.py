@@ -20,6 +20,7 @@ with no logging loop.
 - No secret in any delivered log object."""
 import base64
 import hashlib
+import http
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import ALT, MAIN, Server, error_of
+from denial import bucket_state, denied, status_of
 
 MAIN_ID = "210000000001"
 INTERVAL = 1  # --log-delivery-interval for these tests (seconds)
@@ -158,6 +160,35 @@ def test_invalid_targets_are_refused(srv, case):
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
 
 
+def watcher(srv):
+    """An owner client for denied()'s readers, keeping the request id of
+    every request it sends (in `.ids`). Its reads of a logged bucket are
+    logged too: the tests tell its records apart by these ids (and check
+    each was delivered once) instead of counting them as requests under test."""
+    c = srv.client(MAIN)
+    c.ids = set()
+    c.meta.events.register("after-call.s3",
+                           lambda http_response, **_: c.ids.add(http_response.headers["x-amz-request-id"]))
+    return c
+
+
+def objects_of(w, bucket, key):
+    """What a refused request naming `key` in a logged `bucket` could
+    change: every version (keys, ETags, sizes) and upload, and `key`'s
+    bytes, metadata and tags (five requests a read; max_objects=0: not the
+    bytes of every object, which would flood the log under test; configs=False:
+    the refused requests here are object reads)."""
+    return bucket_state(w, bucket, key, configs=False, max_objects=0)
+
+
+def without(lines, ids):
+    """`lines` but the records of the requests in `ids`, after checking
+    each of those was delivered exactly once."""
+    rids = [parse(line)["requestid"] for line in lines]
+    assert sorted(r for r in rids if r in ids) == sorted(ids), "a watch read's record missing or twice"
+    return [line for line, r in zip(lines, rids) if r not in ids]
+
+
 # ---------------------------------------------------------------- 100 requests, 100 records
 
 def user_creds(srv):
@@ -179,7 +210,8 @@ def test_one_hundred_requests_make_one_hundred_records(srv):
     make_target(s3, logs, src)
     enable(s3, src, logs, "access/")
     user, ucreds = user_creds(srv)
-    denied = srv.client(ucreds)
+    nobody = srv.client(ucreds)
+    w = watcher(srv)
     anon = boto3.client("s3", endpoint_url=srv.http, region_name="us-east-1",
                         config=Config(signature_version=boto3.session.botocore.UNSIGNED,
                                       retries={"max_attempts": 1}))
@@ -199,6 +231,13 @@ def test_one_hundred_requests_make_one_hundred_records(srv):
             fn()
         sent[e.value.response["ResponseMetadata"]["RequestId"]] = dict(operation=op, key=key, status=status,
                                                                       errorcode=code, **want)
+
+    def refused(op, key, fn, **want):
+        """A denied read: AccessDenied, the source bucket's objects unchanged, and a record."""
+        e = denied(fn, watch=objects_of(w, src, key))
+        status, code = status_of(e)  # the record logs the refusal as answered
+        sent[e.response["ResponseMetadata"]["RequestId"]] = dict(operation=op, key=key, status=status,
+                                                                errorcode=code, **want)
 
     owner_arn = f"arn:aws:iam::{MAIN_ID}:root"
     body = b"x" * 1000
@@ -225,11 +264,11 @@ def test_one_hundred_requests_make_one_hundred_records(srv):
         ok("REST.COPY.OBJECT", f"copy{i}", lambda i=i: s3.copy_object(
             Bucket=src, Key=f"copy{i}", CopySource={"Bucket": other, "Key": "copy-me"}))
     for i in range(5):
-        err("REST.GET.OBJECT", f"k{i}", lambda i=i: denied.get_object(Bucket=src, Key=f"k{i}"), 403, "AccessDenied",
-            requester=f"arn:aws:iam::{MAIN_ID}:user/{user}")
+        refused("REST.GET.OBJECT", f"k{i}", lambda i=i: nobody.get_object(Bucket=src, Key=f"k{i}"),
+                requester=f"arn:aws:iam::{MAIN_ID}:user/{user}")
     for i in range(5):
-        err("REST.GET.OBJECT", f"k{i}", lambda i=i: anon.get_object(Bucket=src, Key=f"k{i}"), 403, "AccessDenied",
-            requester="-", sigv="-", authtype="-")
+        refused("REST.GET.OBJECT", f"k{i}", lambda i=i: anon.get_object(Bucket=src, Key=f"k{i}"),
+                requester="-", sigv="-", authtype="-")
     for i in range(5):
         url = s3.generate_presigned_url("get_object", Params={"Bucket": src, "Key": f"k{i}"}, ExpiresIn=300)
         r = requests.get(url, timeout=10)
@@ -254,9 +293,11 @@ def test_one_hundred_requests_make_one_hundred_records(srv):
             "PreconditionFailed")
     assert len(sent) == 100
 
-    keys, lines = wait_lines(s3, logs, 100, "access/")
+    # the denials' watch reads are logged too: delivered once each, then set aside
+    keys, lines = wait_lines(s3, logs, 100 + len(w.ids), "access/")
     time.sleep(2 * INTERVAL)  # nothing more may come
     keys, lines = delivered(s3, logs, "access/")
+    lines = without(lines, w.ids)
     assert len(lines) == 100, f"{len(lines)} records for 100 requests"
     assert all(re.fullmatch(r"access/\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-\w+", k) for k in keys), keys
     records = {r["requestid"]: r for r in map(parse, lines)}
@@ -523,12 +564,25 @@ def run_logs(srv, creds, *args):
                           env=env, capture_output=True, text=True, timeout=60)
 
 
+def cli_refusal(r):
+    """(status, code) of a `strongroom logs` run that failed on an S3 answer
+    ("GET <path>: 403 Forbidden AccessDenied <message>") and printed nothing;
+    otherwise (exit code, what it printed), which no refusal matches."""
+    m = re.search(r"GET \S*: (\d{3}) (.*)", r.stderr)
+    if r.returncode == 0 or r.stdout != "" or not m:
+        return r.returncode, r.stdout + r.stderr
+    status = int(m.group(1))
+    rest = m.group(2).removeprefix(http.HTTPStatus(status).phrase).split()
+    return status, rest[0] if rest else ""
+
+
 def test_strongroom_logs_reads_filters_and_summarises_with_the_callers_credentials(srv):
     """`strongroom logs BUCKET` finds the target in GetBucketLogging, reads the
     delivered objects through the S3 API over HTTPS (trusting the server's
     generated certificate) with the caller's keys, filters and summarises;
     a caller the policies do not let read the logs gets AccessDenied."""
     s3, alt = srv.client(MAIN), srv.client(ALT)
+    w = watcher(srv)
     src, logs = f"lsrc-{uid()}", f"llogs-{uid()}"
     s3.create_bucket(Bucket=src)
     make_target(s3, logs, src)
@@ -538,8 +592,12 @@ def test_strongroom_logs_reads_filters_and_summarises_with_the_callers_credentia
     for _ in range(2):
         assert s3.get_object(Bucket=src, Key="k1")["Body"].read() == b"four"
     assert code_of(lambda: s3.get_object(Bucket=src, Key="missing")) == "NoSuchKey"
-    assert code_of(lambda: alt.get_object(Bucket=src, Key="k1")) == "AccessDenied"
-    _, lines = wait_lines(s3, logs, 7, "cli/")
+    denied(lambda: alt.get_object(Bucket=src, Key="k1"), watch=objects_of(w, src, "k1"))
+    # the denial's watch reads are logged as well: delivered once each, then
+    # set aside here and in what the CLI prints (the summary counts them)
+    watched = set(w.ids)
+    _, everything = wait_lines(s3, logs, 7 + len(watched), "cli/")
+    lines = without(everything, watched)
     assert len(lines) == 7
     # records of the CLI's own requests (GetBucketLogging is logged too)
     # come after `until`
@@ -547,10 +605,11 @@ def test_strongroom_logs_reads_filters_and_summarises_with_the_callers_credentia
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     time.sleep(0.05)
 
-    def logs_of(*args, creds=MAIN):
+    def logs_of(*args, creds=MAIN, raw=False):
         r = run_logs(srv, creds, src, "--until", until, *args)
         assert r.returncode == 0, r.stderr
-        return r.stdout.splitlines()
+        out = r.stdout.splitlines()
+        return out if raw else [x for x in out if parse(x)["requestid"] not in watched]
 
     out = logs_of()
     assert sorted(out) == sorted(lines)
@@ -562,16 +621,26 @@ def test_strongroom_logs_reads_filters_and_summarises_with_the_callers_credentia
     assert len(logs_of("--requester", alt_arn)) == 1
     assert logs_of("--since", "1h") == out
     assert logs_of("--since", until) == []
-    summary = "\n".join(logs_of("--summary"))
-    assert "requests: 7" in summary and "errors:   2 (28.6%)" in summary, summary
-    sent = sum(int(parse(x)["bytessent"]) for x in lines if parse(x)["bytessent"] != "-")
+    summary = "\n".join(logs_of("--summary", raw=True))
+    n = len(everything)  # the 7 and the watch reads (all 200s)
+    assert f"requests: {n}\n" in summary and f"errors:   2 ({200 / n:.1f}%)" in summary, summary
+    sent = sum(int(parse(x)["bytessent"]) for x in everything if parse(x)["bytessent"] != "-")
     assert sent > 8 and f"bytes sent: {sent}" in summary, summary  # two 4-byte reads and the errors' XML
     assert "      3  200  REST.PUT.OBJECT" in summary, summary
-    # another account, no access to the logs: AWS's AccessDenied, nothing printed
-    r = run_logs(srv, ALT, src)
-    assert r.returncode != 0 and "AccessDenied" in r.stderr and r.stdout == "", r.stderr
-    r = run_logs(srv, ALT, src, "--target", f"s3://{logs}/cli/")
-    assert r.returncode != 0 and "AccessDenied" in r.stderr and r.stdout == "", r.stderr
+    # another account, no access to the logs: AWS's AccessDenied, nothing
+    # printed; the source bucket (its logging configuration first) and the
+    # log objects delivered so far unchanged. The log bucket itself gains
+    # records meanwhile (these runs' own requests to the source are logged):
+    # its configurations and the objects already there are watched, not its listing.
+    log_keys, _ = delivered(s3, logs)
+
+    def log_objects():
+        return {k: hashlib.sha256(s3.get_object(Bucket=logs, Key=k)["Body"].read()).hexdigest()
+                for k in log_keys}
+
+    denied(lambda: cli_refusal(run_logs(srv, ALT, src)), watch=[bucket_state(s3, src), log_objects])
+    denied(lambda: cli_refusal(run_logs(srv, ALT, src, "--target", f"s3://{logs}/cli/")),
+           watch=[bucket_state(s3, src), bucket_state(s3, logs, objects=False), log_objects])
 
 
 def test_metrics_count_requests_and_bytes_by_existing_bucket(srv):
