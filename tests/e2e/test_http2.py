@@ -9,15 +9,18 @@ AWS SDK for Go) send the expectation on every upload and wait one second
 for the 100 that never came; a 256 MiB multipart upload over HTTP/2 took
 ~8x as long as over HTTP/1.1 (scripts/h2_ratio.sh)."""
 import os
+import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import MAIN, Server
+from denial import bucket_state, denied, object_state
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +32,36 @@ def h2(tmp_path_factory):
     s.stop()
 
 
-def curl(server, *args):
+def curl(server, *args, out="/dev/null"):
     """curl over HTTP/2 with TLS; returns (http_version, status, stderr)."""
-    r = subprocess.run(["curl", "-sS", "-v", "--http2", "--cacert", server.ca, "-o", "/dev/null",
+    r = subprocess.run(["curl", "-sS", "-v", "--http2", "--cacert", server.ca, "-o", str(out),
                         "-w", "%{http_version} %{http_code}", *args],
                        capture_output=True, text=True, timeout=120)
     version, _, code = r.stdout.partition(" ")
     return version, code, r.stderr
+
+
+def error_code(path) -> str:
+    """The <Code> of the error body curl saved at `path`."""
+    m = re.search(rb"<Code>([^<]*)</Code>", Path(path).read_bytes())
+    return m.group(1).decode() if m else ""
+
+
+def refused_upload(h2, body, tmp_path, key):
+    """An anonymous PUT of `body` to h2b/`key` with `Expect: 100-continue`
+    over HTTP/2, through denied(): 403 AccessDenied on HTTP/2, no 100, and
+    the bucket (every key, every upload, its configurations) unchanged."""
+    seen = {}
+
+    def call():
+        answer = tmp_path / "answer"
+        version, code, err = seen["v"] = curl(h2, "-H", "Expect: 100-continue", "--expect100-timeout", "60",
+                                              "-T", str(body), f"{h2.https}/h2b/{key}", out=answer)
+        assert version == "2", err
+        return int(code), error_code(answer)
+
+    denied(call, watch=bucket_state(h2.client(), "h2b", key))
+    return seen["v"]
 
 
 def test_accepted_upload_gets_100_continue_before_its_body(h2, tmp_path):
@@ -60,9 +86,7 @@ def test_refused_upload_gets_its_403_without_100_and_stores_nothing(h2, tmp_path
     AccessDenied on the headers; the body is never asked for."""
     body = tmp_path / "body"
     body.write_bytes(b"z" * (2 * 1024 * 1024))
-    version, code, err = curl(h2, "-H", "Expect: 100-continue", "--expect100-timeout", "60",
-                              "-T", str(body), f"{h2.https}/h2b/anon")
-    assert (version, code) == ("2", "403"), err
+    _, _, err = refused_upload(h2, body, tmp_path, "anon")
     assert "< HTTP/2 100" not in err, err
     with pytest.raises(Exception) as e:
         h2.client().head_object(Bucket="h2b", Key="anon")
@@ -85,9 +109,7 @@ def test_refused_upload_on_a_logged_bucket_gets_no_100_either(h2, tmp_path):
     body.write_bytes(b"z" * (2 * 1024 * 1024))
     try:
         for _ in range(5):
-            version, code, err = curl(h2, "-H", "Expect: 100-continue", "--expect100-timeout", "60",
-                                      "-T", str(body), f"{h2.https}/h2b/anon-logged")
-            assert (version, code) == ("2", "403"), err
+            _, _, err = refused_upload(h2, body, tmp_path, "anon-logged")
             assert "< HTTP/2 100" not in err, err
     finally:
         c.put_bucket_logging(Bucket="h2b", BucketLoggingStatus={})
@@ -135,16 +157,21 @@ def test_an_error_answered_before_the_body_has_no_connection_header(h2):
     assert "< connection" not in err.lower(), err
 
 
-def test_http2_with_prior_knowledge_on_the_plain_port(h2):
+def test_http2_with_prior_knowledge_on_the_plain_port(h2, tmp_path):
     """Without TLS, a client that opens with the HTTP/2 preface gets
     HTTP/2 (h2c); any other first bytes are HTTP/1.1."""
-    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
-                        "--http2-prior-knowledge", f"{h2.http}/h2b/nothing"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.stdout == "2 403", r.stdout + r.stderr
-    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", f"{h2.http}/h2b/nothing"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.stdout == "1.1 403", r.stdout + r.stderr
+    answer = tmp_path / "answer"
+
+    def anonymous_get(version, *args):
+        # an anonymous GET of a private bucket's key, on the plain port
+        r = subprocess.run(["curl", "-sS", "-o", str(answer), "-w", "%{http_version} %{http_code}",
+                            *args, f"{h2.http}/h2b/nothing"], capture_output=True, text=True, timeout=60)
+        got_version, _, code = r.stdout.partition(" ")
+        assert got_version == version, r.stdout + r.stderr
+        return int(code), error_code(answer)
+
+    denied(lambda: anonymous_get("2", "--http2-prior-knowledge"), watch=object_state(h2.client(), "h2b", "nothing"))
+    denied(lambda: anonymous_get("1.1"), watch=object_state(h2.client(), "h2b", "nothing"))
 
 
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is installed by scripts/test.sh")

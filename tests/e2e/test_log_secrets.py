@@ -34,6 +34,7 @@ import requests
 from botocore.config import Config
 
 from conftest import ALT, BOOTSTRAP, MAIN, ROOT, Server, binary
+from denial import bucket_state, denied, object_state
 from sigv4 import amz_now, chunked_body, sign
 
 MAIN_ID = "210000000001"
@@ -190,8 +191,8 @@ def run_workload(s: Server, rec: Recorder):
     rec.add("valid-header-signature", seed)
     rec.add("signing-key", key.hex())
     bad = chunked_body(data, 65536, seed, key, scope, date, corrupt_chunk=1)
-    r = requests.put(url, data=bad, headers=dict(hs, **{"content-length": str(len(bad))}))
-    assert r.status_code == 403, r.text
+    denied(lambda: requests.put(url, data=bad, headers=dict(hs, **{"content-length": str(len(bad))})),
+           watch=bucket_state(s3, bucket, "chunked"), want=(403, "SignatureDoesNotMatch"))
     good = chunked_body(data, 65536, seed, key, scope, date)
     for sig in re.findall(rb"chunk-signature=([0-9a-f]{64})", good):
         rec.add("valid-chunk-signature", sig)
@@ -208,15 +209,17 @@ def run_workload(s: Server, rec: Recorder):
             hs, sig, key, _ = sign(method, url, creds, ph, amz_date=amz_now(-30))
             rec.add("valid-header-signature", sig)
             rec.add("signing-key", key.hex())
-            r = requests.request(method, url, data=body, headers=hs)
+            # the bucket, and the key the PUT names
+            watch = bucket_state(s3, bucket, "w")
             if creds is MAIN:
+                r = requests.request(method, url, data=body, headers=hs)
                 assert r.status_code == 200, r.text
-            else:
-                assert r.status_code == 403 and "AccessDenied" in r.text, r.text  # ALT: signed fine, no access
+            else:  # ALT: signed fine, no access
+                denied(lambda: requests.request(method, url, data=body, headers=hs), watch=watch)
             date = amz_now()
             hs, _, _, _ = sign(method, url, wrong, ph, amz_date=date)
-            r = requests.request(method, url, data=body, headers=hs)
-            assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+            denied(lambda: requests.request(method, url, data=body, headers=hs), watch=watch,
+                   want=(403, "SignatureDoesNotMatch"))
             _, expected, key, _ = sign(method, url, creds, ph, amz_date=date)
             rec.add("expected-signature-wrong-secret", expected)
             rec.add("signing-key", key.hex())
@@ -232,13 +235,12 @@ def run_workload(s: Server, rec: Recorder):
     rec.add("valid-presigned-signature", ok_sig)
     assert requests.get(ok_url).content == b"value", "our pre-signer agrees with the server"
     tampered = ok_url.replace(f"/{bucket}/k?", f"/{bucket}/other?")
-    r = requests.get(tampered)
-    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+    denied(lambda: requests.get(tampered), watch=object_state(s3, bucket, "other"),
+           want=(403, "SignatureDoesNotMatch"))
     rec.add("expected-signature-tampered-presign", presign_v4("GET", f"{s.http}/{bucket}/other", MAIN, d1)[1])
     d2 = amz_now()
     bad_url, _ = presign_v4("GET", obj, (MAIN[0], "x" * 40), d2)
-    r = requests.get(bad_url)
-    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+    denied(lambda: requests.get(bad_url), watch=object_state(s3, bucket, "k"), want=(403, "SignatureDoesNotMatch"))
     rec.add("expected-signature-wrong-secret", presign_v4("GET", obj, MAIN, d2)[1])
 
     # STS: GetSessionToken and AssumeRole (via an IAM user whose key IAM generated)
@@ -308,19 +310,18 @@ def run_workload(s: Server, rec: Recorder):
     assert requests.get(obj2, headers=hs).content == b"two", "our SigV2 signer agrees with the server"
     date = http_date()
     hs, _ = v2_header_get(obj2, (MAIN[0], "wrong" * 8), date)
-    r = requests.get(obj2, headers=hs)
-    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+    denied(lambda: requests.get(obj2, headers=hs), watch=object_state(s3, bucket, "v2"),
+           want=(403, "SignatureDoesNotMatch"))
     rec.add("expected-signature-wrong-sigv2", v2_header_get(obj2, MAIN, date)[1])
     exp = int(time.time()) + 300
     ok_url, sig = v2_presign_get(obj2, MAIN, exp)
     rec.add("valid-presigned-signature", sig)
     assert requests.get(ok_url).content == b"two"
-    r = requests.get(ok_url.replace(f"/{bucket}/v2?", f"/{bucket}/other?"))
-    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+    denied(lambda: requests.get(ok_url.replace(f"/{bucket}/v2?", f"/{bucket}/other?")),
+           watch=object_state(s3, bucket, "other"), want=(403, "SignatureDoesNotMatch"))
     rec.add("expected-signature-wrong-sigv2", v2_presign_get(f"{s.http}/{bucket}/other", MAIN, exp)[1])
     bad_url, _ = v2_presign_get(obj2, (MAIN[0], "wrong" * 8), exp + 1)
-    r = requests.get(bad_url)
-    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text, r.text
+    denied(lambda: requests.get(bad_url), watch=object_state(s3, bucket, "v2"), want=(403, "SignatureDoesNotMatch"))
     rec.add("expected-signature-wrong-sigv2", v2_presign_get(obj2, MAIN, exp + 1)[1])
 
     # KMS on the same endpoint: plaintexts in, data keys out

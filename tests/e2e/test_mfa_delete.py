@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server, binary, error_of
+from denial import bucket_state, denied, object_state
 
 
 def totp(secret: bytes, step: int) -> str:
@@ -53,18 +54,19 @@ def test_mfa_delete(tmp_path):
         now = int(time.time()) // 30
         # codes of the previous, current and next step are all valid once each
         steps = iter([now - 1, now, now + 1])
-        with pytest.raises(ClientError) as e:
-            c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
-        assert error_of(e) == (403, "AccessDenied")
+        # the bucket (versioning and MFA Delete configuration, every version)
+        # and both versions of k, retention and legal hold included
+        watch = [bucket_state(c, "mfa", "k"), object_state(c, "mfa", "k", v1), object_state(c, "mfa", "k", v2)]
+        denied(lambda: c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={
+            "Status": "Enabled", "MFADelete": "Enabled"}), watch=watch)
         c.put_bucket_versioning(Bucket="mfa", MFA=f"{serial} {totp(secret, next(steps))}",
                                 VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
         assert c.get_bucket_versioning(Bucket="mfa")["MFADelete"] == "Enabled"
         # lifecycle rules would delete versions without a code: AWS does not
         # support them on an MFA Delete bucket, and neither do we
-        with pytest.raises(ClientError) as e:
-            c.put_bucket_lifecycle_configuration(Bucket="mfa", LifecycleConfiguration={"Rules": [
-                {"ID": "r", "Filter": {}, "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
-        assert error_of(e) == (409, "InvalidBucketState")
+        denied(lambda: c.put_bucket_lifecycle_configuration(Bucket="mfa", LifecycleConfiguration={"Rules": [
+            {"ID": "r", "Filter": {}, "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]}),
+               watch=watch, want=(409, "InvalidBucketState"))
         with pytest.raises(ClientError) as e:
             c.get_bucket_lifecycle_configuration(Bucket="mfa")
         assert error_of(e) == (404, "NoSuchLifecycleConfiguration")
@@ -72,34 +74,29 @@ def test_mfa_delete(tmp_path):
         c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Enabled"})
         assert len(c.list_object_versions(Bucket="mfa")["Versions"]) == 2
         # permanent deletion and suspension need a fresh code
-        with pytest.raises(ClientError) as e:
-            c.delete_object(Bucket="mfa", Key="k", VersionId=v1)
-        assert error_of(e) == (403, "AccessDenied")
-        with pytest.raises(ClientError) as e:
-            c.delete_objects(Bucket="mfa", Delete={"Objects": [{"Key": "k", "VersionId": v1}]})
-        assert error_of(e) == (403, "AccessDenied")
-        with pytest.raises(ClientError) as e:
-            c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Suspended"})
-        assert error_of(e) == (403, "AccessDenied")
+        denied(lambda: c.delete_object(Bucket="mfa", Key="k", VersionId=v1), watch=watch)
+        denied(lambda: c.delete_objects(Bucket="mfa", Delete={"Objects": [{"Key": "k", "VersionId": v1}]}),
+               watch=watch)
+        denied(lambda: c.put_bucket_versioning(Bucket="mfa", VersioningConfiguration={"Status": "Suspended"}),
+               watch=watch)
         code = totp(secret, next(steps))
         c.delete_object(Bucket="mfa", Key="k", VersionId=v1, MFA=f"{serial} {code}")
-        with pytest.raises(ClientError) as e:
-            c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} {code}")
-        assert error_of(e) == (403, "AccessDenied"), "a code is accepted once"
-        with pytest.raises(ClientError) as e:
-            c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"arn:aws:iam::1:mfa/x {totp(secret, now + 1)}")
-        assert error_of(e) == (403, "AccessDenied"), "the serial must be the device's"
+        # v1 is gone for good now: watch the bucket and v2
+        watch = [bucket_state(c, "mfa", "k"), object_state(c, "mfa", "k", v2)]
+        # a code is accepted once
+        denied(lambda: c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} {code}"), watch=watch)
+        # the serial must be the device's
+        denied(lambda: c.delete_object(Bucket="mfa", Key="k", VersionId=v2,
+                                       MFA=f"arn:aws:iam::1:mfa/x {totp(secret, now + 1)}"), watch=watch)
         c.put_bucket_versioning(Bucket="mfa", MFA=f"{serial} {totp(secret, next(steps))}",
                                 VersioningConfiguration={"Status": "Suspended"})
         assert c.get_bucket_versioning(Bucket="mfa")["Status"] == "Suspended"
         assert [v["VersionId"] for v in c.list_object_versions(Bucket="mfa")["Versions"]] == [v2]
         # five wrong codes lock the device: then even a right code is refused
         for _ in range(5):
-            with pytest.raises(ClientError):
-                c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} 000000")
-        with pytest.raises(ClientError) as e:
-            c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} {totp(secret, now + 2)}")
-        assert error_of(e) == (403, "AccessDenied")
+            denied(lambda: c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} 000000"), watch=watch)
+        denied(lambda: c.delete_object(Bucket="mfa", Key="k", VersionId=v2, MFA=f"{serial} {totp(secret, now + 2)}"),
+               watch=watch)
         assert c.get_object(Bucket="mfa", Key="k", VersionId=v2)["Body"].read() == b"two"
     finally:
         s.stop()
@@ -140,14 +137,14 @@ def test_another_principals_failures_do_not_lock_the_root_out(tmp_path):
         now = int(time.time()) // 30
         c.put_bucket_versioning(Bucket="mfa2", MFA=f"{serial} {totp(secret, now - 1)}",
                                 VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
+        # the bucket (every version, the MFA Delete configuration) and the version mallory names
+        watch = [bucket_state(c, "mfa2", "k"), object_state(c, "mfa2", "k", v2)]
         for _ in range(6):
-            with pytest.raises(ClientError) as e:
-                mallory.delete_object(Bucket="mfa2", Key="k", VersionId=v2, MFA=f"{serial} 000000")
-            assert error_of(e) == (403, "AccessDenied")
+            denied(lambda: mallory.delete_object(Bucket="mfa2", Key="k", VersionId=v2, MFA=f"{serial} 000000"),
+                   watch=watch)
         # mallory is locked out now, even with a right code
-        with pytest.raises(ClientError) as e:
-            mallory.delete_object(Bucket="mfa2", Key="k", VersionId=v2, MFA=f"{serial} {totp(secret, now + 1)}")
-        assert error_of(e) == (403, "AccessDenied")
+        denied(lambda: mallory.delete_object(Bucket="mfa2", Key="k", VersionId=v2,
+                                             MFA=f"{serial} {totp(secret, now + 1)}"), watch=watch)
         # the root is not
         c.delete_object(Bucket="mfa2", Key="k", VersionId=v1, MFA=f"{serial} {totp(secret, now)}")
         assert [v["VersionId"] for v in c.list_object_versions(Bucket="mfa2")["Versions"]] == [v2]
