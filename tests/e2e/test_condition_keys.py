@@ -10,9 +10,9 @@ import json
 import uuid
 
 import pytest
-from botocore.exceptions import ClientError
 
-from conftest import MAIN, error_of
+from conftest import MAIN
+from denial import bucket_state, denied, iam_state
 from test_access_matrix import iam_client, s3_client
 from test_bucket_key_authz import svc
 
@@ -32,11 +32,41 @@ def user(server, policy):
     return name, (k["AccessKeyId"], k["SecretAccessKey"])
 
 
-def refused(fn):
-    with pytest.raises(ClientError) as e:
-        fn()
-    status, code = error_of(e)
-    assert status in (400, 403) and code in ("AccessDenied", "AccessDeniedException"), (status, code)
+# KMS answers a refusal 400 AccessDeniedException (AWS); IAM and S3 403 AccessDenied
+KMS_DENIED = (400, "AccessDeniedException")
+
+
+def key_state(kms, key):
+    """A reader of one KMS key as its owner (`kms`) sees it: metadata
+    (state, usage, deletion date), policy, rotation, tags and the aliases
+    that name it. The server has no grants (no ListGrants) to read."""
+
+    def read():
+        meta = kms.describe_key(KeyId=key)["KeyMetadata"]
+        return {
+            "metadata": meta,
+            "policy": kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
+            "rotation": kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"],
+            "tags": kms.list_resource_tags(KeyId=key)["Tags"],
+            "aliases": aliases(kms, meta["KeyId"])(),
+        }
+
+    return read
+
+
+def aliases(kms, kid=None):
+    """A reader of the account's aliases and the key each names (of key `kid` only, when given)."""
+
+    def read():
+        return sorted((a["AliasName"], a.get("TargetKeyId")) for a in kms.list_aliases()["Aliases"]
+                      if kid is None or a.get("TargetKeyId") == kid)
+
+    return read
+
+
+def keys(kms):
+    """A reader of the account's keys."""
+    return lambda: sorted(k["KeyArn"] for k in kms.list_keys()["Keys"])
 
 
 def test_iam_policy_arn(server):
@@ -44,7 +74,8 @@ def test_iam_policy_arn(server):
             "Condition": {"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/IAMFullAccess"}}}
     name, creds = user(server, doc({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}, deny))
     iam = iam_client(server, creds)
-    refused(lambda: iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess"))
+    denied(lambda: iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess"),
+           watch=iam_state(iam_client(server, MAIN), name))
     assert iam_client(server, MAIN).list_attached_user_policies(UserName=name)["AttachedPolicies"] == []
     iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
     iam.detach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
@@ -65,8 +96,9 @@ def test_kms_bypass_policy_lockout_safety_check_on_put_key_policy(server):
     kms = svc(server, "kms", creds)
     lockout = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MAIN_ID}:root"},
                    "Action": "kms:Decrypt", "Resource": "*"})
-    refused(lambda: kms.put_key_policy(KeyId=key, PolicyName="default", Policy=lockout,
-                                       BypassPolicyLockoutSafetyCheck=True))
+    denied(lambda: kms.put_key_policy(KeyId=key, PolicyName="default", Policy=lockout,
+                                      BypassPolicyLockoutSafetyCheck=True),
+           want=KMS_DENIED, watch=key_state(root, key))
     assert root.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == before
     kms.put_key_policy(KeyId=key, PolicyName="default", Policy=before)
 
@@ -77,7 +109,8 @@ def test_kms_bypass_policy_lockout_safety_check_on_create_key(server):
     before = len(svc(server, "kms", MAIN).list_keys()["Keys"])
     policy = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MAIN_ID}:root"},
                   "Action": "kms:*", "Resource": "*"})
-    refused(lambda: kms.create_key(Policy=policy, BypassPolicyLockoutSafetyCheck=True))
+    denied(lambda: kms.create_key(Policy=policy, BypassPolicyLockoutSafetyCheck=True),
+           want=KMS_DENIED, watch=keys(svc(server, "kms", MAIN)))
     assert len(svc(server, "kms", MAIN).list_keys()["Keys"]) == before
     kms.create_key(Policy=policy)
 
@@ -90,7 +123,8 @@ def key(server):
 def test_kms_encryption_context_pair(server, key):
     _, creds = user(server, kms_deny("kms:Encrypt", "StringEquals", "kms:EncryptionContext:purpose", "secret"))
     kms = svc(server, "kms", creds)
-    refused(lambda: kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"purpose": "secret"}))
+    denied(lambda: kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"purpose": "secret"}),
+           want=KMS_DENIED, watch=key_state(svc(server, "kms", MAIN), key))
     kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"purpose": "other"})
 
 
@@ -98,14 +132,16 @@ def test_kms_encryption_context_keys(server, key):
     _, creds = user(server, kms_deny("kms:Encrypt", "ForAnyValue:StringEquals", "kms:EncryptionContextKeys",
                                      "tenant"))
     kms = svc(server, "kms", creds)
-    refused(lambda: kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"tenant": "a"}))
+    denied(lambda: kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"tenant": "a"}),
+           want=KMS_DENIED, watch=key_state(svc(server, "kms", MAIN), key))
     kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"team": "a"})
 
 
 def test_kms_caller_account(server, key):
     _, creds = user(server, kms_deny("kms:Encrypt", "StringEquals", "kms:CallerAccount", MAIN_ID))
     kms = svc(server, "kms", creds)
-    refused(lambda: kms.encrypt(KeyId=key, Plaintext=b"x"))
+    denied(lambda: kms.encrypt(KeyId=key, Plaintext=b"x"), want=KMS_DENIED,
+           watch=key_state(svc(server, "kms", MAIN), key))
     kms.describe_key(KeyId=key)
 
 
@@ -117,7 +153,8 @@ def test_kms_via_service(server, key):
         {"Effect": "Deny", "Action": "kms:GenerateDataKey", "Resource": "*",
          "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}}]}))
     s3 = s3_client(server, creds)
-    refused(lambda: s3.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key))
+    denied(lambda: s3.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key),
+           watch=[bucket_state(server.client(MAIN), b, "k"), key_state(svc(server, "kms", MAIN), key)])
     assert server.client(MAIN).list_objects_v2(Bucket=b)["KeyCount"] == 0
     # the same action called directly is not through S3
     svc(server, "kms", creds).generate_data_key(KeyId=key, KeySpec="AES_256")
@@ -142,7 +179,7 @@ def test_an_identity_deny_wins_over_a_key_policy_naming_the_caller(server):
          "Resource": "*"}))["KeyMetadata"]["KeyId"]
     kms = svc(server, "kms", creds)
     blob = kms.encrypt(KeyId=k, Plaintext=b"secret")["CiphertextBlob"]
-    refused(lambda: kms.decrypt(CiphertextBlob=blob))
+    denied(lambda: kms.decrypt(CiphertextBlob=blob), want=KMS_DENIED, watch=key_state(root, k))
     assert root.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
 
 
@@ -157,7 +194,8 @@ def test_update_alias_needs_the_key_it_names_now(server):
                                  "Resource": [a, c, f"arn:aws:kms:us-east-1:{MAIN_ID}:alias/*"]}))
     kms = svc(server, "kms", creds)
     # hijack: point another's alias (on key b, not the caller's) at the caller's key
-    refused(lambda: kms.update_alias(AliasName=theirs, TargetKeyId=a))
+    denied(lambda: kms.update_alias(AliasName=theirs, TargetKeyId=a), want=KMS_DENIED,
+           watch=[aliases(root), key_state(root, a), key_state(root, b)])
     target = {x["AliasName"]: x["TargetKeyId"] for x in root.list_aliases()["Aliases"]}
     assert target[theirs] == b.rsplit("/", 1)[1]
     kms.update_alias(AliasName=mine, TargetKeyId=c)
@@ -170,7 +208,8 @@ def test_an_alias_is_an_identity_resource(server):
     a = root.create_key()["KeyMetadata"]["Arn"]
     _, creds = user(server, doc({"Effect": "Allow", "Action": "kms:*", "Resource": a}))
     name = f"alias/noperm-{uuid.uuid4().hex[:8]}"
-    refused(lambda: svc(server, "kms", creds).create_alias(AliasName=name, TargetKeyId=a))
+    denied(lambda: svc(server, "kms", creds).create_alias(AliasName=name, TargetKeyId=a), want=KMS_DENIED,
+           watch=[aliases(root), key_state(root, a)])
     assert name not in {x["AliasName"] for x in root.list_aliases()["Aliases"]}
 
 

@@ -16,9 +16,11 @@ let a Deny or a Block Public Access silently disappear:
 - an IAM user's inline policy that does not parse: that user is denied
   everything, even what its other policies allow.
 """
+import hashlib
 import json
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -26,6 +28,7 @@ from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from conftest import MAIN, Server, binary, error_of
+from denial import bucket_state, denied, iam_state
 from test_access_matrix import MAIN_ID, iam_client, s3_client
 
 
@@ -43,12 +46,20 @@ def allow(actions, resources, principal=None):
     return {"Version": "2012-10-17", "Statement": [st]}
 
 
-def denied(call):
-    try:
-        call()
-    except ClientError as e:
-        return (e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]) == (403, "AccessDenied")
-    return False
+def stored(srv):
+    """A reader of what the data directory holds: the metadata database's
+    bytes and the blob files. For the bucket whose policy record is damaged
+    this is the only reader left: every S3 read of it, the owner's
+    included, is refused (the same 403 before and after, which would prove
+    nothing), while a committed write changes meta.redb and a stored body
+    adds a blob."""
+
+    def read():
+        d = Path(srv.data_dir)
+        blobs = sorted((str(f.relative_to(d)), f.stat().st_size) for f in (d / "blobs").rglob("*") if f.is_file())
+        return hashlib.sha256((d / "meta.redb").read_bytes()).hexdigest(), blobs
+
+    return read
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +106,7 @@ def test_records_fail_closed_after_damage(world):
     srv, owner, anon, alice = world["srv"], world["owner"], world["anon"], world["alice"]
     # before: what each record grants and denies
     assert get(alice, world["policy"], "open/y") == b"open"
-    assert denied(lambda: get(alice, world["policy"], "secret/x"))
+    denied(lambda: get(alice, world["policy"], "secret/x"), watch=bucket_state(owner, world["policy"], "secret/x"))
     assert get(anon, world["pab"], "open/y") == b"open"
     assert get(anon, world["acct"], "open/y") == b"open"
     assert get(alice, world["iam"], "open/y") == b"open"
@@ -113,24 +124,22 @@ def test_records_fail_closed_after_damage(world):
 
     # an unreadable bucket policy: the Deny does not vanish; nothing is allowed, the owner's reads included
     b = world["policy"]
-    assert denied(lambda: get(alice, b, "secret/x"))
-    assert denied(lambda: get(alice, b, "open/y"))
-    assert denied(lambda: get(owner, b, "open/y"))
-    assert denied(lambda: owner.put_object(Bucket=b, Key="open/new", Body=b"x"))
+    for call in (lambda: get(alice, b, "secret/x"), lambda: get(alice, b, "open/y"), lambda: get(owner, b, "open/y"),
+                 lambda: owner.put_object(Bucket=b, Key="open/new", Body=b"x")):
+        denied(call, watch=stored(srv))
     # an unreadable bucket Block Public Access: all on; the public grant stops, the account's access stays
-    assert denied(lambda: get(anon, world["pab"], "open/y"))
+    denied(lambda: get(anon, world["pab"], "open/y"), watch=bucket_state(owner, world["pab"], "open/y"))
     assert get(owner, world["pab"], "open/y") == b"open"
     # an unreadable account Block Public Access: all on for every bucket of the account
-    assert denied(lambda: get(anon, world["acct"], "open/y"))
+    denied(lambda: get(anon, world["acct"], "open/y"), watch=bucket_state(owner, world["acct"], "open/y"))
     assert get(owner, world["acct"], "open/y") == b"open"
     # an unparsable inline policy: its user is denied, though another policy allows
-    assert denied(lambda: get(alice, world["iam"], "open/y"))
+    denied(lambda: get(alice, world["iam"], "open/y"),
+           watch=[bucket_state(owner, world["iam"], "open/y"), iam_state(iam_client(srv, MAIN), world["user"])])
     assert get(owner, world["iam"], "secret/x") == b"secret"
 
     # the owner root repairs the bucket policy (its standing right) and the bucket serves again
-    with pytest.raises(ClientError) as e:
-        owner.get_bucket_policy(Bucket=b)
-    assert error_of(e)[0] == 403
+    denied(lambda: owner.get_bucket_policy(Bucket=b), watch=stored(srv))
     owner.delete_bucket_policy(Bucket=b)
     assert get(owner, b, "open/y") == b"open"
     # IAM repairs the user: replacing the broken policy restores its access

@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import MAIN, error_of
+from denial import bucket_state, denied, iam_state
 from test_access_matrix import iam_client, s3_client, sts_client
 
 MAIN_ID = "210000000001"
@@ -56,10 +57,29 @@ def remove_user(server, name):
     iam.delete_user(UserName=name)
 
 
-def refused(fn, want=(403, "AccessDenied")):
-    with pytest.raises(ClientError) as e:
-        fn()
-    assert error_of(e) == want, error_of(e)
+def group_state(iam, group):
+    """A reader of one group as the account root (`iam`) sees it: path,
+    members, inline policies (with documents) and attached policies."""
+
+    def read():
+        g = iam.get_group(GroupName=group)
+        names = iam.list_group_policies(GroupName=group)["PolicyNames"]
+        return (g["Group"]["Path"], sorted(u["UserName"] for u in g["Users"]),
+                {n: iam.get_group_policy(GroupName=group, PolicyName=n)["PolicyDocument"] for n in names},
+                sorted(p["PolicyArn"] for p in iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"]))
+
+    return read
+
+
+def root_keys(iam):
+    """A reader of the account root's own access keys and their status."""
+    return lambda: sorted((k["AccessKeyId"], k["Status"]) for k in iam.list_access_keys()["AccessKeyMetadata"])
+
+
+def mfa_state(iam, user):
+    """A reader of `user`'s IAM state and its enabled MFA devices."""
+    base = iam_state(iam, user)
+    return lambda: (base(), sorted(d["SerialNumber"] for d in iam.list_mfa_devices(UserName=user)["MFADevices"]))
 
 
 # ---------------------------------------------------------------- paths
@@ -91,8 +111,11 @@ def mallory(server):
 
 def test_a_deny_on_a_user_path_holds_for_the_user_under_it(mallory):
     m, iam = mallory, mallory["iam"]
-    refused(lambda: iam.put_user_policy(UserName=m["me"], PolicyName="all", PolicyDocument=doc(allow("*"))))
-    refused(lambda: iam.attach_user_policy(UserName=m["me"], PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess"))
+    watch = iam_state(m["root"], m["me"])
+    denied(lambda: iam.put_user_policy(UserName=m["me"], PolicyName="all", PolicyDocument=doc(allow("*"))),
+           watch=watch)
+    denied(lambda: iam.attach_user_policy(UserName=m["me"], PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess"),
+           watch=watch)
     assert m["root"].list_user_policies(UserName=m["me"])["PolicyNames"] == ["p"]
     assert m["root"].list_attached_user_policies(UserName=m["me"])["AttachedPolicies"] == []
     # control: the same actions on a user outside /protected/ are allowed
@@ -102,8 +125,10 @@ def test_a_deny_on_a_user_path_holds_for_the_user_under_it(mallory):
 
 def test_a_deny_on_a_group_path_holds_for_groups_under_it(mallory):
     m, iam = mallory, mallory["iam"]
-    refused(lambda: iam.add_user_to_group(GroupName=m["admin_group"], UserName=m["me"]))
-    refused(lambda: iam.put_group_policy(GroupName=m["admin_group"], PolicyName="x", PolicyDocument=doc(allow("*"))))
+    watch = [group_state(m["root"], m["admin_group"]), iam_state(m["root"], m["me"])]
+    denied(lambda: iam.add_user_to_group(GroupName=m["admin_group"], UserName=m["me"]), watch=watch)
+    denied(lambda: iam.put_group_policy(GroupName=m["admin_group"], PolicyName="x", PolicyDocument=doc(allow("*"))),
+           watch=watch)
     assert m["root"].get_group(GroupName=m["admin_group"])["Users"] == []
     iam.add_user_to_group(GroupName=m["plain_group"], UserName=m["plain_user"])
     iam.remove_user_from_group(GroupName=m["plain_group"], UserName=m["plain_user"])
@@ -111,10 +136,12 @@ def test_a_deny_on_a_group_path_holds_for_groups_under_it(mallory):
 
 def test_a_deny_on_a_role_path_holds_for_roles_under_it(mallory):
     m, iam = mallory, mallory["iam"]
-    refused(lambda: iam.put_role_policy(RoleName=m["admin_role"], PolicyName="x", PolicyDocument=doc(allow("*"))))
-    refused(lambda: iam.attach_role_policy(RoleName=m["admin_role"],
-                                           PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess"))
-    refused(lambda: iam.delete_role(RoleName=m["admin_role"]))
+    watch = iam_state(m["root"], roles=[m["admin_role"]])
+    denied(lambda: iam.put_role_policy(RoleName=m["admin_role"], PolicyName="x", PolicyDocument=doc(allow("*"))),
+           watch=watch)
+    denied(lambda: iam.attach_role_policy(RoleName=m["admin_role"],
+                                          PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess"), watch=watch)
+    denied(lambda: iam.delete_role(RoleName=m["admin_role"]), watch=watch)
     assert m["root"].list_role_policies(RoleName=m["admin_role"])["PolicyNames"] == []
     assert m["root"].get_role(RoleName=m["admin_role"])["Role"]["Path"] == "/admin/"
     iam.put_role_policy(RoleName=m["plain_role"], PolicyName="x", PolicyDocument=doc(allow("s3:GetObject")))
@@ -124,8 +151,10 @@ def test_a_deny_on_a_role_path_holds_for_roles_under_it(mallory):
 def test_a_deny_on_a_path_holds_for_creation_under_it(mallory):
     m, iam = mallory, mallory["iam"]
     name = f"newprot-{uid()}"
-    refused(lambda: iam.create_user(UserName=name, Path="/protected/"))
-    refused(lambda: m["root"].get_user(UserName=name), (404, "NoSuchEntity"))
+    denied(lambda: iam.create_user(UserName=name, Path="/protected/"), watch=iam_state(m["root"], m["me"]))
+    with pytest.raises(ClientError) as e:
+        m["root"].get_user(UserName=name)
+    assert error_of(e) == (404, "NoSuchEntity")
 
 
 @pytest.mark.parametrize("claimed", ["role/dev/{r}", "role/x/y/{r}", "role/{r}"])
@@ -142,7 +171,8 @@ def test_assume_role_is_decided_on_the_stored_roles_arn(server, claimed):
         allow("sts:AssumeRole", f"arn:aws:iam::{MAIN_ID}:role/dev/*"),
         allow("sts:AssumeRole", f"arn:aws:iam::{MAIN_ID}:role/{r}")))
     sts = sts_client(server, creds)
-    refused(lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{MAIN_ID}:{claimed.format(r=r)}", RoleSessionName="ss"))
+    denied(lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{MAIN_ID}:{claimed.format(r=r)}", RoleSessionName="ss"),
+           watch=iam_state(iam, f"dev-{u}", roles=[r]))
     # control: a role that does live under /dev/
     d = f"devrole-{u}"
     arn = iam.create_role(RoleName=d, Path="/dev/", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
@@ -158,8 +188,9 @@ def test_root_access_keys_are_the_roots_alone(server):
     rootkey = k["AccessKeyId"]
     try:
         admin = iam_client(server, user_with(server, f"admin-{uid()}", doc(allow("*"))))
-        refused(lambda: admin.update_access_key(AccessKeyId=rootkey, Status="Inactive"))
-        refused(lambda: admin.delete_access_key(AccessKeyId=rootkey))
+        watch = [root_keys(root), iam_state(root)]
+        denied(lambda: admin.update_access_key(AccessKeyId=rootkey, Status="Inactive"), watch=watch)
+        denied(lambda: admin.delete_access_key(AccessKeyId=rootkey), watch=watch)
         keys = {x["AccessKeyId"]: x["Status"] for x in root.list_access_keys()["AccessKeyMetadata"]}
         assert keys.get(rootkey) == "Active"
         # the root key still works
@@ -191,8 +222,10 @@ def test_a_session_dies_with_its_user_and_does_not_act_for_a_successor(server):
     remove_user(server, name)
     # the name again, with more rights
     user_with(server, name, doc(allow("s3:*")))
-    refused(lambda: sess.list_objects_v2(Bucket=b), (403, "InvalidAccessKeyId"))
-    refused(lambda: sess.put_object(Bucket=b, Key="planted", Body=b"x"), (403, "InvalidAccessKeyId"))
+    watch = bucket_state(server.client(MAIN), b, "planted")
+    denied(lambda: sess.list_objects_v2(Bucket=b), want=(403, "InvalidAccessKeyId"), watch=watch)
+    denied(lambda: sess.put_object(Bucket=b, Key="planted", Body=b"x"), want=(403, "InvalidAccessKeyId"),
+           watch=watch)
     assert server.client(MAIN).list_objects_v2(Bucket=b)["KeyCount"] == 0
 
 
@@ -212,7 +245,8 @@ def test_a_role_session_dies_with_its_role_and_does_not_act_for_a_successor(serv
     iam.delete_role(RoleName=r)
     iam.create_role(RoleName=r, AssumeRolePolicyDocument=trust)
     iam.put_role_policy(RoleName=r, PolicyName="p", PolicyDocument=doc(allow("s3:*")))
-    refused(lambda: sess.put_object(Bucket=b, Key="planted", Body=b"x"), (403, "InvalidAccessKeyId"))
+    denied(lambda: sess.put_object(Bucket=b, Key="planted", Body=b"x"), want=(403, "InvalidAccessKeyId"),
+           watch=bucket_state(server.client(MAIN), b, "planted"))
     assert server.client(MAIN).list_objects_v2(Bucket=b)["KeyCount"] == 0
 
 
@@ -234,7 +268,8 @@ def test_a_bucket_policy_grant_does_not_pass_to_a_successor_of_the_name(server):
     shown = json.loads(owner.get_bucket_policy(Bucket=b)["Policy"])
     assert shown["Statement"][0]["Principal"]["AWS"] == first_id
     successor = user_with(server, name, doc(allow("s3:ListAllMyBuckets")))
-    refused(lambda: s3_client(server, successor).get_object(Bucket=b, Key="secret"))
+    denied(lambda: s3_client(server, successor).get_object(Bucket=b, Key="secret"),
+           watch=bucket_state(owner, b, "secret"))
     assert json.loads(owner.get_bucket_policy(Bucket=b)["Policy"])["Statement"][0]["Principal"]["AWS"] == first_id
 
 
@@ -244,8 +279,11 @@ def test_a_bucket_policy_naming_no_existing_entity_is_refused(server):
     owner.create_bucket(Bucket=b)
     policy = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MAIN_ID}:user/nobody-{uid()}"},
                   "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"})
-    refused(lambda: owner.put_bucket_policy(Bucket=b, Policy=policy), (400, "MalformedPolicy"))
-    refused(lambda: owner.get_bucket_policy(Bucket=b), (404, "NoSuchBucketPolicy"))
+    denied(lambda: owner.put_bucket_policy(Bucket=b, Policy=policy), want=(400, "MalformedPolicy"),
+           watch=bucket_state(owner, b))
+    with pytest.raises(ClientError) as e:
+        owner.get_bucket_policy(Bucket=b)
+    assert error_of(e) == (404, "NoSuchBucketPolicy")
 
 
 def test_a_trust_policy_does_not_trust_a_successor_of_the_name(server):
@@ -260,7 +298,8 @@ def test_a_trust_policy_does_not_trust_a_successor_of_the_name(server):
     sts_client(server, creds).assume_role(RoleArn=arn, RoleSessionName="ss")
     remove_user(server, name)
     successor = user_with(server, name, policy)
-    refused(lambda: sts_client(server, successor).assume_role(RoleArn=arn, RoleSessionName="ss"))
+    denied(lambda: sts_client(server, successor).assume_role(RoleArn=arn, RoleSessionName="ss"),
+           watch=iam_state(iam, name, roles=[r]))
 
 
 # ---------------------------------------------------------------- STS limits
@@ -270,7 +309,8 @@ def test_the_account_root_cannot_assume_a_role(server):
     r = f"noroot-{uid()}"
     trust = doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{MAIN_ID}:root"}})
     arn = iam.create_role(RoleName=r, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    refused(lambda: sts_client(server, MAIN).assume_role(RoleArn=arn, RoleSessionName="ss"))
+    denied(lambda: sts_client(server, MAIN).assume_role(RoleArn=arn, RoleSessionName="ss"),
+           watch=iam_state(iam, roles=[r]))
 
 
 def test_chained_role_sessions_last_at_most_an_hour(server):
@@ -284,8 +324,8 @@ def test_chained_role_sessions_last_at_most_an_hour(server):
     creds = user_with(server, f"chain-{u}", doc(allow("sts:AssumeRole", a1)))
     c = sts_client(server, creds).assume_role(RoleArn=a1, RoleSessionName="ss", DurationSeconds=43200)["Credentials"]
     chained = sts_client(server, (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"])
-    refused(lambda: chained.assume_role(RoleArn=a2, RoleSessionName="s2", DurationSeconds=7200),
-            (400, "ValidationError"))
+    denied(lambda: chained.assume_role(RoleArn=a2, RoleSessionName="s2", DurationSeconds=7200),
+           want=(400, "ValidationError"), watch=iam_state(iam, roles=[r1, r2]))
     got = chained.assume_role(RoleArn=a2, RoleSessionName="s2")["Credentials"]
     import datetime
     left = got["Expiration"] - datetime.datetime.now(datetime.timezone.utc)
@@ -306,7 +346,8 @@ def test_a_refused_device_creation_leaves_the_existing_device_alone(server):
     name = f"mfa-keep-{uid()}"
     iam.create_user(UserName=name)
     dev = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
-    refused(lambda: iam.create_virtual_mfa_device(VirtualMFADeviceName=name), (409, "EntityAlreadyExists"))
+    denied(lambda: iam.create_virtual_mfa_device(VirtualMFADeviceName=name), want=(409, "EntityAlreadyExists"),
+           watch=mfa_state(iam, name))
     # the first seed still works: the refused creation wrote no new one
     now = time.time()
     iam.enable_mfa_device(UserName=name, SerialNumber=dev["SerialNumber"],
@@ -325,10 +366,12 @@ def test_delete_virtual_mfa_device(server):
     iam.enable_mfa_device(UserName=name, SerialNumber=dev["SerialNumber"],
                           AuthenticationCode1=totp(seed_of(dev), now - 30),
                           AuthenticationCode2=totp(seed_of(dev), now))
-    refused(lambda: iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"]), (409, "DeleteConflict"))
+    denied(lambda: iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"]), want=(409, "DeleteConflict"),
+           watch=mfa_state(iam, name))
     iam.deactivate_mfa_device(UserName=name, SerialNumber=dev["SerialNumber"])
     iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"])
-    refused(lambda: iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"]), (404, "NoSuchEntity"))
+    denied(lambda: iam.delete_virtual_mfa_device(SerialNumber=dev["SerialNumber"]), want=(404, "NoSuchEntity"),
+           watch=mfa_state(iam, name))
     # the name is free again, with a new seed
     again = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
     assert again["SerialNumber"] == dev["SerialNumber"] and seed_of(again) != seed_of(dev)
@@ -350,6 +393,6 @@ def test_codes_used_to_enable_a_device_are_used_up(server):
     iam.enable_mfa_device(UserName=name, SerialNumber=serial, AuthenticationCode1=totp(seed, now - 30),
                           AuthenticationCode2=totp(seed, now))
     for used in (totp(seed, now - 30), totp(seed, now)):
-        refused(lambda: sts.get_session_token(SerialNumber=serial, TokenCode=used))
+        denied(lambda: sts.get_session_token(SerialNumber=serial, TokenCode=used), watch=mfa_state(iam, name))
     # control: the next step's code (within one step of drift) is fresh
     assert sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, now + 30))["Credentials"]

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 import subprocess
 import time
@@ -16,7 +17,9 @@ import requests
 from botocore.exceptions import ClientError
 
 from conftest import MAIN, error_of
+from denial import bucket_state, denied, iam_state
 from test_access_matrix import iam_client, s3_client, sts_client
+from test_condition_keys import key_state, keys
 
 
 def aws(server, creds, *args, secure=False, token=None, check=True):
@@ -32,6 +35,42 @@ def aws(server, creds, *args, secure=False, token=None, check=True):
     if check:
         assert r.returncode == 0, r.stderr
     return r
+
+
+# the AWS CLI prints an error's code, not its status: the status AWS
+# documents for each code a refusal below can show
+STATUS_OF = {"AccessDenied": 403, "InvalidAccessKeyId": 403, "SignatureDoesNotMatch": 403, "InvalidToken": 400}
+
+
+class Answer(tuple):
+    """(status, code) of an AWS CLI command, for denial.denied, keeping its stderr."""
+
+
+def answer(r) -> Answer:
+    """What a CLI command was answered, read from its stderr (`An error
+    occurred (CODE) when calling ...`); a bodiless HEAD refusal shows its
+    status as the code. A code not in STATUS_OF gets no status, so
+    denied() fails and shows it."""
+    if r.returncode == 0:
+        out = Answer((200, ""))
+    elif m := re.search(r"An error occurred \(([^)]*)\)", r.stderr):
+        code = m.group(1)
+        out = Answer((int(code), "") if code.isdigit() else (STATUS_OF.get(code), code))
+    else:
+        out = Answer((r.returncode, r.stderr))
+    out.stderr = r.stderr
+    return out
+
+
+def account_buckets(owner):
+    """A reader of the account's bucket list (all a ListBuckets names)."""
+    return lambda: sorted(b["Name"] for b in owner.list_buckets()["Buckets"])
+
+
+def mfa_state(iam, user):
+    """A reader of `user`'s IAM state and its enabled MFA devices."""
+    base = iam_state(iam, user)
+    return lambda: (base(), sorted(d["SerialNumber"] for d in iam.list_mfa_devices(UserName=user)["MFADevices"]))
 
 
 def totp(seed_b32: str, at: float) -> str:
@@ -56,7 +95,8 @@ def test_iam_and_sts_commands_work_verbatim(server, tmp_path):
     me = json.loads(aws(server, creds, "sts", "get-caller-identity").stdout)
     assert me == {"UserId": user["UserId"], "Account": "210000000001", "Arn": user["Arn"]}
     # a user with no policy may do nothing in S3
-    assert aws(server, creds, "s3", "ls", check=False).returncode != 0
+    owner, root_iam = server.client(MAIN), iam_client(server, MAIN)
+    denied(lambda: answer(aws(server, creds, "s3", "ls", check=False)), watch=account_buckets(owner))
     pol = tmp_path / "p.json"
     pol.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets", "s3:CreateBucket", "s3:PutObject", "s3:GetObject",
@@ -76,14 +116,16 @@ def test_iam_and_sts_commands_work_verbatim(server, tmp_path):
     assert me2["Arn"] == user["Arn"]
     aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"])
     # without MFA, GetSessionToken credentials do not reach IAM (AWS)
-    r = aws(server, s, "iam", "list-users", token=sess["SessionToken"], check=False)
-    assert r.returncode != 0 and "without MFA" in r.stderr
+    r = denied(lambda: answer(aws(server, s, "iam", "list-users", token=sess["SessionToken"], check=False)),
+               watch=iam_state(root_iam, name))
+    assert "without MFA" in r.stderr
     # a wrong token is refused
-    assert aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"][:-4] + "AAAA", check=False).returncode != 0
+    denied(lambda: answer(aws(server, s, "s3", "ls", f"s3://{b}", token=sess["SessionToken"][:-4] + "AAAA",
+                              check=False)), want=(400, "InvalidToken"), watch=bucket_state(owner, b))
     # deactivating the key takes effect at once; deleting it too
     aws(server, MAIN, "iam", "update-access-key", "--user-name", name, "--access-key-id", creds[0], "--status", "Inactive")
-    r = aws(server, creds, "s3", "ls", check=False)
-    assert r.returncode != 0 and "InvalidAccessKeyId" in r.stderr
+    denied(lambda: answer(aws(server, creds, "s3", "ls", check=False)), want=(403, "InvalidAccessKeyId"),
+           watch=account_buckets(owner))
     aws(server, MAIN, "iam", "update-access-key", "--user-name", name, "--access-key-id", creds[0], "--status", "Active")
     aws(server, creds, "s3", "rb", f"s3://{b}")
     # at most two keys per user
@@ -99,8 +141,8 @@ def test_iam_and_sts_commands_work_verbatim(server, tmp_path):
             "--policy-document", '{"Statement":[{"Effect":"Allow"}]}', check=False)
     assert "MalformedPolicyDocument" in r.stderr
     # users cannot manage IAM without a policy allowing it
-    r = aws(server, creds, "iam", "create-user", "--user-name", "escalate", check=False)
-    assert "AccessDenied" in r.stderr
+    denied(lambda: answer(aws(server, creds, "iam", "create-user", "--user-name", "escalate", check=False)),
+           watch=iam_state(root_iam, name))
 
 
 def test_bootstrap_users_start_with_known_keys_and_policies(server):
@@ -111,9 +153,7 @@ def test_bootstrap_users_start_with_known_keys_and_policies(server):
     owner.put_object(Bucket=b, Key="k", Body=b"boot")
     c = s3_client(server, boot)
     assert c.get_object(Bucket=b, Key="k")["Body"].read() == b"boot"
-    with pytest.raises(ClientError) as e:
-        c.put_object(Bucket=b, Key="w", Body=b"x")
-    assert error_of(e) == (403, "AccessDenied")
+    denied(lambda: c.put_object(Bucket=b, Key="w", Body=b"x"), watch=bucket_state(owner, b, "w"))
 
 
 SECURE_TRANSPORT = """{"Version":"2012-10-17","Statement":[{"Sid":"RestrictToTLSRequestsOnly","Action":"s3:GetObject",
@@ -138,13 +178,16 @@ def test_seed_secure_transport_policy(server, tmp_path):
     f.write_bytes(b"seed")
     aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/k")
     aws(server, MAIN, "s3api", "put-bucket-policy", "--bucket", b, "--policy", SECURE_TRANSPORT.replace("BUCKET", b))
+    # the policy denies reads over plain HTTP, the owner's too: the state is read over HTTPS
+    watch = bucket_state(server.client(MAIN, secure=True), b, "k")
     for _ in range(3):
-        r = aws(server, MAIN, "s3", "cp", f"s3://{b}/k", "-", check=False)
-        assert r.returncode != 0 and "403" in r.stderr
+        # the CLI's first request is a HeadObject: a bodiless 403
+        denied(lambda: answer(aws(server, MAIN, "s3", "cp", f"s3://{b}/k", "-", check=False)), want=(403, ""),
+               watch=watch)
         assert aws(server, MAIN, "s3", "cp", f"s3://{b}/k", "-", secure=True).stdout == "seed"
     # plain HTTP through a curl pre-signed URL fails the same way; HTTPS works
     url = aws(server, MAIN, "s3", "presign", f"s3://{b}/k").stdout.strip()
-    assert requests.get(url).status_code == 403
+    denied(lambda: requests.get(url), watch=watch)
     url = aws(server, MAIN, "s3", "presign", f"s3://{b}/k", secure=True).stdout.strip()
     assert requests.get(url, verify=server.ca).content == b"seed"
     aws(server, MAIN, "s3", "rm", f"s3://{b}/k", secure=True)
@@ -161,10 +204,11 @@ def test_seed_forced_encryption_policy(server, tmp_path, secure):
     f.write_bytes(b"x" * 1000)
     # no header: denied, although the bucket's default encryption (SSE-S3)
     # would have encrypted it; policies are evaluated first
-    r = aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/plain", secure=secure, check=False)
-    assert r.returncode != 0 and "AccessDenied" in r.stderr
-    r = aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/aes", "--sse", "AES256", secure=secure, check=False)
-    assert r.returncode != 0 and "AccessDenied" in r.stderr
+    owner = server.client(MAIN, secure=secure)
+    denied(lambda: answer(aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/plain", secure=secure, check=False)),
+           watch=bucket_state(owner, b, "plain"))
+    denied(lambda: answer(aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/aes", "--sse", "AES256", secure=secure,
+                              check=False)), watch=bucket_state(owner, b, "aes"))
     aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/kms", "--sse", "aws:kms", secure=secure)
     head = json.loads(aws(server, MAIN, "s3api", "head-object", "--bucket", b, "--key", "kms", secure=secure).stdout)
     assert head["ServerSideEncryption"] == "aws:kms"
@@ -182,8 +226,8 @@ def test_seed_sse_c_required_policy(server, tmp_path):
     aws(server, MAIN, "s3api", "put-bucket-policy", "--bucket", b, "--policy", SSE_C_REQUIRED.replace("BUCKET", b))
     f = tmp_path / "f"
     f.write_bytes(b"c" * 100)
-    r = aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/plain", secure=True, check=False)
-    assert r.returncode != 0 and "AccessDenied" in r.stderr
+    denied(lambda: answer(aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/plain", secure=True, check=False)),
+           watch=bucket_state(server.client(MAIN, secure=True), b, "plain"))
     key = "0123456789abcdef0123456789abcdef"
     aws(server, MAIN, "s3", "cp", str(f), f"s3://{b}/c", "--sse-c", "AES256", "--sse-c-key", key, secure=True)
     aws(server, MAIN, "s3", "rm", f"s3://{b}/c", secure=True)
@@ -216,21 +260,15 @@ def test_mfa_authenticated_sessions(server):
     sts = sts_client(server, creds)
     plain = sts.get_session_token(DurationSeconds=900)["Credentials"]
     c = s3_client(server, (plain["AccessKeyId"], plain["SecretAccessKey"]), plain["SessionToken"])
-    with pytest.raises(ClientError) as e:
-        c.get_object(Bucket=b, Key="k")
-    assert error_of(e) == (403, "AccessDenied")
-    with pytest.raises(ClientError) as e:
-        sts.get_session_token(SerialNumber=serial, TokenCode="000000")
-    assert error_of(e) == (403, "AccessDenied")
+    denied(lambda: c.get_object(Bucket=b, Key="k"), watch=bucket_state(owner, b, "k"))
+    denied(lambda: sts.get_session_token(SerialNumber=serial, TokenCode="000000"), watch=mfa_state(iam, name))
     # a code not yet used (the enrolment used this and the previous step)
     time.sleep(30 - time.time() % 30 + 0.5)
     m = sts.get_session_token(SerialNumber=serial, TokenCode=totp(seed, time.time()))["Credentials"]
     c = s3_client(server, (m["AccessKeyId"], m["SecretAccessKey"]), m["SessionToken"])
     assert c.get_object(Bucket=b, Key="k")["Body"].read() == b"mfa"
     # long-term keys never carry MFA
-    with pytest.raises(ClientError) as e:
-        s3_client(server, creds).get_object(Bucket=b, Key="k")
-    assert error_of(e) == (403, "AccessDenied")
+    denied(lambda: s3_client(server, creds).get_object(Bucket=b, Key="k"), watch=bucket_state(owner, b, "k"))
 
 
 def test_presigned_urls_carry_the_signers_rights_at_request_time(server):
@@ -249,37 +287,37 @@ def test_presigned_urls_carry_the_signers_rights_at_request_time(server):
     c = s3_client(server, creds)
     url = c.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=300)
     assert requests.get(url).content == b"pre"
+    watch = bucket_state(owner, b, "k", "k2", "up")
     # tampered query: another key with the same signature
-    assert requests.get(url.replace("/k?", "/k2?")).status_code == 403
+    denied(lambda: requests.get(url.replace("/k?", "/k2?")), want=(403, "SignatureDoesNotMatch"), watch=watch)
     # unsigned x-amz-* header added to a pre-signed request
-    r = requests.get(url, headers={"x-amz-server-side-encryption-customer-algorithm": "AES256"})
-    assert r.status_code in (400, 403)
+    denied(lambda: requests.get(url, headers={"x-amz-server-side-encryption-customer-algorithm": "AES256"}),
+           watch=watch)
     put = c.generate_presigned_url("put_object", Params={"Bucket": b, "Key": "up"}, ExpiresIn=300)
-    r = requests.put(put, data=b"x", headers={"x-amz-tagging": "a=b"})
-    assert r.status_code == 403 and "not signed" in r.text
+    r = denied(lambda: requests.put(put, data=b"x", headers={"x-amz-tagging": "a=b"}), watch=watch)
+    assert "not signed" in r.text
     assert requests.put(put, data=b"x").status_code == 200
     # policy changed after signing: the URL loses its power at once
     iam.delete_user_policy(UserName=name, PolicyName="rw")
-    assert requests.get(url).status_code == 403
+    denied(lambda: requests.get(url), watch=watch)
     iam.put_user_policy(UserName=name, PolicyName="rw", PolicyDocument=doc)
     assert requests.get(url).status_code == 200
     # deactivated, then deleted key
     iam.update_access_key(UserName=name, AccessKeyId=creds[0], Status="Inactive")
-    r = requests.get(url)
-    assert r.status_code == 403 and "InvalidAccessKeyId" in r.text
+    denied(lambda: requests.get(url), want=(403, "InvalidAccessKeyId"), watch=watch)
     iam.update_access_key(UserName=name, AccessKeyId=creds[0], Status="Active")
     assert requests.get(url).status_code == 200
     iam.delete_access_key(UserName=name, AccessKeyId=creds[0])
-    assert requests.get(url).status_code == 403
+    denied(lambda: requests.get(url), want=(403, "InvalidAccessKeyId"), watch=watch)
     # expiry
     k2 = iam.create_access_key(UserName=name)["AccessKey"]
     c2 = s3_client(server, (k2["AccessKeyId"], k2["SecretAccessKey"]))
     short = c2.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=1)
     time.sleep(2)
-    r = requests.get(short)
-    assert r.status_code == 403 and "expired" in r.text
+    r = denied(lambda: requests.get(short), watch=watch)
+    assert "expired" in r.text
     week = c2.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=604801)
-    assert requests.get(week).status_code in (400, 403)
+    denied(lambda: requests.get(week), want=(400, "AuthorizationQueryParametersError"), watch=watch)
 
 
 def test_kms_use_by_users_needs_their_identity_policies(server):
@@ -303,15 +341,12 @@ def test_kms_use_by_users_needs_their_identity_policies(server):
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                                                 "Resource": f"arn:aws:s3:::{b}/*"}]}))
     s3 = s3_client(server, creds)
-    with pytest.raises(ClientError) as e:
-        kms.encrypt(KeyId=key, Plaintext=b"x")
-    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
-    with pytest.raises(ClientError) as e:
-        kms.list_keys()
-    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
-    with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
-    assert error_of(e)[1] in ("AccessDenied", "KMS.AccessDeniedException")
+    # KMS answers a refusal 400 AccessDeniedException (AWS)
+    denied(lambda: kms.encrypt(KeyId=key, Plaintext=b"x"), want=(400, "AccessDeniedException"),
+           watch=key_state(owner_kms, key))
+    denied(lambda: kms.list_keys(), want=(400, "AccessDeniedException"), watch=keys(owner_kms))
+    denied(lambda: s3.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key),
+           watch=[bucket_state(owner, b, "k"), key_state(owner_kms, key)])
     # nothing was stored
     assert "Contents" not in owner.list_objects_v2(Bucket=b)
     iam.put_user_policy(UserName=name, PolicyName="kms", PolicyDocument=json.dumps({
@@ -349,9 +384,7 @@ def test_iam_entities_lifecycle(server):
     server.client(MAIN).create_bucket(Bucket=b)
     c = s3_client(server, creds)
     c.list_objects_v2(Bucket=b)
-    with pytest.raises(ClientError) as e:
-        c.put_object(Bucket=b, Key="x", Body=b"x")
-    assert error_of(e) == (403, "AccessDenied")
+    denied(lambda: c.put_object(Bucket=b, Key="x", Body=b"x"), watch=bucket_state(server.client(MAIN), b, "x"))
     renamed = f"zz{path[1:-1]}"
     iam.update_user(UserName=u, NewUserName=renamed)
     assert sts_client(server, creds).get_caller_identity()["Arn"].endswith(f":user{path}{renamed}")
@@ -408,7 +441,8 @@ def test_strongroom_presign_with_session_credentials(server):
     assert "X-Amz-Security-Token=" in url
     assert requests.get(url).content == b"session"
     # the token is part of the signature: another one breaks it
-    assert requests.get(url.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")).status_code in (400, 403)
+    denied(lambda: requests.get(url.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")),
+           want=(403, "SignatureDoesNotMatch"), watch=bucket_state(owner, b, "k"))
 
 
 def test_a_query_api_parameter_given_twice_is_refused(server):
