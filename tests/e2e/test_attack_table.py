@@ -5,6 +5,13 @@ metadata, policies, uploads, IAM/KMS state; no object at the destination).
 Rows where the caller does hold the right send the same request form and
 must succeed, so the denials are not "everything is broken".
 
+Every refusing row goes through `denied()` (denial.py, issue 16): the row
+names what it addresses (`on`: the bucket and keys, or the IAM / KMS state),
+the runner snapshots that (bucket_state: versions, uploads, the named keys'
+bytes/metadata/tags, every bucket configuration) together with the row's own
+finer `watch` specs, sends the request, checks the answer and checks that
+nothing changed. A refusing row without `on` is a definition error.
+
 The world (buckets, users, roles, sessions, keys) is built once per module;
 rows that would change shared state work on objects of their own (setup),
 so a bypass in one row cannot spoil the next.
@@ -48,6 +55,7 @@ import sigv4
 from attack_lib import (Resp, ago, chunk_frames, delete_xml, md5_b64, presign_v2, presign_v4, send, signed,
                         sigv2_header, tagging_xml)
 from conftest import ALT, MAIN, Server
+from denial import bucket_state, denied, iam_state
 from sigv4 import amz_now
 
 MAIN_ID, ALT_ID = "210000000001", "210000000002"
@@ -248,6 +256,7 @@ class World:
         self.NB = f"atk-nosig2-{u}"
         n.create_bucket(Bucket=self.NB)
         n.put_object(Bucket=self.NB, Key="k", Body=b"v4-only")
+        self.owner[self.NB] = n
 
     # -- construction helpers
     def svc(self, name, creds):
@@ -344,6 +353,10 @@ class World:
             out.append((up["Key"], up["UploadId"], [(p["PartNumber"], p["ETag"], p["Size"]) for p in parts]))
         return sorted(out)
 
+    def st_parts(self, bucket, key, upload):
+        ps = self.owner[bucket].list_parts(Bucket=bucket, Key=key, UploadId=upload).get("Parts", [])
+        return [(p["PartNumber"], p["ETag"], p["Size"]) for p in ps]
+
     def st_retention(self, bucket, key):
         r = self.owner[bucket].get_object_retention(Bucket=bucket, Key=key)["Retention"]
         return r["Mode"], r["RetainUntilDate"]
@@ -360,6 +373,18 @@ class World:
 
     def st_mpolicies(self):
         return sorted(p["PolicyName"] for p in self.iam.list_policies(Scope="Local")["Policies"])
+
+    def st_mpolicy(self, name):
+        """Whether the account has a managed policy `name`. The server serves no
+        ListPolicies / GetPolicy; DetachUserPolicy of a policy from a user it is
+        not attached to changes nothing and says which of the two is missing
+        ("The Policy <arn> cannot be found" / "... attached to <user> ...")."""
+        try:
+            self.iam.detach_user_policy(UserName=self.names["listpub"],
+                                        PolicyArn=f"arn:aws:iam::{MAIN_ID}:policy/{name}")
+        except ClientError as e:
+            return e.response["Error"].get("Code"), e.response["Error"].get("Message")
+        raise AssertionError(f"{name} was attached to {self.names['listpub']}")
 
     def st_groups(self):
         return sorted(g["GroupName"] for g in self.iam.list_groups()["Groups"])
@@ -395,6 +420,39 @@ class World:
     def st_kstate(self, key):
         k = self.kms if key == self.mkey else self.alt_kms
         return k.describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
+
+    # -- readers for denied(): what a refused request must leave unchanged
+    def bucket_reader(self, bucket, *keys):
+        """bucket_state of `bucket` as its owner sees it, reading only the
+        named keys' objects (the version list covers every other key): the
+        table's buckets collect many objects across rows. A bucket
+        that does not exist is read by the main account (it must still not
+        exist afterwards)."""
+        return bucket_state(self.owner.get(bucket, self.s3), bucket, *keys, max_objects=0)
+
+    def iam_reader(self, *who, acct="main"):
+        """iam_state of an account: its users, roles, groups and policies, and
+        for the named users (table names, e.g. "s3only") and the table's role
+        their policies and access keys."""
+        if acct == "alt":
+            return iam_state(self.alt_iam, *(self.names[u] for u in who))
+        return iam_state(self.iam, *(self.names[u] for u in who), roles=(self.role,))
+
+    def kms_reader(self):
+        """Both accounts' KMS keys: the key lists, and for the table's two
+        keys their state (enabled, pending deletion) and key policy."""
+        def one(kms, key):
+            try:
+                md = kms.describe_key(KeyId=key)["KeyMetadata"]
+                pol = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+            except ClientError as e:
+                return ("error", e.response["Error"].get("Code"))
+            return {f: md.get(f) for f in ("KeyState", "Enabled", "DeletionDate", "KeyUsage")}, pol
+
+        def read():
+            return {"keys": (self.state(("kmskeys", "main")), self.state(("kmskeys", "alt"))),
+                    "main": one(self.kms, self.mkey), "alt": one(self.alt_kms, self.akey)}
+        return read
 
     # -- requests
     def raw(self, who, method, target, body=b"", headers=None, **kw):
@@ -436,6 +494,13 @@ class Row:
     also: tuple = ()  # other exact answers (only where AWS's answer is genuinely either)
     deny: Optional[bool] = None  # state must be unchanged; default: want is an error
     skip: Optional[str] = None
+    # (w, x) -> what the request addresses, snapshotted by denied() on a refusing row: a bucket name, a
+    # (bucket, key, ...) tuple (bucket_state reading those keys), or a reader (IAM, KMS). Required when refusing.
+    on: Optional[Callable] = None
+
+    @property
+    def refuses(self):
+        return self.deny if self.deny is not None else self.want[0] >= 300
 
 
 ROWS: list = []
@@ -444,6 +509,7 @@ ROWS: list = []
 def row(*a, **kw):
     r = Row(*a, **kw)
     assert r.id not in {x.id for x in ROWS}, r.id
+    assert r.on is not None or not r.refuses, f"{r.id}: a refusing row names what it addresses (on=)"
     ROWS.append(r)
     return r
 
@@ -506,6 +572,9 @@ VERSION_OPS = [
 ]
 
 
+ON_VB = lambda w, x: [w.VB]  # noqa: E731  (the key: from the row's watch)
+
+
 def _version_send(method, pre, name, make_body, fresh, who="nover", vid="v1"):
     def go(w, x):
         key = x["key"] if fresh else "doc"
@@ -522,7 +591,8 @@ for op, method, pre, mk, fresh, action in VERSION_OPS:
             _version_send(method, pre, name, mk, fresh),
             HEAD403 if method == "HEAD" else DENIED,
             setup=(lambda w: w.fresh(w.VB)) if fresh else None,
-            watch=(lambda w, x: [("obj", w.VB, x["key"])]) if fresh else (lambda w, x: [("obj", w.VB, "doc")]))
+            watch=(lambda w, x: [("obj", w.VB, x["key"])]) if fresh else (lambda w, x: [("obj", w.VB, "doc")]),
+            on=ON_VB)
 
 
 def _ver_ok_check(op):
@@ -558,7 +628,7 @@ for op, method, pre, mk, fresh, action in VERSION_OPS:
 
 row("c1-GetObject-versionId-null-upper-hex-needs-GetObjectVersion",
     lambda w, x: w.raw("nover", "GET", f"/{w.VB}/doc?version%49d=null"), DENIED,
-    watch=lambda w, x: [("obj", w.VB, "doc")])
+    watch=lambda w, x: [("obj", w.VB, "doc")], on=ON_VB)
 row("c1-GetObject-current-without-versionId-allowed",
     lambda w, x: w.raw("nover", "GET", f"/{w.VB}/doc"), OK, check=lambda w, x, r: r.body == b"doc-v2-current" or
     pytest.fail(r.body))
@@ -575,10 +645,10 @@ for label, q in (("twice", "versionId={v1}&versionId={v2}"), ("plain-and-encoded
                  ("encoded-twice", "version%49d={v1}&%76ersionId={v2}")):
     row(f"c1-GetObject-duplicated-versionId-{label}-refused",
         lambda w, x, q=q: w.raw("nover", "GET", f"/{w.VB}/doc?" + q.format(v1=w.v1, v2=w.v2)), DUP[0], also=DUP[1:],
-        watch=lambda w, x: [("obj", w.VB, "doc")])
+        watch=lambda w, x: [("obj", w.VB, "doc")], on=ON_VB)
     row(f"c1-DeleteObject-duplicated-versionId-{label}-refused",
         lambda w, x, q=q: w.raw("nover", "DELETE", f"/{w.VB}/{x['key']}?" + q.format(**x)), DUP[0], also=DUP[1:],
-        setup=lambda w: w.fresh(w.VB), watch=lambda w, x: [("obj", w.VB, x["key"])])
+        setup=lambda w: w.fresh(w.VB), watch=lambda w, x: [("obj", w.VB, x["key"])], on=ON_VB)
 
 # --- listing conditions (s3:prefix, s3:max-keys, s3:delimiter)
 
@@ -587,44 +657,49 @@ def _list(who, q):
     return lambda w, x: w.raw(who, "GET", f"/{w.LB}?{q}")
 
 
+ON_LB = lambda w, x: [(w.LB, "secret/x", "public/a")]  # noqa: E731  a listing reads the bucket
+
+
 NO_SECRET = body_has(absent=("<Key>secret/",))
 for label, q in (("v2-plain", "list-type=2&prefix=secret/"), ("v2-pre%66ix", "list-type=2&pre%66ix=secret/"),
                  ("v2-%70refix", "list-type=2&%70refix=secret/"), ("v2-value-encoded", "list-type=2&prefix=secret%2F"),
                  ("v1-plain", "prefix=secret/"), ("v1-pre%66ix", "pre%66ix=secret/"),
                  ("v1-all-encoded", "%70%72%65%66%69%78=secret"), ("v2-encoded-list-type", "list%2Dtype=2&pre%66ix=secret")):
-    row(f"c1-ListObjects-{label}-denied-prefix-secret", _list("lister", q), DENIED)
+    row(f"c1-ListObjects-{label}-denied-prefix-secret", _list("lister", q), DENIED, on=ON_LB)
 for label, q in (("v2-plain", "list-type=2&prefix=public/"), ("v2-pre%66ix", "list-type=2&pre%66ix=public/"),
                  ("v1-%70refix", "%70refix=public/")):
     row(f"c1-ListObjects-{label}-allowed-prefix-public-lists-only-public", _list("lister", q), OK,
         check=lambda w, x, r: (NO_SECRET(w, x, r), body_has("public/a")(w, x, r)))
 for label, q in (("plain", "list-type=2&max-keys=1000"), ("max%2Dkeys", "list-type=2&max%2Dkeys=1000"),
                  ("max-key%73", "list-type=2&max-key%73=1000"), ("v1-encoded", "%6Dax-keys=101")):
-    row(f"c1-ListObjects-max-keys-{label}-over-100-denied", _list("lister", q), DENIED)
+    row(f"c1-ListObjects-max-keys-{label}-over-100-denied", _list("lister", q), DENIED, on=ON_LB)
 for label, q in (("plain", "list-type=2&max-keys=50"), ("max%2Dkeys", "list-type=2&max%2Dkeys=50")):
     row(f"c1-ListObjects-max-keys-{label}-50-allowed", _list("lister", q), OK, check=body_has("<MaxKeys>50</MaxKeys>"))
 for label, q in (("plain", "list-type=2&delimiter=x"), ("delimi%74er", "list-type=2&delimi%74er=x"),
                  ("%64elimiter-v1", "%64elimiter=x")):
-    row(f"c1-ListObjects-delimiter-{label}-x-denied", _list("lister", q), DENIED)
+    row(f"c1-ListObjects-delimiter-{label}-x-denied", _list("lister", q), DENIED, on=ON_LB)
 row("c1-ListObjects-delimiter-encoded-slash-allowed", _list("lister", "list-type=2&delimi%74er=%2F"), OK,
     check=body_has("<Delimiter>/</Delimiter>"))
 for label, q in (("twice", "list-type=2&prefix=public/&prefix=secret/"),
                  ("plain-and-encoded", "list-type=2&prefix=public/&pre%66ix=secret/"),
                  ("encoded-first", "list-type=2&%70refix=secret/&prefix=public/")):
-    row(f"c1-ListObjects-duplicated-prefix-{label}-refused", _list("lister", q), DUP[0], also=DUP[1:])
+    row(f"c1-ListObjects-duplicated-prefix-{label}-refused", _list("lister", q), DUP[0], also=DUP[1:], on=ON_LB)
 # an Allow only for s3:prefix public/*: encoded names are the same parameter
 row("c1-ListObjects-allow-only-public-plain-allowed", _list("listpub", "list-type=2&prefix=public/"), OK,
     check=NO_SECRET)
 row("c1-ListObjects-allow-only-public-pre%66ix-allowed", _list("listpub", "list-type=2&pre%66ix=public/"), OK,
     check=lambda w, x, r: (NO_SECRET(w, x, r), body_has("public/a")(w, x, r)))
-row("c1-ListObjects-allow-only-public-secret-denied", _list("listpub", "list-type=2&prefix=secret/"), DENIED)
-row("c1-ListObjects-allow-only-public-%70refix-secret-denied", _list("listpub", "list-type=2&%70refix=secret/"), DENIED)
-row("c1-ListObjects-allow-only-public-no-prefix-denied", _list("listpub", "list-type=2"), DENIED)
+row("c1-ListObjects-allow-only-public-secret-denied", _list("listpub", "list-type=2&prefix=secret/"), DENIED,
+    on=ON_LB)
+row("c1-ListObjects-allow-only-public-%70refix-secret-denied", _list("listpub", "list-type=2&%70refix=secret/"), DENIED,
+    on=ON_LB)
+row("c1-ListObjects-allow-only-public-no-prefix-denied", _list("listpub", "list-type=2"), DENIED, on=ON_LB)
 row("c1-ListObjects-allow-only-public-duplicated-prefix-refused",
-    _list("listpub", "list-type=2&prefix=public/&pre%66ix=secret/"), DUP[0], also=DUP[1:])
+    _list("listpub", "list-type=2&prefix=public/&pre%66ix=secret/"), DUP[0], also=DUP[1:], on=ON_LB)
 row("c1-ListObjects-allow-only-public-dotdot-lists-nothing-secret",
     _list("listpub", "list-type=2&prefix=public/../secret/"), OK, check=NO_SECRET)
-row("c1-ListObjectVersions-version%73-needs-ListBucketVersions", _list("lister", "version%73"), DENIED)
-row("c1-ListObjectVersions-plain-needs-ListBucketVersions", _list("lister", "versions"), DENIED)
+row("c1-ListObjectVersions-version%73-needs-ListBucketVersions", _list("lister", "version%73"), DENIED, on=ON_LB)
+row("c1-ListObjectVersions-plain-needs-ListBucketVersions", _list("lister", "versions"), DENIED, on=ON_LB)
 
 # --- multipart parameters (uploadId, partNumber)
 
@@ -638,23 +713,26 @@ def _mp(who, method, q, body=b"", key="mp"):
 
 
 MP_WATCH = lambda w, x: [("uploads", w.MB), ("absent", w.MB, "mp")]  # noqa: E731
+ON_MB = lambda w, x: [(w.MB, "plain")]  # noqa: E731
 for label, q in (("plain", "partNumber=2&uploadId={u}"), ("part%4Eumber-upload%49d", "part%4Eumber=2&upload%49d={u}"),
                  ("uploa%64Id", "partNumber=2&uploa%64Id={u}"), ("%70artNumber", "%70artNumber=2&uploadId={u}")):
-    row(f"c1-UploadPart-{label}-needs-PutObject", _mp("mpget", "PUT", q, b"evil-part"), DENIED, watch=MP_WATCH)
+    row(f"c1-UploadPart-{label}-needs-PutObject", _mp("mpget", "PUT", q, b"evil-part"), DENIED, watch=MP_WATCH,
+        on=ON_MB)
 for label, q in (("plain", "uploadId={u}"), ("upload%49d", "upload%49d={u}"), ("%75ploadId", "%75ploadId={u}")):
-    row(f"c1-ListParts-{label}-needs-ListMultipartUploadParts", _mp("mpget", "GET", q), DENIED, watch=MP_WATCH)
+    row(f"c1-ListParts-{label}-needs-ListMultipartUploadParts", _mp("mpget", "GET", q), DENIED, watch=MP_WATCH,
+        on=ON_MB)
     row(f"c1-AbortMultipartUpload-{label}-needs-AbortMultipartUpload", _mp("mpget", "DELETE", q), DENIED,
-        watch=MP_WATCH)
+        watch=MP_WATCH, on=ON_MB)
 COMPLETE = (f'<CompleteMultipartUpload xmlns="{NS}"><Part><PartNumber>1</PartNumber>'
             f'<ETag>"{hashlib.md5(b"p" * 10).hexdigest()}"</ETag></Part></CompleteMultipartUpload>').encode()
 row("c1-CompleteMultipartUpload-upload%49d-needs-PutObject", _mp("mpget", "POST", "upload%49d={u}", COMPLETE), DENIED,
-    watch=MP_WATCH)
+    watch=MP_WATCH, on=ON_MB)
 row("c1-CreateMultipartUpload-uploa%64s-needs-PutObject", _mp("mpget", "POST", "uploa%64s", key="new-mp"), DENIED,
-    watch=lambda w, x: [("uploads", w.MB)])
+    watch=lambda w, x: [("uploads", w.MB), ("absent", w.MB, "new-mp")], on=ON_MB)
 row("c1-ListMultipartUploads-uploa%64s-needs-ListBucketMultipartUploads",
-    lambda w, x: w.raw("mpget", "GET", f"/{w.MB}?uploa%64s"), DENIED)
+    lambda w, x: w.raw("mpget", "GET", f"/{w.MB}?uploa%64s"), DENIED, watch=lambda w, x: [("uploads", w.MB)], on=ON_MB)
 row("c1-ListMultipartUploads-plain-needs-ListBucketMultipartUploads",
-    lambda w, x: w.raw("mpget", "GET", f"/{w.MB}?uploads"), DENIED)
+    lambda w, x: w.raw("mpget", "GET", f"/{w.MB}?uploads"), DENIED, watch=lambda w, x: [("uploads", w.MB)], on=ON_MB)
 
 
 def _own_upload(w):
@@ -771,11 +849,14 @@ for label, method, target, body, watch in SUBRESOURCE_DENIALS:
         # GetObjectAttributes needs its attribute list, or it is malformed
         hs = {"x-amz-object-attributes": "ETag"} if "Attributes" in label else None
         return _sub("getput", method, target, b, headers=hs)(w, x)
-    row(f"c1-{label}-denied-to-Get-PutObject-user", go, DENIED, watch=watch)
+    # the target's bucket and object (bucket_state reads every bucket configuration)
+    on = (lambda w, x: [(w.LK, "locked")]) if "{LK}" in target else (lambda w, x: [(w.SB, "obj")])
+    row(f"c1-{label}-denied-to-Get-PutObject-user", go, DENIED, watch=watch, on=on)
+ON_SB = lambda w, x: [(w.SB, "obj")]  # noqa: E731
 row("c1-PutObjectAcl-ac%6C-denied-to-Get-PutObject-user",
-    _sub("getput", "PUT", "/{SB}/obj?ac%6C", headers={"x-amz-acl": "private"}), DENIED, watch=SUB_OBJ)
+    _sub("getput", "PUT", "/{SB}/obj?ac%6C", headers={"x-amz-acl": "private"}), DENIED, watch=SUB_OBJ, on=ON_SB)
 row("c1-DeleteObjects-dele%74e-per-key-AccessDenied-without-DeleteObject",
-    _sub("getput", "POST", "/{SB}?dele%74e", delete_xml([("obj", None)])), OK, deny=True, watch=SUB_OBJ,
+    _sub("getput", "POST", "/{SB}?dele%74e", delete_xml([("obj", None)])), OK, deny=True, watch=SUB_OBJ, on=ON_SB,
     check=body_has("<Code>AccessDenied</Code>", absent=("<Deleted>",)))
 row("c1-CreateMultipartUpload-uploa%64s-allowed-with-PutObject",
     _sub("getput", "POST", "/{SB}/{key}?uploa%64s"), OK, setup=lambda w: w.new_key("mpu"),
@@ -860,14 +941,17 @@ def _expected_bytes(w, bucket, src):
     return f"{tag}-{src}".encode()
 
 
+# a copy addresses its destination and reads its source (the victim's bucket: nothing there may change either)
+ON_COPY = lambda w, x: [w.ALTB, (w.VICTIM, "secret")]  # noqa: E731
 for label, tmpl, twin in COPY_FORMS:
     # s3s cannot parse "//bucket/key" as a copy source: refused before any decision
     unparsable = ((400, "InvalidArgument"),) if label == "double-slash" else ()
     row(f"c2-CopyObject-source-{label}-denied-cross-account",
         _copy("alt", "VICTIM", tmpl), DENIED, also=unparsable, setup=lambda w: w.new_key("cp"),
-        watch=lambda w, x: [("absent", w.ALTB, x["key"])])
+        watch=lambda w, x: [("absent", w.ALTB, x["key"])], on=ON_COPY)
     row(f"c2-UploadPartCopy-source-{label}-denied-cross-account",
         _upc("alt", "VICTIM", tmpl), DENIED, also=unparsable, setup=_alt_upload,
+        watch=lambda w, x: [("parts", w.ALTB, x["key"], x["upload"])], on=ON_COPY,
         check=lambda w, x, r: _alt_parts(w, x) == [] or pytest.fail(f"a part was copied: {_alt_parts(w, x)}"))
     if twin is None:
         continue
@@ -897,13 +981,15 @@ def _copy_same(who, q):
     return go
 
 
+ON_VB_DOC = lambda w, x: [(w.VB, "doc")]  # noqa: E731
 row("c2-CopyObject-source-versionId-needs-GetObjectVersion", _copy_same("nover", "?versionId={v1}"), DENIED,
-    setup=lambda w: w.new_key("cpv"), watch=lambda w, x: [("absent", w.VB, x["key"])])
+    setup=lambda w: w.new_key("cpv"), watch=lambda w, x: [("absent", w.VB, x["key"])], on=ON_VB_DOC)
 # AWS code uncertain: whether S3 reads `version%49d` inside x-amz-copy-source
 # as versionId (-> 403) or as an unknown parameter (-> copies the current
 # version, 200). Either way the old version's bytes must not be copied.
 row("c2-CopyObject-source-version%49d-never-copies-the-old-version", _copy_same("nover", "?version%49d={v1}"), DENIED,
     also=(OK, (404, "NoSuchKey")), setup=lambda w: w.new_key("cpv"), watch=lambda w, x: [("absent", w.VB, x["key"])],
+    on=ON_VB_DOC,
     check=lambda w, x, r: r.status >= 300 or w.s3.get_object(Bucket=w.VB, Key=x["key"])["Body"].read()
     == b"doc-v2-current" or pytest.fail("the old version was copied"))
 row("c2-CopyObject-source-without-version-allowed-with-GetObject", _copy_same("nover", ""), OK,
@@ -916,7 +1002,8 @@ row("c2-CopyObject-source-versionId-allowed-with-GetObjectVersion", _copy_same("
     or pytest.fail("wrong bytes"))
 row("c2-CopyObject-same-account-user-without-source-read-denied",
     lambda w, x: w.raw("getput", "PUT", f"/{w.SB}/{x['key']}", headers={"x-amz-copy-source": f"%2F{w.VICTIM}/secret"}),
-    DENIED, setup=lambda w: w.new_key("cpu"), watch=lambda w, x: [("absent", w.SB, x["key"])])
+    DENIED, setup=lambda w: w.new_key("cpu"), watch=lambda w, x: [("absent", w.SB, x["key"])],
+    on=lambda w, x: [w.SB, (w.VICTIM, "secret")])
 
 
 # ======================================================================
@@ -943,6 +1030,10 @@ UNSIGNED_HEADERS = {
                          "x-amz-server-side-encryption-customer-key-md5": md5_b64(SSE_C_KEY)}, True),
 }
 UNSIGNED_MSG = "There were headers present in the request which were not signed"
+# c3 requests address the pre-sign bucket (its object "existing"); those that carry an x-amz-copy-source
+# also name the victim's secret
+ON_PB = lambda w, x: [(w.PB, "existing")]  # noqa: E731
+ON_PB_VICTIM = lambda w, x: [(w.PB, "existing"), (w.VICTIM, "secret")]  # noqa: E731
 
 
 def _presigned_put(rename, extra, secure):
@@ -961,10 +1052,11 @@ for rlabel, rename in RENAMES.items():
         row(f"c3-presigned-PUT-{rlabel}-unsigned-{hlabel}-refused", _presigned_put(rename, extra, secure),
             ENCODED_AUTH if rename else DENIED,
             setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])],
+            on=ON_PB_VICTIM if hlabel == "copy-source" else ON_PB,
             check=body_has("must not be percent-encoded" if rename else UNSIGNED_MSG))
     if rename:
         row(f"c3-presigned-PUT-{rlabel}-without-extra-headers-refused", _presigned_put(rename, lambda w: {}, False),
-            ENCODED_AUTH, setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+            ENCODED_AUTH, setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB)
     else:
         row(f"c3-presigned-PUT-{rlabel}-without-extra-headers-works", _presigned_put(rename, lambda w: {}, False), OK,
             setup=lambda w: w.new_key("ps"),
@@ -988,23 +1080,24 @@ def _get_presigned(expires=300, rename=None, amz_date=None, region="us-east-1", 
 
 
 PB_EXISTING = lambda w, x: [("obj", w.PB, "existing")]  # noqa: E731
-row("c3-presigned-expires-604801-refused", _get_presigned(604801), (400, "AuthorizationQueryParametersError"))
+row("c3-presigned-expires-604801-refused", _get_presigned(604801), (400, "AuthorizationQueryParametersError"),
+    on=ON_PB)
 row("c3-presigned-encoded-X-Amz-%45xpires-604801-refused", _get_presigned(604801, RENAMES["X-Amz-%45xpires"]),
-    (400, "AuthorizationQueryParametersError"))
+    (400, "AuthorizationQueryParametersError"), on=ON_PB)
 row("c3-presigned-encoded-X-Amz-%45xpires-10-years-refused",
-    _get_presigned(315360000, RENAMES["X-Amz-%45xpires"]), (400, "AuthorizationQueryParametersError"))
+    _get_presigned(315360000, RENAMES["X-Amz-%45xpires"]), (400, "AuthorizationQueryParametersError"), on=ON_PB)
 row("c3-presigned-encoded-X-Amz-%45xpires-604800-refused", _get_presigned(604800, RENAMES["X-Amz-%45xpires"]),
-    ENCODED_AUTH)
-row("c3-presigned-expired-refused", _get_presigned(60, amz_date=ago(7200)), DENIED,
+    ENCODED_AUTH, on=ON_PB)
+row("c3-presigned-expired-refused", _get_presigned(60, amz_date=ago(7200)), DENIED, on=ON_PB,
     check=body_has("Request has expired"))
 row("c3-presigned-expired-with-X-Amz-%45xpires-refused", _get_presigned(60, RENAMES["X-Amz-%45xpires"], ago(7200)),
-    ENCODED_AUTH)
+    ENCODED_AUTH, on=ON_PB)
 row("c3-presigned-expired-with-X-Amz-%44ate-refused", _get_presigned(60, {"X-Amz-Date": "X-Amz-%44ate"}, ago(7200)),
-    ENCODED_AUTH)
+    ENCODED_AUTH, on=ON_PB)
 row("c3-presigned-expired-PUT-refused",
     lambda w, x: send(w.server, "PUT", presign_v4(w.server, "PUT", f"/{w.PB}/{x['key']}", MAIN, expires=60,
                                                   amz_date=ago(7200)), {"Content-Length": "1"}, b"x"), DENIED,
-    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB)
 
 
 def _with_auth(method, auth, key="existing", body=b"", extra=None, rename=None):
@@ -1025,37 +1118,38 @@ def _other_header_sig(w, method, target):
 
 ONE_AUTH = (400, "InvalidArgument")
 row("c3-presigned-plus-bogus-Authorization-refused",
-    _with_auth("GET", lambda w, m, t: "AWS4-HMAC-SHA256 Credential=bogus"), ONE_AUTH,
+    _with_auth("GET", lambda w, m, t: "AWS4-HMAC-SHA256 Credential=bogus"), ONE_AUTH, on=ON_PB,
     check=body_has("Only one auth mechanism allowed"))
-row("c3-presigned-plus-other-users-valid-Authorization-refused", _with_auth("GET", _other_header_sig), ONE_AUTH)
+row("c3-presigned-plus-other-users-valid-Authorization-refused", _with_auth("GET", _other_header_sig), ONE_AUTH,
+    on=ON_PB)
 row("c3-presigned-plus-SigV2-Authorization-refused",
     _with_auth("GET", lambda w, m, t: sigv2_header(m, t, w.creds["nover"])["Authorization"],
-               extra={"Date": sigv2_header("GET", "/", MAIN)["Date"]}), ONE_AUTH)
+               extra={"Date": sigv2_header("GET", "/", MAIN)["Date"]}), ONE_AUTH, on=ON_PB)
 row("c3-presigned-X-Amz-%41lgorithm-plus-Authorization-refused",
-    _with_auth("GET", _other_header_sig, rename=RENAMES["X-Amz-%41lgorithm"]), ONE_AUTH)
+    _with_auth("GET", _other_header_sig, rename=RENAMES["X-Amz-%41lgorithm"]), ONE_AUTH, on=ON_PB)
 row("c3-presigned-PUT-plus-Authorization-and-unsigned-meta-refused",
     _with_auth("PUT", _other_header_sig, body=b"x", extra={"x-amz-meta-evil": "1"}), ONE_AUTH,
-    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB)
 
 LOWER = lambda a: "aws4-hmac-sha256" + a[len("AWS4-HMAC-SHA256"):]  # noqa: E731
 row("c3-header-auth-lowercase-algorithm-refused",
     lambda w, x: w.raw("main", "GET", f"/{w.PB}/existing", auth_rewrite=LOWER), ONE_AUTH,  # AWS code uncertain
-    check=body_has("Unsupported Authorization Type"))
+    on=ON_PB, check=body_has("Unsupported Authorization Type"))
 row("c3-header-auth-lowercase-algorithm-unsigned-meta-PUT-refused",
     lambda w, x: w.raw("main", "PUT", f"/{w.PB}/{x['key']}", body=b"x", auth_rewrite=LOWER,
                        unsigned_headers={"x-amz-meta-evil": "1"}), ONE_AUTH,  # AWS code uncertain
-    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB)
 row("c3-header-auth-lowercase-algorithm-unsigned-copy-source-refused",
     lambda w, x: w.raw("main", "PUT", f"/{w.PB}/{x['key']}", auth_rewrite=LOWER,
                        unsigned_headers={"x-amz-copy-source": f"{w.VICTIM}/secret"}), ONE_AUTH,  # AWS code uncertain
-    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB_VICTIM)
 row("c3-header-auth-unsigned-meta-refused",
     lambda w, x: w.raw("main", "PUT", f"/{w.PB}/{x['key']}", body=b"x", unsigned_headers={"x-amz-meta-evil": "1"}),
-    DENIED, setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    DENIED, setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB)
 row("c3-header-auth-unsigned-copy-source-refused",
     lambda w, x: w.raw("main", "PUT", f"/{w.PB}/{x['key']}",
                        unsigned_headers={"x-amz-copy-source": f"{w.VICTIM}/secret"}),
-    DENIED, setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    DENIED, setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB_VICTIM)
 
 SDNM = (403, "SignatureDoesNotMatch")
 
@@ -1069,46 +1163,50 @@ def _reuse(method, target_of, body=b""):
     return go
 
 
-row("c3-presigned-GET-used-for-PUT-refused", _reuse("PUT", lambda w, t: t, b"overwrite"), SDNM, watch=PB_EXISTING)
-row("c3-presigned-GET-used-for-DELETE-refused", _reuse("DELETE", lambda w, t: t), SDNM, watch=PB_EXISTING)
-row("c3-presigned-GET-used-for-HEAD-refused", _reuse("HEAD", lambda w, t: t), (403, ""))
-row("c3-presigned-GET-key-changed-refused", _reuse("GET", lambda w, t: t.replace("/existing?", "/doc?")), SDNM)
+row("c3-presigned-GET-used-for-PUT-refused", _reuse("PUT", lambda w, t: t, b"overwrite"), SDNM, watch=PB_EXISTING,
+    on=ON_PB)
+row("c3-presigned-GET-used-for-DELETE-refused", _reuse("DELETE", lambda w, t: t), SDNM, watch=PB_EXISTING, on=ON_PB)
+row("c3-presigned-GET-used-for-HEAD-refused", _reuse("HEAD", lambda w, t: t), HEAD403, on=ON_PB)
+row("c3-presigned-GET-key-changed-refused", _reuse("GET", lambda w, t: t.replace("/existing?", "/doc?")), SDNM,
+    on=lambda w, x: [(w.PB, "existing", "doc")])
 row("c3-presigned-GET-bucket-changed-refused",
-    _reuse("GET", lambda w, t: t.replace(f"/{w.PB}/existing?", f"/{w.VICTIM}/secret?")), SDNM)
-row("c3-presigned-GET-plus-tagging-refused", _reuse("GET", lambda w, t: t + "&tagging"), SDNM)
-row("c3-presigned-GET-plus-tag%67ing-refused", _reuse("GET", lambda w, t: t + "&tag%67ing"), SDNM)
+    _reuse("GET", lambda w, t: t.replace(f"/{w.PB}/existing?", f"/{w.VICTIM}/secret?")), SDNM, on=ON_PB_VICTIM)
+row("c3-presigned-GET-plus-tagging-refused", _reuse("GET", lambda w, t: t + "&tagging"), SDNM, on=ON_PB)
+row("c3-presigned-GET-plus-tag%67ing-refused", _reuse("GET", lambda w, t: t + "&tag%67ing"), SDNM, on=ON_PB)
 row("c3-presigned-GET-plus-uploads-POST-refused", _reuse("POST", lambda w, t: t + "&uploads"), SDNM,
-    watch=lambda w, x: [("uploads", w.PB)])
+    watch=lambda w, x: [("uploads", w.PB)], on=ON_PB)
 row("c3-presigned-GET-unmodified-works", _reuse("GET", lambda w, t: t), OK,
     check=lambda w, x, r: r.body == b"presign-existing" or pytest.fail(r.body))
 
 INVALID_KEY = (403, "InvalidAccessKeyId")
-row("c3-presigned-by-deactivated-key-refused", lambda w, x: send(w.server, "GET", w.tk_get), INVALID_KEY)
+row("c3-presigned-by-deactivated-key-refused", lambda w, x: send(w.server, "GET", w.tk_get), INVALID_KEY, on=ON_PB)
 row("c3-presigned-PUT-by-deactivated-key-refused",
     lambda w, x: send(w.server, "PUT", w.tk_put, {"Content-Length": "1"}, b"x"), INVALID_KEY,
-    watch=lambda w, x: [("absent", w.PB, "tempkey-put")])
+    watch=lambda w, x: [("absent", w.PB, "tempkey-put")], on=ON_PB)
 row("c3-header-signed-by-deactivated-key-refused",
-    lambda w, x: w.raw("tempkey", "GET", f"/{w.PB}/existing"), INVALID_KEY)
-row("c3-presigned-by-deleted-user-refused", lambda w, x: send(w.server, "GET", w.doomed_get), INVALID_KEY)
-row("c3-header-signed-by-deleted-user-refused", lambda w, x: w.raw("doomed", "GET", f"/{w.PB}/existing"), INVALID_KEY)
+    lambda w, x: w.raw("tempkey", "GET", f"/{w.PB}/existing"), INVALID_KEY, on=ON_PB)
+row("c3-presigned-by-deleted-user-refused", lambda w, x: send(w.server, "GET", w.doomed_get), INVALID_KEY, on=ON_PB)
+row("c3-header-signed-by-deleted-user-refused", lambda w, x: w.raw("doomed", "GET", f"/{w.PB}/existing"), INVALID_KEY,
+    on=ON_PB)
 
 AHM, AQPE = (400, "AuthorizationHeaderMalformed"), (400, "AuthorizationQueryParametersError")
 row("c3-header-scope-wrong-region-refused", lambda w, x: w.raw("main", "GET", f"/{w.PB}/existing", region="eu-west-1"),
-    AHM)
-row("c3-query-scope-wrong-region-refused", _get_presigned(region="eu-west-1"), AQPE)
+    AHM, on=ON_PB)
+row("c3-query-scope-wrong-region-refused", _get_presigned(region="eu-west-1"), AQPE, on=ON_PB)
 row("c3-query-scope-wrong-region-X-Amz-%43redential-refused",
-    _get_presigned(region="eu-west-1", rename=RENAMES["X-Amz-%43redential"]), AQPE)
+    _get_presigned(region="eu-west-1", rename=RENAMES["X-Amz-%43redential"]), AQPE, on=ON_PB)
 for svc in ("sts", "iam", "kms"):
     row(f"c3-header-scope-service-{svc}-refused",
-        lambda w, x, svc=svc: w.raw("main", "GET", f"/{w.PB}/existing", service=svc), AHM)
-    row(f"c3-query-scope-service-{svc}-refused", _get_presigned(service=svc), AQPE)
+        lambda w, x, svc=svc: w.raw("main", "GET", f"/{w.PB}/existing", service=svc), AHM, on=ON_PB)
+    row(f"c3-query-scope-service-{svc}-refused", _get_presigned(service=svc), AQPE, on=ON_PB)
 row("c3-header-scope-service-iam-PUT-refused",
     lambda w, x: w.raw("main", "PUT", f"/{w.PB}/{x['key']}", body=b"x", service="iam"), AHM,
-    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])])
+    setup=lambda w: w.new_key("ps"), watch=lambda w, x: [("absent", w.PB, x["key"])], on=ON_PB)
 
 # --- SigV2 on the --no-sigv2 server: refused however the names are spelled
 V2_OFF = (403, "AccessDenied")
 V2_OFF_ALSO = ((400, "InvalidRequest"),)  # AWS (SigV4-only regions): "Please use AWS4-HMAC-SHA256"
+ON_NB = lambda w, x: [(w.NB, "k", *([x["key"]] if "key" in x else []))]  # noqa: E731  (the --no-sigv2 server's bucket)
 
 
 def _v2off(method, rename=None, key="k", body=b""):
@@ -1124,15 +1222,15 @@ V2_NAMES = {"plain": None, "AWSAccessKey%49d": {"AWSAccessKeyId": "AWSAccessKey%
             "%53ignature": {"Signature": "%53ignature"}, "%45xpires": {"Expires": "%45xpires"}}
 for label, rename in V2_NAMES.items():
     row(f"c3-sigv2-presigned-GET-{label}-refused-by-no-sigv2", _v2off("GET", rename),
-        ENCODED_AUTH if rename else V2_OFF, also=V2_OFF_ALSO)
+        ENCODED_AUTH if rename else V2_OFF, also=V2_OFF_ALSO, on=ON_NB)
 row("c3-sigv2-presigned-PUT-AWSAccessKey%49d-refused-by-no-sigv2",
     _v2off("PUT", V2_NAMES["AWSAccessKey%49d"], body=b"x"), ENCODED_AUTH,
-    setup=lambda w: w.new_key("v2"),
+    setup=lambda w: w.new_key("v2"), on=ON_NB,
     check=lambda w, x, r: "Contents" not in w.nosig2.client().list_objects_v2(Bucket=w.NB, Prefix=x["key"])
     or pytest.fail("stored"))
 row("c3-sigv2-header-refused-by-no-sigv2",
     lambda w, x: send(w.nosig2, "GET", f"/{w.NB}/k", sigv2_header("GET", f"/{w.NB}/k", MAIN)), V2_OFF,
-    also=V2_OFF_ALSO)
+    also=V2_OFF_ALSO, on=ON_NB)
 row("c3-sigv4-works-on-no-sigv2-server",
     lambda w, x: signed(w.nosig2, "GET", f"/{w.NB}/k", MAIN), OK,
     check=lambda w, x, r: r.body == b"v4-only" or pytest.fail(r.body))
@@ -1161,21 +1259,22 @@ V2_UNSIGNED = (403, "AccessDenied")
 V2_SIGNED_SUBS = {"tagging", "acl", "policy", "versioning", "uploads"}
 for sub in ("retention", "legal-hold", "tagging", "acl", "legal%2Dhold"):
     row(f"c3-sigv2-presigned-GetObject-plus-{sub}-refused", _v2append("GET", "LK", "locked", "&" + sub),
-        SDNM if sub in V2_SIGNED_SUBS else V2_UNSIGNED)  # AWS code uncertain
+        SDNM if sub in V2_SIGNED_SUBS else V2_UNSIGNED, on=lambda w, x: [(w.LK, "locked")])  # AWS code uncertain
 for sub in ("encryption", "policyStatus", "policy", "versioning", "tagging", "publicAccessBlock", "uploads"):
     row(f"c3-sigv2-presigned-ListObjects-plus-{sub}-refused", _v2append("GET", "SB", None, "&" + sub),
-        SDNM if sub in V2_SIGNED_SUBS else V2_UNSIGNED)  # AWS code uncertain
+        SDNM if sub in V2_SIGNED_SUBS else V2_UNSIGNED, on=ON_SB)  # AWS code uncertain
 row("c3-sigv2-presigned-PutObject-plus-tagging-refused",
-    _v2append("PUT", "SB", "obj", "&tagging", tagging_xml({"evil": "1"})), SDNM, watch=SUB_OBJ)  # AWS code uncertain
+    _v2append("PUT", "SB", "obj", "&tagging", tagging_xml({"evil": "1"})), SDNM, watch=SUB_OBJ,
+    on=ON_SB)  # AWS code uncertain
 row("c3-sigv2-presigned-GetObject-unmodified-works", _v2append("GET", "LK", "locked", ""), OK,
     check=lambda w, x, r: r.body == b"locked" or pytest.fail(r.body))
 row("c3-sigv2-presigned-expires-over-7-days-refused",
     lambda w, x: send(w.server, "GET", _v2url(w, "GET", w.PB, "existing", ExpiresIn=8 * 86400)),
-    AQPE, also=(DENIED,))  # AWS code uncertain (AWS itself accepts long SigV2 lifetimes)
+    AQPE, also=(DENIED,), on=ON_PB)  # AWS code uncertain (AWS itself accepts long SigV2 lifetimes)
 row("c3-sigv2-presigned-%45xpires-over-7-days-refused",
     lambda w, x: send(w.server, "GET", presign_v2("GET", f"/{w.PB}/existing", MAIN, int(time.time()) + 8 * 86400,
                                                   rename={"Expires": "%45xpires"})),
-    AQPE, also=(DENIED,))  # AWS code uncertain
+    AQPE, also=(DENIED,), on=ON_PB)  # AWS code uncertain
 
 
 # ======================================================================
@@ -1213,6 +1312,9 @@ def post_absent(*keys):
     return lambda w, x: [("absent", w.POSTB, k.format(u=x["u"])) for k in keys]
 
 
+ON_POSTB = lambda w, x: [w.POSTB]  # noqa: E731  (the form's key: from the row's watch)
+
+
 def post_stored(key):
     def check(w, x, r):
         got = w.s3.get_object(Bucket=w.POSTB, Key=key.format(u=x["u"]))["Body"].read()
@@ -1221,9 +1323,9 @@ def post_stored(key):
 
 
 row("c4-post-protected-key-denied-by-identity-deny", _post("poster", "protected/{u}"), DENIED, setup=uniq,
-    watch=post_absent("protected/{u}"))
+    watch=post_absent("protected/{u}"), on=ON_POSTB)
 row("c4-post-protected-deep-key-denied", _post("poster", "protected/a/b/{u}"), DENIED, setup=uniq,
-    watch=post_absent("protected/a/b/{u}"))
+    watch=post_absent("protected/a/b/{u}"), on=ON_POSTB)
 row("c4-post-open-key-allowed-object-arn-only", _post("poster", "open/{u}"), OK204, setup=uniq,
     check=post_stored("open/{u}"))
 row("c4-post-key-field-is-literal-%2F-not-a-slash", _post("poster", "protected%2F{u}"), OK204, setup=uniq,
@@ -1235,30 +1337,33 @@ row("c4-post-dotdot-key-is-literal-allowed", _post("poster", "open/../protected/
     check=lambda w, x, r: (post_stored("open/../protected/{u}")(w, x, r),
                            w.state(("absent", w.POSTB, f"protected/{x['u']}")) == ([], []) or pytest.fail("resolved")))
 row("c4-post-bucket-arn-only-user-denied", _post("posterb", "open/{u}"), DENIED, setup=uniq,
-    watch=post_absent("open/{u}"))
+    watch=post_absent("open/{u}"), on=ON_POSTB)
 row("c4-post-key-outside-starts-with-condition-denied",
     _post("poster", "open/{u}", conditions=[["starts-with", "$key", "open/"]],
           override=lambda w, x, f: {"key": f"elsewhere/{x['u']}"}), DENIED, setup=uniq,
-    watch=post_absent("elsewhere/{u}", "open/{u}"))
+    watch=post_absent("elsewhere/{u}", "open/{u}"), on=ON_POSTB)
 row("c4-post-key-swapped-to-protected-after-signing-denied",
     _post("poster", "open/{u}", conditions=[["starts-with", "$key", ""]],
           override=lambda w, x, f: {"key": f"protected/{x['u']}"}), DENIED, setup=uniq,
-    watch=post_absent("protected/{u}"))
+    watch=post_absent("protected/{u}"), on=ON_POSTB)
 row("c4-post-content-type-condition-broken-denied",
     _post("poster", "open/{u}", fields={"Content-Type": "text/plain"},
           conditions=[{"Content-Type": "text/plain"}],
-          override=lambda w, x, f: {"Content-Type": "image/png"}), DENIED, setup=uniq, watch=post_absent("open/{u}"))
+          override=lambda w, x, f: {"Content-Type": "image/png"}), DENIED, setup=uniq, watch=post_absent("open/{u}"),
+    on=ON_POSTB)
 row("c4-post-expired-policy-denied", _post("poster", "open/{u}", expires=-60), DENIED, setup=uniq,
-    watch=post_absent("open/{u}"))
+    watch=post_absent("open/{u}"), on=ON_POSTB)
 row("c4-post-extra-meta-field-not-in-policy-denied",
     _post("poster", "open/{u}", override=lambda w, x, f: {"x-amz-meta-evil": "1"}), DENIED, setup=uniq,
-    watch=post_absent("open/{u}"))  # AWS: "Invalid according to Policy: Extra input fields"
+    watch=post_absent("open/{u}"), on=ON_POSTB)  # AWS: "Invalid according to Policy: Extra input fields"
 row("c4-post-policy-tampered-signature-mismatch",
     _post("poster", "open/{u}", override=lambda w, x, f: {"policy": base64.b64encode(
         base64.b64decode(f["policy"]).replace(b"open/", b"protected/")).decode(), "key": f"protected/{x['u']}"}),
-    SDNM, setup=uniq, watch=post_absent("protected/{u}", "open/{u}"))
-row("c4-post-other-account-root-denied", _post("alt", "open/{u}"), DENIED, setup=uniq, watch=post_absent("open/{u}"))
-row("c4-post-anonymous-denied", _post("anon", "open/{u}"), DENIED, setup=uniq, watch=post_absent("open/{u}"))
+    SDNM, setup=uniq, watch=post_absent("protected/{u}", "open/{u}"), on=ON_POSTB)
+row("c4-post-other-account-root-denied", _post("alt", "open/{u}"), DENIED, setup=uniq, watch=post_absent("open/{u}"),
+    on=ON_POSTB)
+row("c4-post-anonymous-denied", _post("anon", "open/{u}"), DENIED, setup=uniq, watch=post_absent("open/{u}"),
+    on=ON_POSTB)
 
 
 # ======================================================================
@@ -1286,25 +1391,26 @@ def _chunked(frames_of, decoded_delta=0, key=None):
 
 NEW_CB = lambda w: w.new_key("ch")  # noqa: E731
 CB_ABSENT = lambda w, x: [("absent", w.CB, x["key"])]  # noqa: E731
+ON_CB = lambda w, x: [(w.CB, "existing")]  # noqa: E731
 INCOMPLETE = (400, "IncompleteBody")
 row("c5-chunked-final-zero-chunk-missing-refused", _chunked(lambda f: f[:-1]), INCOMPLETE, setup=NEW_CB,
-    watch=CB_ABSENT)
+    watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-final-zero-chunk-missing-over-existing-refused", _chunked(lambda f: f[:-1], key="existing"),
-    INCOMPLETE, watch=lambda w, x: [("obj", w.CB, "existing")])
+    INCOMPLETE, watch=lambda w, x: [("obj", w.CB, "existing")], on=ON_CB)
 row("c5-chunked-decoded-length-larger-than-data-refused", _chunked(lambda f: f, decoded_delta=10), INCOMPLETE,
-    setup=NEW_CB, watch=CB_ABSENT)
+    setup=NEW_CB, watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-decoded-length-smaller-than-data-refused", _chunked(lambda f: f, decoded_delta=-10),
-    INCOMPLETE, setup=NEW_CB, watch=CB_ABSENT)  # AWS code uncertain
+    INCOMPLETE, setup=NEW_CB, watch=CB_ABSENT, on=ON_CB)  # AWS code uncertain
 row("c5-chunked-replay-first-chunk-only-refused", _chunked(lambda f: f[:1]), INCOMPLETE, setup=NEW_CB,
-    watch=CB_ABSENT)
+    watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-replay-first-chunk-with-captured-final-refused", _chunked(lambda f: [f[0], f[-1]]), SDNM,
-    setup=NEW_CB, watch=CB_ABSENT)
+    setup=NEW_CB, watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-middle-chunk-dropped-refused", _chunked(lambda f: [f[0], f[2], f[3]]), SDNM, setup=NEW_CB,
-    watch=CB_ABSENT)
+    watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-chunks-reordered-refused", _chunked(lambda f: [f[1], f[0], f[2], f[3]]), SDNM, setup=NEW_CB,
-    watch=CB_ABSENT)
+    watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-chunk-duplicated-refused", _chunked(lambda f: [f[0], f[0], f[1], f[2], f[3]]), SDNM, setup=NEW_CB,
-    watch=CB_ABSENT)
+    watch=CB_ABSENT, on=ON_CB)
 row("c5-chunked-complete-upload-works", _chunked(lambda f: f), OK, setup=NEW_CB,
     check=lambda w, x, r: w.s3.get_object(Bucket=w.CB, Key=x["key"])["Body"].read() == CHUNK_DATA
     or pytest.fail("bytes differ"))
@@ -1347,6 +1453,7 @@ XOPS = ["GetObject", "HeadObject", "PutObject", "DeleteObject", "DeleteObjectVer
         "PutBucketTagging", "DeletePublicAccessBlock", "CopyObject-into-victim"]
 XWATCH = lambda w, x: [("obj", w.XB, "x"), ("absent", w.XB, x["key"]), ("policy", w.XB),  # noqa: E731
                        ("versioning", w.XB), ("uploads", w.XB), ("btags", w.XB)]
+ON_XB = lambda w, x: [w.XB]  # noqa: E731  (its keys: from XWATCH)
 
 
 def _xsetup(w):
@@ -1365,28 +1472,30 @@ for who, label in (("alt", "other-account-root"), ("altuser", "other-account-use
                                            "PutBucketPolicy", "PutObjectTagging", "ListObjectVersions"):
             continue
         row(f"c6-{op}-{label}-denied", _xsend(who, op), HEAD403 if op == "HeadObject" else DENIED,
-            setup=_xsetup, watch=XWATCH)
+            setup=_xsetup, watch=XWATCH, on=ON_XB)
     # AWS code uncertain: DeleteObjects is decided per key (200 with per-key
     # AccessDenied); AWS may also refuse the whole request with 403
     row(f"c6-DeleteObjects-{label}-per-key-denied",
         lambda w, x, who=who: sdk(lambda: w.c[who].delete_objects(Bucket=w.XB, Delete={"Objects": [{"Key": "x"}]})),
-        OK, also=(DENIED,), deny=True, setup=_xsetup, watch=XWATCH,
+        OK, also=(DENIED,), deny=True, setup=_xsetup, watch=XWATCH, on=ON_XB,
         check=lambda w, x, r: (r.data.get("Deleted") in (None, []) and
                                [e["Code"] for e in r.data.get("Errors", [])] == ["AccessDenied"])
         or pytest.fail(str(r.data)))
 NSB = (404, "NoSuchBucket")
+ON_NOBUCKET = lambda w, x: [(w.NOBUCKET, "x")]  # noqa: E731  (read by the main account: it must still not exist)
 row("c6-GetObject-anonymous-missing-bucket-NoSuchBucket",
-    lambda w, x: sdk(lambda: w.c["anon"].get_object(Bucket=w.NOBUCKET, Key="x")), NSB)
+    lambda w, x: sdk(lambda: w.c["anon"].get_object(Bucket=w.NOBUCKET, Key="x")), NSB, on=ON_NOBUCKET)
 row("c6-ListObjectsV2-anonymous-missing-bucket-NoSuchBucket",
-    lambda w, x: sdk(lambda: w.c["anon"].list_objects_v2(Bucket=w.NOBUCKET)), NSB)
+    lambda w, x: sdk(lambda: w.c["anon"].list_objects_v2(Bucket=w.NOBUCKET)), NSB, on=ON_NOBUCKET)
 row("c6-PutObject-anonymous-missing-bucket-NoSuchBucket",
-    lambda w, x: sdk(lambda: w.c["anon"].put_object(Bucket=w.NOBUCKET, Key="x", Body=b"x")), NSB)
+    lambda w, x: sdk(lambda: w.c["anon"].put_object(Bucket=w.NOBUCKET, Key="x", Body=b"x")), NSB, on=ON_NOBUCKET)
 row("c6-GetObject-other-account-missing-bucket-NoSuchBucket",
-    lambda w, x: sdk(lambda: w.c["alt"].get_object(Bucket=w.NOBUCKET, Key="x")), NSB)
+    lambda w, x: sdk(lambda: w.c["alt"].get_object(Bucket=w.NOBUCKET, Key="x")), NSB, on=ON_NOBUCKET)
 row("c6-raw-GET-anonymous-encoded-key-denied",
-    lambda w, x: send(w.server, "GET", f"/{w.XB}/%78"), DENIED, watch=lambda w, x: [("obj", w.XB, "x")])
+    lambda w, x: send(w.server, "GET", f"/{w.XB}/%78"), DENIED, watch=lambda w, x: [("obj", w.XB, "x")], on=ON_XB)
 row("c6-raw-GET-anonymous-version%49d-denied",
-    lambda w, x: send(w.server, "GET", f"/{w.VB}/doc?version%49d={w.v1}"), DENIED)
+    lambda w, x: send(w.server, "GET", f"/{w.VB}/doc?version%49d={w.v1}"), DENIED,
+    watch=lambda w, x: [("obj", w.VB, "doc")], on=ON_VB)
 row("c6-GetObject-owner-root-allowed-control", lambda w, x: sdk(lambda: w.s3.get_object(Bucket=w.XB, Key="x")), OK)
 
 
@@ -1415,6 +1524,13 @@ def _delete_result(body):
     return deleted, errors
 
 
+def _untouched(*keys):
+    """on= for a DeleteObjects that is allowed for some keys: only the keys it
+    refuses must be unchanged (every version and delete marker, bytes, tags),
+    so the bucket as a whole is not snapshotted."""
+    return lambda w, x: [lambda: [w.state(("obj", w.XB, k.format(**x))) for k in keys]]
+
+
 def _mixed_check(deleted, errored):
     def check(w, x, r):
         got_del, errs = _delete_result(r.body)
@@ -1426,15 +1542,17 @@ def _mixed_check(deleted, errored):
 
 
 row("c6-DeleteObjects-mixed-allowed-and-denied-keys", _mixed("delmix", [("mine/{u}", None), ("theirs/{u}", None)]),
-    OK, setup=_mixed_setup, check=_mixed_check(["mine/{u}"], ["theirs/{u}"]))
+    OK, deny=True, on=_untouched("theirs/{u}"), setup=_mixed_setup, check=_mixed_check(["mine/{u}"], ["theirs/{u}"]))
 row("c6-DeleteObjects-mixed-quiet-still-reports-denied", _mixed("delmix", [("theirs/{u}", None), ("mine/{u}", None)],
                                                                 quiet=True),
-    OK, setup=_mixed_setup, check=_mixed_check([], ["theirs/{u}"]))
+    OK, deny=True, on=_untouched("theirs/{u}"), setup=_mixed_setup, check=_mixed_check([], ["theirs/{u}"]))
 row("c6-DeleteObjects-xml-char-ref-slash-still-denied",
-    _mixed("delmix", [("theirs&#x2F;{u}", None), ("mine/{u}", None)]), OK, setup=_mixed_setup,
-    check=_mixed_check(["mine/{u}"], ["theirs/{u}"]))
+    _mixed("delmix", [("theirs&#x2F;{u}", None), ("mine/{u}", None)]), OK, deny=True, on=_untouched("theirs/{u}"),
+    setup=_mixed_setup, check=_mixed_check(["mine/{u}"], ["theirs/{u}"]))
+# every key of this one is refused: the whole bucket stays as it was
 row("c6-DeleteObjects-version-needs-DeleteObjectVersion",
-    _mixed("delmix", [("mine/{u}", lambda w, x: x["mine_v"])]), OK, setup=_mixed_setup,
+    _mixed("delmix", [("mine/{u}", lambda w, x: x["mine_v"])]), OK, deny=True,
+    on=lambda w, x: [(w.XB, f"mine/{x['u']}", f"theirs/{x['u']}")], setup=_mixed_setup,
     check=_mixed_check([], ["mine/{u}"]))
 
 
@@ -1462,6 +1580,7 @@ def home_stored(literal):
 
 
 HOME_BOB = lambda w, x: [("obj", w.HOME, "home/bob/x")]  # noqa: E731
+ON_HOME = lambda w, x: [(w.HOME, "home/bob/x", "home/alice/x")]  # noqa: E731  (and the row's own key, from its watch)
 row("c7-PUT-dotdot-key-is-literal-and-under-alice-allowed", _home("PUT", "home/alice/../bob/{u}"), OK, setup=hsetup,
     check=lambda w, x, r: (home_stored("home/alice/../bob/{u}")(w, x, r),
                            w.state(("absent", w.HOME, f"home/bob/{x['u']}")) == ([], []) or pytest.fail("resolved")))
@@ -1469,34 +1588,37 @@ row("c7-PUT-encoded-slash-dotdot-key-allowed-literal", _home("PUT", "home/alice%
     check=home_stored("home/alice/../bob/{u}"))
 row("c7-PUT-encoded-dots-key-allowed-literal", _home("PUT", "home/alice/%2E%2E/%2e%2e/bob/{u}"), OK, setup=hsetup,
     check=home_stored("home/alice/../../bob/{u}"))
-row("c7-PUT-other-home-denied", _home("PUT", "home/bob/x"), DENIED, watch=HOME_BOB)
+row("c7-PUT-other-home-denied", _home("PUT", "home/bob/x"), DENIED, watch=HOME_BOB, on=ON_HOME)
 row("c7-PUT-other-home-new-key-denied", _home("PUT", "home/bob/{u}"), DENIED, setup=hsetup,
-    watch=lambda w, x: [("absent", w.HOME, f"home/bob/{x['u']}")])
+    watch=lambda w, x: [("absent", w.HOME, f"home/bob/{x['u']}")], on=ON_HOME)
 row("c7-PUT-percent-encoded-letter-in-path-allowed", _home("PUT", "home/alic%65/{u}"), OK, setup=hsetup,
     check=home_stored("home/alice/{u}"))
 row("c7-PUT-encoded-slash-in-prefix-allowed", _home("PUT", "home%2Falice%2F{u}"), OK, setup=hsetup,
     check=home_stored("home/alice/{u}"))
 row("c7-PUT-unicode-a-ring-denied", _home("PUT", "home/ålice/{u}", encode=True), DENIED, setup=hsetup,
-    watch=lambda w, x: [("absent", w.HOME, f"home/ålice/{x['u']}")])
+    watch=lambda w, x: [("absent", w.HOME, f"home/ålice/{x['u']}")], on=ON_HOME)
 row("c7-PUT-unicode-key-under-alice-allowed", _home("PUT", "home/alice/ü-{u}.txt", encode=True), OK, setup=hsetup,
     check=home_stored("home/alice/ü-{u}.txt"))
 row("c7-PUT-capital-A-denied", _home("PUT", "home/Alice/{u}"), DENIED, setup=hsetup,
-    watch=lambda w, x: [("absent", w.HOME, f"home/Alice/{x['u']}")])
+    watch=lambda w, x: [("absent", w.HOME, f"home/Alice/{x['u']}")], on=ON_HOME)
 row("c7-PUT-prefix-without-slash-denied", _home("PUT", "home/alice{u}"), DENIED, setup=hsetup,
-    watch=lambda w, x: [("absent", w.HOME, f"home/alice{x['u']}")])
+    watch=lambda w, x: [("absent", w.HOME, f"home/alice{x['u']}")], on=ON_HOME)
 row("c7-PUT-double-slash-denied", _home("PUT", "home//alice/{u}"), DENIED, setup=hsetup,
-    watch=lambda w, x: [("absent", w.HOME, f"home//alice/{x['u']}")])
+    watch=lambda w, x: [("absent", w.HOME, f"home//alice/{x['u']}")], on=ON_HOME)
 row("c7-PUT-leading-dot-segment-denied", _home("PUT", "./home/alice/{u}"), DENIED, setup=hsetup,
-    watch=lambda w, x: [("absent", w.HOME, f"./home/alice/{x['u']}"), ("absent", w.HOME, f"home/alice/{x['u']}")])
-row("c7-GET-other-home-denied", _home("GET", "home/bob/x"), DENIED)
-row("c7-GET-dotdot-does-not-reach-bob", _home("GET", "home/alice/../bob/x"), DENIED)  # no such key, no s3:ListBucket: 403
+    watch=lambda w, x: [("absent", w.HOME, f"./home/alice/{x['u']}"), ("absent", w.HOME, f"home/alice/{x['u']}")],
+    on=ON_HOME)
+row("c7-GET-other-home-denied", _home("GET", "home/bob/x"), DENIED, on=ON_HOME)
+# no such key, and no s3:ListBucket: 403
+row("c7-GET-dotdot-does-not-reach-bob", _home("GET", "home/alice/../bob/x"), DENIED,
+    on=lambda w, x: [(w.HOME, "home/bob/x", "home/alice/../bob/x")])
 row("c7-GET-encoded-letter-allowed", _home("GET", "home/alic%65/x"), OK,
     check=lambda w, x, r: r.body == b"alice" or pytest.fail(r.body))
 row("c7-GET-unicode-key-allowed", _home("GET", "home/alice/ü.txt", encode=True), OK,
     check=lambda w, x, r: r.body == b"umlaut" or pytest.fail(r.body))
-row("c7-GET-encoded-slash-bob-denied", _home("GET", "home%2Fbob%2Fx"), DENIED)
+row("c7-GET-encoded-slash-bob-denied", _home("GET", "home%2Fbob%2Fx"), DENIED, on=ON_HOME)
 row("c7-DELETE-own-home-needs-DeleteObject", _home("DELETE", "home/alice/x"), DENIED,
-    watch=lambda w, x: [("obj", w.HOME, "home/alice/x")])
+    watch=lambda w, x: [("obj", w.HOME, "home/alice/x")], on=ON_HOME)
 
 
 # ======================================================================
@@ -1523,31 +1645,33 @@ def fed_setup(w):
 
 SKEY = lambda w: w.new_key("pub/s")  # noqa: E731
 SABS = lambda w, x: [("absent", w.SESS, x["key"])]  # noqa: E731
+ON_SESS = lambda w, x: [(w.SESS, "pub/x", "priv/x")]  # noqa: E731
 row("c8-role-session-without-policy-PutObject-allowed-control", _sess("sess_full", "put", "{key}"), OK, setup=SKEY)
 row("c8-inline-session-policy-GetObject-in-prefix-allowed", _sess("sess_inline", "get", "pub/x"), OK)
-row("c8-inline-session-policy-GetObject-outside-prefix-denied", _sess("sess_inline", "get", "priv/x"), DENIED)
+row("c8-inline-session-policy-GetObject-outside-prefix-denied", _sess("sess_inline", "get", "priv/x"), DENIED,
+    on=ON_SESS)
 row("c8-inline-session-policy-PutObject-denied-though-role-allows", _sess("sess_inline", "put", "{key}"), DENIED,
-    setup=SKEY, watch=SABS)
+    setup=SKEY, watch=SABS, on=ON_SESS)
 row("c8-inline-session-policy-PutObject-over-existing-denied", _sess("sess_inline", "put", "pub/x"), DENIED,
-    watch=lambda w, x: [("obj", w.SESS, "pub/x")])
+    watch=lambda w, x: [("obj", w.SESS, "pub/x")], on=ON_SESS)
 row("c8-PolicyArns-session-GetObject-allowed", _sess("sess_arns", "get", "priv/x"), OK)
 row("c8-PolicyArns-session-PutObject-denied-though-role-allows", _sess("sess_arns", "put", "{key}"), DENIED,
-    setup=SKEY, watch=SABS)
+    setup=SKEY, watch=SABS, on=ON_SESS)
 row("c8-wide-session-policy-does-not-add-DeleteObject", _sess("sess_wide", "delete", "pub/x"), DENIED,
-    watch=lambda w, x: [("obj", w.SESS, "pub/x")])
+    watch=lambda w, x: [("obj", w.SESS, "pub/x")], on=ON_SESS)
 row("c8-wide-session-policy-does-not-reach-other-bucket",
-    lambda w, x: sdk(lambda: w.c["sess_wide"].get_object(Bucket=w.VB, Key="doc")), DENIED)
-row("c8-session-policy-deny-wins", _sess("sess_deny", "get", "priv/x"), DENIED)
+    lambda w, x: sdk(lambda: w.c["sess_wide"].get_object(Bucket=w.VB, Key="doc")), DENIED, on=ON_VB_DOC)
+row("c8-session-policy-deny-wins", _sess("sess_deny", "get", "priv/x"), DENIED, on=ON_SESS)
 row("c8-session-policy-deny-other-key-allowed", _sess("sess_deny", "get", "pub/x"), OK)
 row("c8-session-policy-on-bucket-the-role-lacks-denied",
-    lambda w, x: sdk(lambda: w.c["sess_other"].get_object(Bucket=w.VB, Key="doc")), DENIED)
+    lambda w, x: sdk(lambda: w.c["sess_other"].get_object(Bucket=w.VB, Key="doc")), DENIED, on=ON_VB_DOC)
 row("c8-session-policy-raw-PUT-denied", lambda w, x: w.raw("sess_inline", "PUT", f"/{w.SESS}/{x['key']}", body=b"x"),
-    DENIED, setup=SKEY, watch=SABS)
+    DENIED, setup=SKEY, watch=SABS, on=ON_SESS)
 row("c8-federation-token-policy-GetObject-allowed",
     lambda w, x: sdk(lambda: w.c["fed"].get_object(Bucket=w.SESS, Key="pub/x")), OK, setup=fed_setup)
 row("c8-federation-token-policy-PutObject-denied",
     lambda w, x: sdk(lambda: w.c["fed"].put_object(Bucket=w.SESS, Key=x["key"], Body=b"x")), DENIED,
-    setup=fed_setup, watch=SABS)
+    setup=fed_setup, watch=SABS, on=ON_SESS)
 
 
 # ======================================================================
@@ -1598,7 +1722,7 @@ IAM_ROWS = [
         doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{MAIN_ID}:root"}}))),
      lambda w, x: [("roles",)]),
     ("CreatePolicy", lambda w, i, x: i.create_policy(PolicyName=f"atk-evil-{w.u}", PolicyDocument=ESC),
-     lambda w, x: [("mpolicies",)]),
+     lambda w, x: [("mpolicies",), ("mpolicy", f"atk-evil-{w.u}")]),
     ("CreateGroup", lambda w, i, x: i.create_group(GroupName=f"atk-evil-{w.u}"), lambda w, x: [("groups",)]),
     ("ListUsers", lambda w, i, x: i.list_users(), None),
     ("GetUserPolicy-of-other", lambda w, i, x: i.get_user_policy(UserName=w.names["nover"], PolicyName="p"), None),
@@ -1621,22 +1745,30 @@ def _served_by_root(label):
     return setup
 
 
+# the account's IAM state (users, roles, groups, policies) and, for the users and the role these rows name, their
+# inline and attached policies, trust policy and access keys
+ON_IAM = lambda w, x: [w.iam_reader("s3only", "nover", "listpub")]  # noqa: E731
 for label, fn, watch in IAM_ROWS:
-    row(f"c9-iam-{label}-denied-to-s3-only-user", _iam(fn), DENIED, watch=watch, setup=_served_by_root(label))
+    row(f"c9-iam-{label}-denied-to-s3-only-user", _iam(fn), DENIED, watch=watch, setup=_served_by_root(label),
+        on=ON_IAM)
 row("c9-iam-PutUserPolicy-by-other-account-root-denied",
     _iam(lambda w, i, x: i.put_user_policy(UserName=w.names["nover"], PolicyName="esc", PolicyDocument=ESC), "alt"),
-    (404, "NoSuchEntity"), also=(DENIED,), watch=lambda w, x: [("upol", "nover")])  # AWS: names resolve in the caller's account
+    (404, "NoSuchEntity"), also=(DENIED,), watch=lambda w, x: [("upol", "nover")],  # AWS: names resolve in the caller's
+    # account; both accounts' IAM state must be unchanged
+    on=lambda w, x: [w.iam_reader("nover"), w.iam_reader("altuser", acct="alt")])
 row("c9-iam-CreateUser-by-role-session-denied", _iam(lambda w, i, x: i.create_user(UserName=f"atk-evil2-{w.u}"),
-                                                      "sess_wide"), DENIED, watch=lambda w, x: [("users",)])
+                                                      "sess_wide"), DENIED, watch=lambda w, x: [("users",)], on=ON_IAM)
 row("c9-iam-CreateUser-by-root-allowed-control",
     _iam(lambda w, i, x: i.create_user(UserName=x["key"]), "main"), OK, setup=lambda w: w.new_key("atk-ok"),
     check=lambda w, x, r: x["key"] in w.st_users() or pytest.fail("not created"))
 row("c9-sts-AssumeRole-not-trusted-denied",
     lambda w, x: sdk(lambda: w.svc("sts", w.creds["s3only"]).assume_role(
-        RoleArn=f"arn:aws:iam::{MAIN_ID}:role/{w.role}", RoleSessionName="intruder")), DENIED)
+        RoleArn=f"arn:aws:iam::{MAIN_ID}:role/{w.role}", RoleSessionName="intruder")), DENIED,
+    on=lambda w, x: [w.iam_reader("s3only")])  # the role it names (trust, policies) and the caller
 row("c9-sts-AssumeRole-by-other-account-denied",
     lambda w, x: sdk(lambda: w.svc("sts", ALT).assume_role(
-        RoleArn=f"arn:aws:iam::{MAIN_ID}:role/{w.role}", RoleSessionName="intruder")), DENIED)
+        RoleArn=f"arn:aws:iam::{MAIN_ID}:role/{w.role}", RoleSessionName="intruder")), DENIED,
+    on=lambda w, x: [w.iam_reader(), w.iam_reader(acct="alt")])
 
 KMS_ROWS = [
     ("CreateKey-by-s3-only-user", "s3only", lambda w, k, x: k.create_key(), lambda w, x: [("kmskeys",)]),
@@ -1663,7 +1795,8 @@ KMS_ROWS = [
      lambda w, k, x: k.generate_data_key(KeyId=w.mkey, KeySpec="AES_256"), None),
 ]
 for label, who, fn, watch in KMS_ROWS:
-    row(f"c9-kms-{label}-denied", _kms(fn, who), KMS_DENIED, watch=watch)
+    # both accounts' key lists and both keys' state and policy (every row names one of the two keys)
+    row(f"c9-kms-{label}-denied", _kms(fn, who), KMS_DENIED, watch=watch, on=lambda w, x: [w.kms_reader()])
 row("c9-kms-Encrypt-by-key-owner-root-allowed-control",
     _kms(lambda w, k, x: k.encrypt(KeyId=w.mkey, Plaintext=b"x"), "main"), OK)
 
@@ -1683,6 +1816,17 @@ def new_bucket(acct="main"):
     return setup
 
 
+ON_NEW = lambda w, x: [(x["b"], "k")]  # noqa: E731  (the row's own new bucket)
+
+
+def with_object(setup):
+    def go(w):
+        x = setup(w)
+        w.owner[x["b"]].put_object(Bucket=x["b"], Key="k", Body=b"x")
+        return x
+    return go
+
+
 def public_policy(b, principal="*"):
     return json.dumps(doc(stmt("Allow", "s3:GetObject", arn(b, "*"), principal=principal)))
 
@@ -1695,13 +1839,13 @@ row("c10-new-bucket-of-other-account-has-block-public-access",
     check=lambda w, x, r: r.data["PublicAccessBlockConfiguration"] == ALL_ON or pytest.fail(str(r.data)))
 row("c10-public-policy-star-refused-on-new-bucket",
     lambda w, x: sdk(lambda: w.s3.put_bucket_policy(Bucket=x["b"], Policy=public_policy(x["b"]))), DENIED,
-    setup=new_bucket(), watch=lambda w, x: [("policy", x["b"])])
+    setup=new_bucket(), watch=lambda w, x: [("policy", x["b"])], on=ON_NEW)
 row("c10-public-policy-aws-star-refused-on-new-bucket",
     lambda w, x: sdk(lambda: w.s3.put_bucket_policy(Bucket=x["b"], Policy=public_policy(x["b"], {"AWS": "*"}))),
-    DENIED, setup=new_bucket(), watch=lambda w, x: [("policy", x["b"])])
+    DENIED, setup=new_bucket(), watch=lambda w, x: [("policy", x["b"])], on=ON_NEW)
 row("c10-public-policy-refused-on-new-bucket-of-other-account",
     lambda w, x: sdk(lambda: w.alt_s3.put_bucket_policy(Bucket=x["b"], Policy=public_policy(x["b"]))), DENIED,
-    setup=new_bucket("alt"), watch=lambda w, x: [("policy", x["b"])])
+    setup=new_bucket("alt"), watch=lambda w, x: [("policy", x["b"])], on=ON_NEW)
 row("c10-non-public-policy-accepted-on-new-bucket",
     lambda w, x: sdk(lambda: w.s3.put_bucket_policy(Bucket=x["b"], Policy=public_policy(
         x["b"], {"AWS": f"arn:aws:iam::{ALT_ID}:root"}))), OK204, setup=new_bucket())
@@ -1716,8 +1860,8 @@ row("c10-public-policy-accepted-after-owner-deletes-block", _after_pab_deleted, 
     check=lambda w, x, r: w.s3.get_bucket_policy_status(Bucket=x["b"])["PolicyStatus"]["IsPublic"] is True
     or pytest.fail("not public"))
 row("c10-anonymous-read-of-new-bucket-denied",
-    lambda w, x: (w.s3.put_object(Bucket=x["b"], Key="k", Body=b"x"),
-                  sdk(lambda: w.c["anon"].get_object(Bucket=x["b"], Key="k")))[1], DENIED, setup=new_bucket())
+    lambda w, x: sdk(lambda: w.c["anon"].get_object(Bucket=x["b"], Key="k")), DENIED, setup=with_object(new_bucket()),
+    on=ON_NEW)
 
 
 # ======================================================================
@@ -1749,33 +1893,53 @@ def reborn(w, grant_alt=False):
     return x
 
 
+ON_REBORN = lambda w, x: [(x["b"], "alt-secret", "planted")]  # noqa: E731  (as its new owner, ALT, sees it)
 row("c11-old-owners-presigned-PUT-into-recreated-bucket-denied",
     lambda w, x: send(w.server, "PUT", x["put_url"], body=b"planted"), DENIED,
-    setup=reborn, watch=lambda w, x: [("absent", x["b"], "planted")])
+    setup=reborn, watch=lambda w, x: [("absent", x["b"], "planted")], on=ON_REBORN)
 row("c11-old-owners-presigned-GET-from-recreated-bucket-denied",
-    lambda w, x: send(w.server, "GET", x["get_url"]), DENIED,
+    lambda w, x: send(w.server, "GET", x["get_url"]), DENIED, on=ON_REBORN,
     setup=reborn, check=lambda w, x, r: b"alt's own" not in r.body or pytest.fail("data leaked"))
 row("c11-old-owners-presigned-DELETE-in-recreated-bucket-denied",
     lambda w, x: send(w.server, "DELETE", x["del_url"]), DENIED,
-    setup=reborn, watch=lambda w, x: [("obj", x["b"], "alt-secret")])
+    setup=reborn, watch=lambda w, x: [("obj", x["b"], "alt-secret")], on=ON_REBORN)
 row("c11-old-owner-sdk-PUT-into-recreated-bucket-denied",
     lambda w, x: sdk(lambda: w.s3.put_object(Bucket=x["b"], Key="planted", Body=b"x")), DENIED,
-    setup=reborn, watch=lambda w, x: [("absent", x["b"], "planted")])
+    setup=reborn, watch=lambda w, x: [("absent", x["b"], "planted")], on=ON_REBORN)
 row("c11-old-policy-grant-does-not-survive-recreation",
     lambda w, x: sdk(lambda: w.alt_s3.get_bucket_policy(Bucket=x["b"])), (404, "NoSuchBucketPolicy"),
-    setup=lambda w: reborn(w, grant_alt=True))
+    setup=lambda w: reborn(w, grant_alt=True), on=ON_REBORN)
 row("c11-old-owner-cannot-put-policy-on-recreated-bucket",
     lambda w, x: sdk(lambda: w.s3.put_bucket_policy(Bucket=x["b"], Policy=public_policy(
         x["b"], {"AWS": f"arn:aws:iam::{MAIN_ID}:root"}))), DENIED,
-    setup=reborn, watch=lambda w, x: [("policy", x["b"])])
+    setup=reborn, watch=lambda w, x: [("policy", x["b"])], on=ON_REBORN)
 row("c11-new-owner-reads-its-object-control",
     lambda w, x: sdk(lambda: w.alt_s3.get_object(Bucket=x["b"], Key="alt-secret")), OK, setup=reborn)
 
 
 # ---------------------------------------------------------------- the test
 
-def _changed(spec, before, after):
-    return f"{spec} changed on a denied request:\n  before {before}\n  after  {after}"
+KEYED = ("obj", "absent", "retention", "legal", "parts")  # specs (kind, bucket, key, ...)
+
+
+def readers_of(w, x, r, specs):
+    """The readers denied() snapshots for a refusing row: bucket_state of every
+    bucket the row addresses (`on`) or watches, reading the keys it names and
+    the keys its specs name, any IAM/KMS reader it names, and its own specs
+    (finer: every version's bytes and tags, the parts of an upload, ...)."""
+    buckets, readers = {}, []
+    for item in r.on(w, x):
+        if callable(item):
+            readers.append(item)
+        else:
+            b, *keys = (item,) if isinstance(item, str) else item
+            buckets.setdefault(b, []).extend(keys)
+    for s in specs:
+        if s[0] in KEYED:
+            buckets.setdefault(s[1], []).append(s[2])
+    readers += [w.bucket_reader(b, *dict.fromkeys(keys)) for b, keys in buckets.items()]
+    readers += [lambda s=s: w.state(s) for s in specs]
+    return readers
 
 
 @pytest.mark.parametrize("r", ROWS, ids=[r.id for r in ROWS])
@@ -1784,19 +1948,28 @@ def test_attack(world, r):
         pytest.skip(r.skip)
     w = world
     x = r.setup(w) if r.setup else {}
-    specs = r.watch(w, x) if r.watch else []
-    before = [w.state(s) for s in specs]
-    resp = r.send(w, x)
-    got = (resp.status, resp.code)
-    assert got == r.want or got in r.also, f"got {got}, expected {r.want}: {resp.body[:400]!r}"
-    deny = r.deny if r.deny is not None else r.want[0] >= 300
-    if deny:
-        for s, b in zip(specs, before):
-            a = w.state(s)
-            assert a == b, _changed(s, b, a)
+    if r.refuses:
+        specs = r.watch(w, x) if r.watch else []
+        sent = []
+
+        def call():
+            sent.append(r.send(w, x))
+            return sent[0].status, sent[0].code
+
+        try:
+            denied(call, watch=readers_of(w, x, r, specs), want=r.want, also=r.also)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nanswer: {sent[0] if sent else None!r}") from None
+        resp = sent[0]
+        for s in specs:
             if s[0] == "absent":
+                a = w.state(s)
                 assert a == ([], []), f"{s}: an object exists: {a}"
-    if r.check and (got == r.want or resp.status < 300):
+    else:
+        resp = r.send(w, x)
+        got = (resp.status, resp.code)
+        assert got == r.want or got in r.also, f"got {got}, expected {r.want}: {resp.body[:400]!r}"
+    if r.check and ((resp.status, resp.code) == r.want or resp.status < 300):
         r.check(w, x, resp)
 
 
