@@ -68,7 +68,7 @@ pub(crate) async fn start(plaintext: bool) -> anyhow::Result<Running> {
         },
         crypt,
     );
-    let service = crate::serve::s3_service(s3, &ids, &store, "us-east-1", None);
+    let service = strongroom_server::s3_service(s3, &ids, &store, "us-east-1", None);
     let front = Arc::new(FrontDoor::new(service, ids.clone(), None, Arc::new(Metrics::default())));
     let l = strongroom_server::bind("127.0.0.1:0".parse()?).await?;
     let addr = l.local_addr()?;

@@ -7,20 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use ring::rand::{SecureRandom, SystemRandom};
-use s3s::service::S3ServiceBuilder;
-use strongroom_access::{S3Authorization, SecretLookup};
 use strongroom_iam::{Identities, NewAccount};
 use strongroom_s3::{S3Settings, Strongroom};
 use strongroom_server::{FrontDoor, Listeners, Metrics};
 use strongroom_store::Store;
 
 use crate::config::{Bootstrap, ServeArgs, Settings};
-
-/// Request bodies s3s buffers (XML documents): larger ones are refused
-/// (by the front door first, with AWS's error).
-const XML_MAX: usize = strongroom_server::DOCUMENT_MAX as usize;
-/// POST-object uploads are buffered by s3s, so they are kept small.
-const POST_MAX: u64 = 16 * 1024 * 1024;
 
 /// True for events that may carry secrets below `info`: s3s logs request
 /// headers (Authorization, session tokens, SSE-C keys) and the signature it
@@ -137,32 +129,6 @@ async fn mark_root(store: &Store, id: &str) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
-}
-
-/// The s3s service over the S3 implementation: signatures verified with
-/// the identities' secrets, every operation decided by the access layer,
-/// body limits, virtual hosts.
-pub fn s3_service(
-    s3: Strongroom,
-    ids: &Identities,
-    store: &Store,
-    region: &str,
-    domain: Option<&str>,
-) -> s3s::service::S3Service {
-    let access = S3Authorization::new(ids.clone(), store.clone(), region.to_owned());
-    let route = strongroom_s3::sse::EncryptionRoute::new(s3.clone(), access.clone());
-    let mut b = S3ServiceBuilder::new(s3);
-    b.set_auth(SecretLookup(ids.clone()));
-    b.set_access(access);
-    b.set_route(route);
-    let mut cfg = s3s::config::S3Config::default();
-    cfg.xml_max_body_size = XML_MAX;
-    cfg.post_object_max_file_size = POST_MAX;
-    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(cfg))));
-    if let Some(d) = domain {
-        b.set_host(strongroom_server::BaseDomain::new(d));
-    }
-    b.build()
 }
 
 /// Writes a file that is mode 0600 from its creation (never readable by
@@ -298,7 +264,7 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
     );
     let s3 = s3.with_access_log(journal.clone());
     let delivery = s3.clone();
-    let service = s3_service(s3, &ids, &store, &s.region, s.domain.as_deref());
+    let service = strongroom_server::s3_service(s3, &ids, &store, &s.region, s.domain.as_deref());
     let metrics = Arc::new(Metrics::new(std::mem::take(&mut s.bucket_metrics)));
     let vhost = s.domain.as_deref().map(strongroom_server::BaseDomain::new);
     let front = Arc::new(

@@ -15,6 +15,7 @@ mod http2;
 mod kms_route;
 mod metrics;
 mod query_api;
+mod service;
 mod timed;
 pub mod tls;
 pub mod watch;
@@ -30,6 +31,7 @@ use tokio::sync::watch::Receiver;
 pub use front::{DOCUMENT_MAX, FrontDoor};
 pub use host::BaseDomain;
 pub use metrics::{BucketSeries, Metrics};
+pub use service::s3_service;
 pub use strongroom_iam::ConnInfo;
 pub use watch::Limits;
 
