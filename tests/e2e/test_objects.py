@@ -67,6 +67,18 @@ def test_ranges_suffix_open_and_unsatisfiable(s3, bucket):
     assert error_of(e) == (416, "InvalidRange")
 
 
+def test_every_range_of_an_empty_object_is_unsatisfiable(s3, bucket):
+    """RFC 9110 and AWS: an empty object has no byte to select, so a suffix
+    range of it is a 416 too, not a 206 with `Content-Range: bytes 0-0/0`
+    (found by fuzz/fuzz_targets/ranges.rs: s3s's check answers 0..0)."""
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    for r in ("bytes=-5", "bytes=0-", "bytes=0-0"):
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=bucket, Key="empty", Range=r)
+        assert error_of(e) == (416, "InvalidRange"), r
+    assert s3.get_object(Bucket=bucket, Key="empty")["Body"].read() == b""
+
+
 def test_response_header_overrides(s3, bucket):
     s3.put_object(Bucket=bucket, Key="o", Body=b"x", ContentType="text/plain")
     r = s3.get_object(Bucket=bucket, Key="o", ResponseContentType="application/json",

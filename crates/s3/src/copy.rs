@@ -227,7 +227,11 @@ pub(crate) async fn copy_object(
 }
 
 /// Parses `bytes=first-last` of x-amz-copy-source-range against `size`.
-fn copy_range(r: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+/// The bytes `[start, end)` an `x-amz-copy-source-range` header selects
+/// of a source of `size` bytes (UploadPartCopy): only `bytes=first-last`
+/// in decimal digits (no sign, no suffix or open range), `first <= last <
+/// size`.
+pub fn copy_range(r: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     let Some(r) = r else { return Ok((0, size)) };
     let bad = || {
         S3Error::with_message(
@@ -237,6 +241,11 @@ fn copy_range(r: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     };
     let spec = r.strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    // u64's parser takes a leading '+': only digits are a range
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return Err(bad());
+    }
     let first: u64 = a.parse().map_err(|_| bad())?;
     let last: u64 = b.parse().map_err(|_| bad())?;
     if first > last {

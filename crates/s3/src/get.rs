@@ -103,6 +103,16 @@ struct Selection {
     parts_count: Option<i32>,
 }
 
+/// The bytes `[start, end)` a `Range` header selects of an object of
+/// `size` bytes; None when the range is not satisfiable (416 InvalidRange).
+/// A selection is never empty: every range of an empty object is
+/// unsatisfiable, suffix ranges included (RFC 9110 14.1.2; s3s's `check`
+/// answers `0..0` for `bytes=-N` of an empty object, which would be a 206
+/// with `Content-Range: bytes 0-0/0`, a byte that does not exist).
+pub fn satisfiable(r: &Range, size: u64) -> Option<std::ops::Range<u64>> {
+    r.check(size).ok().filter(|s| s.start < s.end && s.end <= size)
+}
+
 fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -> S3Result<Selection> {
     if range.is_some() && part_number.is_some() {
         return Err(s3_error!(
@@ -139,7 +149,7 @@ fn select(rec: &ObjectRecord, range: Option<&Range>, part_number: Option<i32>) -
             parts_count,
         }),
         Some(r) => {
-            let span = r.check(rec.size).map_err(|_| {
+            let span = satisfiable(r, rec.size).ok_or_else(|| {
                 S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable")
             })?;
             Ok(Selection {

@@ -153,6 +153,9 @@ mod tagging;
 mod versioning;
 pub mod website;
 
+pub use copy::copy_range;
+pub use get::satisfiable;
+
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use strongroom_iam::{Identities, Principal};
