@@ -401,6 +401,10 @@ impl Directory {
                 continue;
             }
             s.secret = unseal(master, &s.sealed_secret, &key_context(&s.id))?;
+            if !s.sealed_secret.starts_with(&active) {
+                s.sealed_secret = seal(master, &s.secret, &key_context(&s.id))?;
+                reseal.push((name.clone(), Some(serde_json::to_vec(&s).map_err(bad)?)));
+            }
             if let Some(doc) = &mut s.policy {
                 doc.reparse(Kind::Identity);
             }

@@ -92,7 +92,12 @@ impl Identities {
             }
             by_key.insert(a.access_key.clone(), a);
         }
-        let (dir, reseal) = crate::directory::Directory::load(&store, &master)?;
+        let (dir, mut reseal) = crate::directory::Directory::load(&store, &master)?;
+        reseal.extend(
+            crate::mfa::reseal_stale(&store, &master)?
+                .into_iter()
+                .map(|(n, v)| (n, Some(v))),
+        );
         if !reseal.is_empty() {
             store
                 .commit(move |t| -> Result<(), StoreError> {

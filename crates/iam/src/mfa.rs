@@ -301,6 +301,47 @@ impl Identities {
     }
 }
 
+/// Device seeds sealed under a master key that is no longer the active one,
+/// re-sealed under the active key: the records to write at start-up, so a
+/// rotated-out master key stops being needed by MFA (as by account and
+/// access-key secrets). A seed that does not open is left as it is (its
+/// device refuses every code, as before) and reported.
+pub(crate) fn reseal_stale(
+    store: &strongroom_store::Store,
+    master: &strongroom_crypt::MasterKeys,
+) -> Result<Vec<Record>, IdentityError> {
+    let (active_id, active) = master.active();
+    let prefix = format!("{active_id}:");
+    let mut out = Vec::new();
+    for scan in ["mfa/", "mfa-dev/"] {
+        for (n, raw) in store.system_scan(scan)? {
+            let mut rec: MfaRecord =
+                serde_json::from_slice(&raw).map_err(|e| IdentityError::Invalid(format!("{n}: {e}")))?;
+            if rec.sealed_secret.starts_with(&prefix) {
+                continue;
+            }
+            // root devices are sealed to their account, IAM devices to their serial
+            let ctx = if scan == "mfa/" {
+                context(&rec.account)
+            } else {
+                context(&rec.serial)
+            };
+            let Some(secret) = open_secret(master, &rec, &ctx) else {
+                tracing::error!(record = %n, "MFA device seed does not open with the keyring: the device refuses every code");
+                continue;
+            };
+            let sealed = strongroom_crypt::seal_bytes(active, &secret, &ctx)
+                .map_err(|e| IdentityError::Invalid(e.to_string()))?;
+            rec.sealed_secret = format!("{active_id}:{}", base64_simd::STANDARD.encode_to_string(&sealed));
+            out.push((
+                n,
+                serde_json::to_vec(&rec).map_err(|e| IdentityError::Invalid(e.to_string()))?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 fn open_secret(master: &strongroom_crypt::MasterKeys, rec: &MfaRecord, ctx: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let (mid, b64) = rec.sealed_secret.split_once(':')?;
     let mk = master.get(mid)?;

@@ -121,3 +121,45 @@ async fn sessions_are_sealed_and_expired_ones_are_removed() {
     let _ids = Identities::load(store.clone(), ring(&[&k])).await.unwrap();
     assert!(store.system(&format!("iam-session/{live}")).unwrap().is_some());
 }
+
+/// After a master-key rotation the old key can leave the keyring: MFA
+/// device seeds and live STS session secrets are re-sealed under the
+/// active key at start-up, as account and access-key secrets are. Before,
+/// the root's device then refused every code and a live session kept the
+/// server from starting until it expired.
+#[tokio::test]
+async fn mfa_seeds_and_live_sessions_are_resealed_so_the_old_master_key_can_go() {
+    use strongroom_iam::MfaCaller;
+    use strongroom_iam::directory::SessionOf;
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (Key::random().unwrap(), Key::random().unwrap());
+    let acct = "123456789012";
+    let store = Store::open(dir.path()).unwrap();
+    let (serial, seed, session, session_secret);
+    {
+        let ids = Identities::load(store.clone(), ring(&[&old])).await.unwrap();
+        ids.ensure(account()).await.unwrap();
+        (serial, seed) = ids.enable_root_mfa(acct).await.unwrap();
+        let s = ids
+            .new_session(acct, SessionOf::User(None), 900, None, Default::default())
+            .await
+            .unwrap();
+        session = s.access_key.clone();
+        session_secret = s.secret.to_string();
+    }
+    // the rotation: the new key is active, the old one still present
+    drop(Identities::load(store.clone(), ring(&[&old, &new])).await.unwrap());
+    // the old key gone
+    let ids = Identities::load(store.clone(), ring(&[&new])).await.unwrap();
+    assert_eq!(
+        ids.secret_of(&session).as_deref().map(String::as_str),
+        Some(session_secret.as_str())
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = strongroom_iam::totp::code(&seed, now / 30);
+    let header = format!("{serial} {code:06}");
+    assert_eq!(ids.check_mfa(acct, Some(&header), now, MfaCaller::Owner).await, Ok(()));
+}
