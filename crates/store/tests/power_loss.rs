@@ -6,8 +6,10 @@
 //! the store is opened again from what survived and checked against a
 //! model:
 //!
-//! * every acknowledged operation is there, byte-exact (system rows, and
-//!   objects over 64 KiB whose bytes live in blob files);
+//! * every acknowledged operation is there, byte-exact (system rows — the
+//!   records IAM, STS and the KMS keep —, objects over 64 KiB whose bytes
+//!   live in a blob file, and multipart completions of several parts, each
+//!   its own blob);
 //! * the one operation in flight when the power went is there whole or not
 //!   at all;
 //! * after the start-up sweep, no blob file is left that no record
@@ -432,11 +434,15 @@ enum Step {
     Rows(Vec<(String, Option<Vec<u8>>)>),
     /// An object written (over 64 KiB: a blob file) or deleted.
     Put(String, Vec<u8>),
+    /// Parts written, each its own blob made durable, then completed in one
+    /// commit into an object of several segments (CompleteMultipartUpload;
+    /// a copy of a multipart object takes the same path).
+    Multipart(String, Vec<Vec<u8>>),
     Delete(String),
 }
 
 fn random_step(rng: &mut Rng, step: usize) -> Step {
-    match rng.below(3) {
+    match rng.below(4) {
         0 => {
             let n = 1 + rng.below(4) as usize;
             Step::Rows(
@@ -457,6 +463,16 @@ fn random_step(rng: &mut Rng, step: usize) -> Step {
             let key = format!("obj{}", rng.below(6));
             let len = [70_000usize, 300_000, 600_000][rng.below(3) as usize];
             Step::Put(key, (0..len).map(|j| (step * 13 + j / 7) as u8).collect())
+        }
+        2 => {
+            let key = format!("obj{}", rng.below(6));
+            let parts = (0..2 + rng.below(3) as usize)
+                .map(|p| {
+                    let len = [70_000usize, 150_000][rng.below(2) as usize];
+                    (0..len).map(|j| (step * 17 + p * 5 + j / 3) as u8).collect()
+                })
+                .collect();
+            Step::Multipart(key, parts)
         }
         _ => Step::Delete(format!("obj{}", rng.below(6))),
     }
@@ -480,6 +496,9 @@ fn after(state: &State, step: &Step) -> State {
         Step::Put(k, v) => {
             s.objects.insert(k.clone(), v.clone());
         }
+        Step::Multipart(k, parts) => {
+            s.objects.insert(k.clone(), parts.concat());
+        }
         Step::Delete(k) => {
             s.objects.remove(k);
         }
@@ -487,9 +506,9 @@ fn after(state: &State, step: &Step) -> State {
     s
 }
 
-fn object(seg: Segment) -> ObjectRecord {
+fn object(segments: Vec<Segment>) -> ObjectRecord {
     ObjectRecord {
-        size: seg.len,
+        size: segments.iter().map(|s| s.len).sum(),
         etag: "e".into(),
         last_modified_ms: 0,
         owner: "000000000001".into(),
@@ -497,7 +516,7 @@ fn object(seg: Segment) -> ObjectRecord {
         headers: ObjectHeaders::default(),
         tags: vec![],
         checksum: None,
-        segments: vec![seg],
+        segments,
         parts: vec![],
         upload_id: None,
         sse: None,
@@ -531,11 +550,31 @@ async fn run(store: &Store, step: &Step) -> Result<(), StoreError> {
                 w.write(Bytes::copy_from_slice(chunk)).await?;
             }
             let p = w.finish().await?;
-            let rec = object(p.segment.clone());
+            let rec = object(vec![p.segment.clone()]);
             let key = key.clone();
             store
                 .commit(move |t| {
                     t.add_segment(&p)?;
+                    t.put_object("b", &key, &rec)
+                })
+                .await
+        }
+        Step::Multipart(key, parts) => {
+            let mut pieces = Vec::new();
+            for part in parts {
+                let mut w = store.blob_writer();
+                for chunk in part.chunks(100_000) {
+                    w.write(Bytes::copy_from_slice(chunk)).await?;
+                }
+                pieces.push(w.finish().await?);
+            }
+            let rec = object(pieces.iter().map(|p| p.segment.clone()).collect());
+            let key = key.clone();
+            store
+                .commit(move |t| {
+                    for p in &pieces {
+                        t.add_segment(p)?;
+                    }
                     t.put_object("b", &key, &rec)
                 })
                 .await
