@@ -3,7 +3,8 @@
 #   1. installs the real clients the tests drive (pinned, idempotent)
 #   2. cargo fmt --check and clippy -D warnings
 #   3. unit tests (SigV4 / checksum known-answer vectors, store, parsers)
-#   4. runs each fuzz target briefly (policy parser, SigV4 Authorization header)
+#   4. runs every fuzz target briefly from its kept corpus, each checking a
+#      property (docs/fuzzing.md)
 #   5. builds the release binary once and runs the end-to-end suite against it
 #      (AWS CLI, boto3, curl, headless Chromium, kill -9 crash rounds, 2 GiB
 #      flat-memory check)

@@ -12,7 +12,7 @@
 //! on nothing of the server.
 #![forbid(unsafe_code)]
 
-mod content;
+pub mod content;
 pub mod envelope;
 mod keyring;
 mod transfer;

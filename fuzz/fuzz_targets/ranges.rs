@@ -1,0 +1,4 @@
+//! `ranges`: see `src/ranges.rs` (docs/fuzzing.md) for the input and its property.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strongroom_fuzz::ranges::run(data));
