@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in fuzz/fuzz_targets for FUZZ_SECS seconds each
-# (default 10) from its kept corpus (fuzz/corpus/<target>, copied to a
+# (default 6) from its kept corpus (fuzz/corpus/<target>, copied to a
 # scratch directory so a CI run never changes the repo). Every target
 # asserts a property (round trip, agreement, refusal leaves state as it
 # was), not only "no panic"; a crash or a failed property fails the run and
@@ -43,7 +43,7 @@ for target in "${targets[@]}"; do
   scratch="$(mktemp -d)"
   cp -r corpus/"$target"/. "$scratch"/
   log="$scratch.log"
-  if ! cargo +nightly fuzz run "${flags[@]}" "$target" "$scratch" -- -max_total_time="${FUZZ_SECS:-10}" >"$log" 2>&1; then
+  if ! cargo +nightly fuzz run "${flags[@]}" "$target" "$scratch" -- -max_total_time="${FUZZ_SECS:-6}" >"$log" 2>&1; then
     echo "fuzz target $target failed:"
     tail -60 "$log"   # the property that failed, or the crash, and its input
     exit 1
