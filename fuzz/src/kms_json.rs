@@ -14,36 +14,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Value, json};
 use strongroom_kms::{Caller, Kms};
 
-const OPS: &[&str] = &[
-    "CreateKey",
-    "DescribeKey",
-    "ListKeys",
-    "CreateAlias",
-    "ListAliases",
-    "DeleteAlias",
-    "UpdateAlias",
-    "EnableKey",
-    "DisableKey",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "Encrypt",
-    "Decrypt",
-    "ReEncrypt",
-    "GenerateRandom",
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "GetKeyRotationStatus",
-    "RotateKeyOnDemand",
-    "ListKeyRotations",
-    "GetKeyPolicy",
-    "PutKeyPolicy",
-    "ListKeyPolicies",
-    "TagResource",
-    "UntagResource",
-    "ListResourceTags",
-];
+use strongroom_kms::api::OPERATIONS as OPS;
 
 struct World {
     rt: tokio::runtime::Runtime,

@@ -92,7 +92,8 @@ fn error_body(e: &KmsError, code: &str) -> (u16, Vec<u8>) {
     )
 }
 
-const OPERATIONS: &[&str] = &[
+/// Every operation the API serves (`TrentService.<name>`).
+pub const OPERATIONS: &[&str] = &[
     "CreateKey",
     "DescribeKey",
     "ListKeys",
