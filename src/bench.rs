@@ -21,6 +21,13 @@ pub struct BenchArgs {
     /// Directory for the scratch store (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Bytes `limits` writes for the sequential-write figure.
+    #[arg(long, default_value = "1GiB")]
+    pub write_size: String,
+    /// The load generator's settings (put, get, stat, delete, list, mixed,
+    /// multipart).
+    #[command(flatten)]
+    pub load: crate::bench_load::LoadArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Debug)]
@@ -33,6 +40,26 @@ pub enum What {
     /// Authorization cost: GETs through a 20-statement bucket policy and an
     /// IAM user's policies vs the owner on a bucket without a policy.
     Authz,
+    /// Load generator against any S3 endpoint: PUTs (to --keys objects in
+    /// turn, or fresh keys with --keys 0).
+    Put,
+    /// Load generator: GETs of a data set of --keys objects made first.
+    Get,
+    /// Load generator: HEADs of a data set of --keys objects.
+    Stat,
+    /// Load generator: DELETEs of a data set of --keys objects (stops when
+    /// all are gone).
+    Delete,
+    /// Load generator: ListObjectsV2 pages (--list-max-keys) over a data set.
+    List,
+    /// Load generator: a mix of GET, stat, PUT and DELETE (--mix).
+    Mixed,
+    /// Load generator: whole multipart uploads (--part-size parts).
+    Multipart,
+    /// This machine's limits: fsync'd sequential write and fsync latency
+    /// of the disk under --dir (default: the current directory),
+    /// AES-256-GCM per core, loopback TCP, a bare hyper server's 4 KiB GETs.
+    Limits,
 }
 
 fn mibs(bytes: usize, d: Duration) -> f64 {
@@ -49,6 +76,23 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let load = |op, mixed| rt.block_on(crate::bench_load::run(op, mixed, &a.load));
+    use crate::bench_load::Op;
+    match a.what {
+        What::Put => return load(Op::Put, false),
+        What::Get => return load(Op::Get, false),
+        What::Stat => return load(Op::Stat, false),
+        What::Delete => return load(Op::Delete, false),
+        What::List => return load(Op::List, false),
+        What::Mixed => return load(Op::Get, true),
+        What::Multipart => return load(Op::Multipart, false),
+        What::Limits => {
+            let dir = a.dir.clone().unwrap_or_else(|| ".".into());
+            let size = crate::bench_load::parse_size(&a.write_size)?;
+            return rt.block_on(crate::bench_limits::run(&dir, size, a.load.json.as_deref()));
+        }
+        What::Encryption | What::Http | What::Authz => {}
+    }
     if matches!(a.what, What::Http) {
         return rt.block_on(crate::bench_http::run(&a.sizes_mib, a.iterations));
     }
