@@ -2,7 +2,8 @@
 //! AWS, MinIO, ...): SigV4 from `aws-sigv4`, HTTP/1.1 over hyper with
 //! rustls, settings from the environment and the AWS config files as the
 //! AWS CLI reads them. What the command-line tools speak (client-side
-//! encryption; later the load generator); it knows nothing of the server.
+//! encryption, and the settings of the load generator, which signs with its
+//! own SigV4 on the hot path); it knows nothing of the server.
 #![forbid(unsafe_code)]
 
 mod kms;
