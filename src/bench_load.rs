@@ -96,6 +96,10 @@ pub struct LoadArgs {
     /// Leave the objects the run made.
     #[arg(long)]
     pub keep: bool,
+    /// The data set is there already (an earlier run's, kept with --keep,
+    /// same --prefix and --keys): do not write it again.
+    #[arg(long)]
+    pub reuse: bool,
     /// Write the report as JSON to this file (`-`: standard output).
     #[arg(long)]
     pub json: Option<String>,
@@ -675,12 +679,19 @@ impl Plan {
                     .await
             }
             Op::List => {
+                // a page from a random place in the data set: a range scan
+                // that starts anywhere, not the same first page each time
                 let max = self.list_max_keys.to_string();
+                let after = (self.keys > 0).then(|| self.key(rng.u64(0..self.keys)));
+                let mut q = vec![("list-type", "2"), ("max-keys", max.as_str()), ("prefix", &self.prefix)];
+                if let Some(a) = &after {
+                    q.push(("start-after", a));
+                }
                 self.target
                     .send(
                         Method::GET,
                         &format!("/{}", self.bucket),
-                        &[("list-type", "2"), ("max-keys", &max), ("prefix", &self.prefix)],
+                        &q,
                         &[],
                         Bytes::new(),
                         None,
@@ -943,7 +954,7 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
     }
     // the data set reads and deletes use
     let needs_data = matches!(workload, Op::Get | Op::Stat | Op::List | Op::Delete) || mixed;
-    if needs_data && a.keys > 0 {
+    if needs_data && a.keys > 0 && !a.reuse {
         eprintln!("preparing {} objects of {} ...", a.keys, a.size);
         let next = Arc::new(AtomicU64::new(0));
         let mut hs = Vec::new();
@@ -1011,7 +1022,7 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
             std::fs::write(j, text + "\n").with_context(|| format!("writing {j}"))?;
         }
     }
-    if !a.keep {
+    if !a.keep && !a.reuse {
         cleanup(&plan, a.concurrency).await;
     }
     Ok(())
