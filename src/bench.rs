@@ -40,8 +40,8 @@ pub enum What {
     /// Authorization cost: GETs through a 20-statement bucket policy and an
     /// IAM user's policies vs the owner on a bucket without a policy.
     Authz,
-    /// Load generator against any S3 endpoint: PUTs (to --keys objects in
-    /// turn, or fresh keys with --keys 0).
+    /// Load generator against any S3 endpoint: PUTs (over --keys objects
+    /// at random, or a fresh key each with --keys 0).
     Put,
     /// Load generator: GETs of a data set of --keys objects made first.
     Get,

@@ -60,9 +60,10 @@ pub struct LoadArgs {
     /// Stop after this many operations instead of after --duration.
     #[arg(long)]
     pub ops: Option<u64>,
-    /// Objects the workload spreads over (GET/stat/list read a data set of
-    /// this many, made first; PUT overwrites them in turn). 0 with put:
-    /// a fresh key for every PUT.
+    /// Objects the workload spreads over: GET/stat/list read a data set of
+    /// this many, made first; PUT overwrites them at random (so it may not
+    /// write them all: `get --keys N --keep` makes a whole data set for
+    /// later `--reuse`). 0 with put: a fresh key for every PUT.
     #[arg(long, default_value_t = 64)]
     pub keys: u64,
     /// Ratios of a mixed workload.
