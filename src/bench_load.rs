@@ -275,22 +275,7 @@ impl Target {
         let base = base.trim_end_matches('/').to_owned();
         let uri: http::Uri = base.parse().with_context(|| format!("endpoint {base:?}"))?;
         let host = uri.authority().context("endpoint without a host")?.to_string();
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(c);
-        }
-        if let Some(p) = ca_bundle {
-            use rustls_pki_types::pem::PemObject;
-            for c in rustls_pki_types::CertificateDer::pem_file_iter(p)
-                .with_context(|| format!("CA bundle {}", p.display()))?
-            {
-                roots.add(c?)?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = strongroom_client::tls_config(ca_bundle)?;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
@@ -359,7 +344,7 @@ impl Target {
         }
         if self.signed {
             let payload = payload_hash.unwrap_or("UNSIGNED-PAYLOAD");
-            let amz_date = amz_date();
+            let amz_date = crate::presign::amz_date_now()?;
             let mut signed: Vec<(String, String)> = vec![
                 ("host".into(), self.host.clone()),
                 ("x-amz-content-sha256".into(), payload.into()),
@@ -426,7 +411,7 @@ impl Target {
             }
         }
         let code = (status >= 300).then(|| {
-            xml_field(&kept, "Code").unwrap_or_else(|| match status {
+            xml_first(&kept, "Code").unwrap_or_else(|| match status {
                 404 => "NotFound".into(),
                 403 => "Forbidden".into(),
                 s => format!("Http{s}"),
@@ -449,17 +434,9 @@ const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-fn amz_date() -> String {
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::OffsetDateTime::now_utc().format(&fmt).unwrap_or_default()
-}
-
-/// The text of the first `<name>` element of a small XML answer.
-pub(crate) fn xml_field(body: &[u8], name: &str) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let (_, rest) = text.split_once(&format!("<{name}>"))?;
-    let (v, _) = rest.split_once(&format!("</{name}>"))?;
-    Some(v.to_owned())
+/// The text of the first `<name>` element of an XML answer.
+fn xml_first(body: &[u8], name: &str) -> Option<String> {
+    crate::logs::xml_texts(body, name).into_iter().next()
 }
 
 /// Everything the workers share.
@@ -471,10 +448,15 @@ struct Plan {
     part_size: u64,
     /// Random bytes, as long as the largest object (bodies are slices).
     data: Bytes,
-    put_headers: Vec<(HeaderName, HeaderValue)>,
+    /// SSE headers of writes.
+    put_headers: Headers,
+    /// The whole headers of a PUT when every object has one size (SSE and
+    /// checksum, computed once: the bodies are the same bytes).
+    fixed_put: Option<Headers>,
     /// SSE-C's key headers, which reads must send too.
-    read_headers: Vec<(HeaderName, HeaderValue)>,
-    payload_hashes: BTreeMap<u64, String>,
+    read_headers: Headers,
+    /// The body's SHA-256 with --sign-payload (one size only).
+    payload_hash: Option<String>,
     checksum: ChecksumMode,
     keys: u64,
     list_max_keys: u32,
@@ -507,7 +489,7 @@ impl Plan {
     }
 
     /// Headers of a PUT of `size` bytes (SSE, checksum).
-    fn put_headers_for(&self, size: u64) -> Vec<(HeaderName, HeaderValue)> {
+    fn put_headers_for(&self, size: u64) -> Headers {
         let mut h = self.put_headers.clone();
         match self.checksum {
             ChecksumMode::None => {}
@@ -530,16 +512,22 @@ impl Plan {
     }
 
     async fn put(&self, key: &str, size: u64) -> anyhow::Result<Answer> {
-        let headers = self.put_headers_for(size);
-        let hash = self.payload_hashes.get(&size).map(String::as_str);
+        let computed;
+        let headers = match &self.fixed_put {
+            Some(h) => h,
+            None => {
+                computed = self.put_headers_for(size);
+                &computed
+            }
+        };
         self.target
             .send(
                 Method::PUT,
                 &self.path(key),
                 &[],
-                &headers,
+                headers,
                 self.body(size),
-                hash,
+                self.payload_hash.as_deref(),
                 false,
             )
             .await
@@ -563,7 +551,7 @@ impl Plan {
             return Ok(a);
         }
         let body = a.body.unwrap_or_default();
-        let id = xml_field(&body, "UploadId").context("CreateMultipartUpload answered no UploadId")?;
+        let id = xml_first(&body, "UploadId").context("CreateMultipartUpload answered no UploadId")?;
         let mut sent = a.bytes;
         let mut etags = Vec::new();
         let parts = size.div_ceil(self.part_size).max(1);
@@ -610,7 +598,7 @@ impl Plan {
             .await?;
         // CompleteMultipartUpload can answer 200 with an error in the body
         if a.status == 200
-            && let Some(code) = a.body.as_deref().and_then(|b| xml_field(b, "Code"))
+            && let Some(code) = a.body.as_deref().and_then(|b| xml_first(b, "Code"))
         {
             a.status = 500;
             a.code = Some(code);
@@ -897,21 +885,19 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
     let mut data = vec![0u8; longest];
     strongroom_crypt::fill_random(&mut data).map_err(|e| anyhow::anyhow!("{e}"))?;
     let data = Bytes::from(data);
-    let mut payload_hashes = BTreeMap::new();
-    if a.sign_payload {
+    let payload_hash = if a.sign_payload {
         if sizes.min != sizes.max {
             bail!("--sign-payload needs one object size, not a range");
         }
-        payload_hashes.insert(
-            sizes.max,
-            hex_simd::encode_to_string(
-                ring::digest::digest(&ring::digest::SHA256, &data[..longest]).as_ref(),
-                hex_simd::AsciiCase::Lower,
-            ),
-        );
-    }
+        Some(hex_simd::encode_to_string(
+            ring::digest::digest(&ring::digest::SHA256, &data[..longest]).as_ref(),
+            hex_simd::AsciiCase::Lower,
+        ))
+    } else {
+        None
+    };
     let (put_headers, read_headers) = sse_headers(a)?;
-    let plan = Arc::new(Plan {
+    let mut plan = Plan {
         target,
         bucket: a.bucket.clone(),
         prefix: a.prefix.clone(),
@@ -919,8 +905,9 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
         part_size,
         data,
         put_headers,
+        fixed_put: None,
         read_headers,
-        payload_hashes,
+        payload_hash,
         checksum: a.checksum,
         keys: a.keys,
         list_max_keys: a.list_max_keys,
@@ -931,7 +918,11 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
         mixed,
         stop: AtomicBool::new(false),
         live: Default::default(),
-    });
+    };
+    if sizes.min == sizes.max {
+        plan.fixed_put = Some(plan.put_headers_for(sizes.max));
+    }
+    let plan = Arc::new(plan);
     // the bucket: made when missing
     let made = plan
         .target

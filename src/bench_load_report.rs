@@ -190,8 +190,8 @@ impl Report {
 
 /// CPU seconds this process has used (user + system, all threads).
 pub fn client_cpu_seconds() -> f64 {
-    // SAFETY-free: getrusage through std is not offered; /proc/self/stat
-    // fields 14 and 15 are utime and stime in clock ticks
+    // std offers no getrusage: /proc/self/stat fields 14 and 15 are
+    // utime and stime in clock ticks
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };

@@ -206,7 +206,7 @@ impl S3 {
 }
 
 /// The text of every element named `name` (any depth), in order.
-fn xml_texts(xml: &[u8], name: &str) -> Vec<String> {
+pub(crate) fn xml_texts(xml: &[u8], name: &str) -> Vec<String> {
     let mut r = quick_xml::Reader::from_reader(xml);
     let mut out = Vec::new();
     let mut inside = false;

@@ -193,8 +193,8 @@ pub(crate) async fn read_all(
     Ok((parts, bytes))
 }
 
-/// The HTTP client: HTTP/1.1, TLS with the system roots plus `ca_bundle`.
-pub(crate) fn http_client(ca_bundle: Option<&std::path::Path>) -> Result<HyperClient<Https, Body>, ClientError> {
+/// TLS settings of a client: the system's roots plus `ca_bundle`.
+pub fn tls_config(ca_bundle: Option<&std::path::Path>) -> Result<rustls::ClientConfig, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for c in native.certs {
@@ -211,12 +211,18 @@ pub(crate) fn http_client(ca_bundle: Option<&std::path::Path>) -> Result<HyperCl
                 .map_err(|e| ClientError::Config(format!("CA bundle {}: {e}", p.display())))?;
         }
     }
-    let tls =
+    Ok(
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| ClientError::Config(e.to_string()))?
             .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_no_client_auth(),
+    )
+}
+
+/// The HTTP client: HTTP/1.1, TLS with the system roots plus `ca_bundle`.
+pub(crate) fn http_client(ca_bundle: Option<&std::path::Path>) -> Result<HyperClient<Https, Body>, ClientError> {
+    let tls = tls_config(ca_bundle)?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
