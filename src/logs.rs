@@ -340,13 +340,16 @@ impl Summary {
             self.errors += 1;
         }
         self.bytes_sent += r.bytes_sent.unwrap_or(0);
-        *self.by_op_status.entry((r.operation.clone(), r.status)).or_default() += 1;
+        *self
+            .by_op_status
+            .entry((r.operation.to_string(), r.status))
+            .or_default() += 1;
         if let Some(k) = &r.key {
-            *self.keys.entry(k.clone()).or_default() += 1;
+            *self.keys.entry(k.to_string()).or_default() += 1;
         }
         *self
             .requesters
-            .entry(r.requester.clone().unwrap_or_else(|| "-".into()))
+            .entry(r.requester.as_deref().unwrap_or("-").to_owned())
             .or_default() += 1;
         self.first = self.first.min(r.time).or(r.time);
         self.last = self.last.max(r.time);

@@ -234,6 +234,14 @@ impl Identities {
         })
     }
 
+    /// The canonical id of account `id` (one copy, not the account's).
+    pub fn canonical_id(&self, id: &str) -> Option<String> {
+        self.by_key
+            .read()
+            .ok()
+            .and_then(|m| m.values().find(|a| a.id == id).map(|a| a.canonical_id.clone()))
+    }
+
     /// The principal of an access key whose signature a verifier checked
     /// (s3s for S3, [`Identities::verify_sigv4`] for the other services):
     /// an account root, an IAM user's active key, or a live session whose

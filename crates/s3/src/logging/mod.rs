@@ -57,11 +57,21 @@ pub struct LogConfig {
 }
 
 /// The logging configuration stored in a bucket config value; None when
-/// logging is off or the value does not decode (logged).
+/// logging is off or the value does not decode (logged). The last value
+/// decoded is remembered per thread: every request to a logged bucket asks.
 pub fn config(value: Option<&str>) -> Option<LogConfig> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, LogConfig)>> = const { std::cell::RefCell::new(None) };
+    }
     let v = value?;
-    match serde_json::from_str(v) {
-        Ok(c) => Some(c),
+    if let Some(c) = LAST.with_borrow(|l| l.as_ref().filter(|(text, _)| text == v).map(|(_, c)| c.clone())) {
+        return Some(c);
+    }
+    match serde_json::from_str::<LogConfig>(v) {
+        Ok(c) => {
+            LAST.set(Some((v.to_owned(), c.clone())));
+            Some(c)
+        }
         Err(e) => {
             tracing::error!(error = %e, "unreadable logging configuration: nothing is logged");
             None

@@ -5,6 +5,9 @@
 //! keys in the query are removed, as AWS does. Every record matches the
 //! regular expression AWS publishes for Athena.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+
 use time::OffsetDateTime;
 
 /// Query parameters never logged (compared without case): the secrets a
@@ -20,42 +23,44 @@ const SECRET_PARAMS: &[&str] = &[
     "x-amz-copy-source-server-side-encryption-customer-key-md5",
 ];
 
-/// What a record says of one request.
+/// What a record says of one request. Borrowed where it can be: a record
+/// made for the spool is built from the request's own facts without
+/// copying them; one read back ([`Record::parse`]) owns its fields.
 #[derive(Clone, Debug, Default)]
-pub struct Record {
+pub struct Record<'a> {
     /// Canonical id of the source bucket's owner.
-    pub owner: String,
-    pub bucket: String,
+    pub owner: Cow<'a, str>,
+    pub bucket: Cow<'a, str>,
     pub time: Option<OffsetDateTime>,
-    pub remote_ip: String,
+    pub remote_ip: Cow<'a, str>,
     /// The requester's ARN; None for anonymous requests.
-    pub requester: Option<String>,
-    pub request_id: String,
+    pub requester: Option<Cow<'a, str>>,
+    pub request_id: Cow<'a, str>,
     /// `REST.GET.OBJECT`, `WEBSITE.GET.OBJECT`, ...
-    pub operation: String,
-    pub key: Option<String>,
+    pub operation: Cow<'a, str>,
+    pub key: Option<Cow<'a, str>>,
     /// Method, request target (as sent) and HTTP version.
-    pub method: String,
-    pub target: String,
-    pub http_version: String,
+    pub method: Cow<'a, str>,
+    pub target: Cow<'a, str>,
+    pub http_version: Cow<'a, str>,
     pub status: u16,
-    pub error_code: Option<String>,
+    pub error_code: Option<Cow<'a, str>>,
     pub bytes_sent: Option<u64>,
     pub object_size: Option<u64>,
     pub total_ms: u64,
     pub turnaround_ms: u64,
-    pub referer: Option<String>,
-    pub user_agent: Option<String>,
-    pub version_id: Option<String>,
-    pub host_id: String,
+    pub referer: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub version_id: Option<Cow<'a, str>>,
+    pub host_id: Cow<'a, str>,
     /// `SigV2` / `SigV4`.
-    pub signature_version: Option<String>,
-    pub cipher_suite: Option<String>,
+    pub signature_version: Option<Cow<'a, str>>,
+    pub cipher_suite: Option<Cow<'a, str>>,
     /// `AuthHeader` / `QueryString`.
-    pub auth_type: Option<String>,
-    pub host: Option<String>,
+    pub auth_type: Option<Cow<'a, str>>,
+    pub host: Option<Cow<'a, str>>,
     /// `TLSv1.2` / `TLSv1.3`.
-    pub tls_version: Option<String>,
+    pub tls_version: Option<Cow<'a, str>>,
 }
 
 fn dash(v: Option<&str>) -> &str {
@@ -72,7 +77,10 @@ fn push_escaped_with(out: &mut String, v: &str, spaces: bool) {
     while let Some(i) = rest.find(|c: char| (c == ' ' && !spaces) || c == '"' || c.is_ascii_control()) {
         out.push_str(&rest[..i]);
         let b = rest.as_bytes()[i];
-        out.push_str(&format!("%{b:02X}"));
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
         rest = &rest[i + 1..];
     }
     out.push_str(rest);
@@ -107,38 +115,70 @@ fn push_num(out: &mut String, v: Option<u64>) {
 
 /// The request target without its secret query parameters.
 pub fn redact(target: &str) -> String {
-    let Some((path, query)) = target.split_once('?') else {
-        return target.to_owned();
+    let mut out = String::with_capacity(target.len());
+    redact_into(&mut out, target, |o, v| o.push_str(v));
+    out
+}
+
+/// Whether a query parameter (`name[=value]`, as sent) is a secret: its
+/// name, percent-decoded, is one of [`SECRET_PARAMS`] without case.
+fn secret_param(p: &str) -> bool {
+    let name = p.split_once('=').map_or(p, |(n, _)| n);
+    let is_secret = |n: &str| {
+        SECRET_PARAMS
+            .iter()
+            .any(|s| s.len() == n.len() && n.eq_ignore_ascii_case(s))
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|p| {
-            let name = p.split('=').next().unwrap_or_default();
-            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-            !SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s))
-        })
-        .collect();
-    if kept.is_empty() {
-        path.to_owned()
+    if name.contains('%') {
+        is_secret(&percent_encoding::percent_decode_str(name).decode_utf8_lossy())
     } else {
-        format!("{path}?{}", kept.join("&"))
+        is_secret(name)
     }
 }
 
-/// AWS's time format: `[06/Feb/2019:00:00:38 +0000]`.
-fn time(t: OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
-    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
+/// Appends the request target without its secret query parameters, each
+/// piece through `push`.
+fn redact_into(out: &mut String, target: &str, push: impl Fn(&mut String, &str)) {
+    let Some((path, query)) = target.split_once('?') else {
+        return push(out, target);
+    };
+    push(out, path);
+    let mut sep = '?';
+    for p in query.split('&').filter(|p| !secret_param(p)) {
+        out.push(sep);
+        push(out, p);
+        sep = '&';
+    }
 }
 
-impl Record {
+/// AWS's time format: `[06/Feb/2019:00:00:38 +0000]` (without the
+/// brackets), made once a second per thread.
+fn push_time(out: &mut String, t: OffsetDateTime) {
+    thread_local! {
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let secs = t.unix_timestamp();
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != secs {
+            let f = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
+            *text = t.format(&f).unwrap_or_default();
+            *at = secs;
+        }
+        out.push_str(text);
+    });
+}
+
+impl Record<'_> {
     /// The record as one line (without its newline).
     pub fn line(&self) -> String {
         use std::fmt::Write;
         let mut out = String::with_capacity(512);
         push_token(&mut out, Some(&self.owner));
         push_token(&mut out, Some(&self.bucket));
-        let _ = write!(out, "[{}] ", time(self.time.unwrap_or(OffsetDateTime::UNIX_EPOCH)));
+        out.push('[');
+        push_time(&mut out, self.time.unwrap_or(OffsetDateTime::UNIX_EPOCH));
+        out.push_str("] ");
         push_token(&mut out, Some(&self.remote_ip));
         push_token(&mut out, self.requester.as_deref());
         push_token(&mut out, Some(&self.request_id));
@@ -152,7 +192,7 @@ impl Record {
         out.push('"');
         push_escaped(&mut out, &self.method);
         out.push(' ');
-        push_escaped(&mut out, &redact(&self.target));
+        redact_into(&mut out, &self.target, push_escaped);
         out.push(' ');
         push_escaped(&mut out, &self.http_version);
         out.push_str("\" ");
@@ -201,14 +241,18 @@ fn fields(line: &str) -> Vec<&str> {
     out
 }
 
-fn opt(v: &str) -> Option<String> {
-    (v != "-").then(|| v.to_owned())
+fn opt(v: &str) -> Option<Cow<'static, str>> {
+    (v != "-").then(|| Cow::Owned(v.to_owned()))
 }
 
-impl Record {
+fn own(v: &str) -> Cow<'static, str> {
+    Cow::Owned(v.to_owned())
+}
+
+impl Record<'static> {
     /// A record read back from its line (as delivered; the key decoded).
     /// None when the line is not a record.
-    pub fn parse(line: &str) -> Option<Record> {
+    pub fn parse(line: &str) -> Option<Record<'static>> {
         let f = fields(line);
         if f.len() < 24 {
             return None;
@@ -219,21 +263,23 @@ impl Record {
         let num = |v: &str| if v == "-" { Some(None) } else { v.parse().ok().map(Some) };
         let mut request = f[8].splitn(3, ' ');
         Some(Record {
-            owner: f[0].to_owned(),
-            bucket: f[1].to_owned(),
+            owner: own(f[0]),
+            bucket: own(f[1]),
             time: Some(OffsetDateTime::parse(f[2], &tf).ok()?),
-            remote_ip: f[3].to_owned(),
+            remote_ip: own(f[3]),
             requester: opt(f[4]),
-            request_id: f[5].to_owned(),
-            operation: f[6].to_owned(),
+            request_id: own(f[5]),
+            operation: own(f[6]),
             key: opt(f[7]).map(|k| {
-                percent_encoding::percent_decode_str(&k)
-                    .decode_utf8_lossy()
-                    .into_owned()
+                Cow::Owned(
+                    percent_encoding::percent_decode_str(&k)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
             }),
-            method: request.next().unwrap_or_default().to_owned(),
-            target: request.next().unwrap_or_default().to_owned(),
-            http_version: request.next().unwrap_or_default().to_owned(),
+            method: own(request.next().unwrap_or_default()),
+            target: own(request.next().unwrap_or_default()),
+            http_version: own(request.next().unwrap_or_default()),
             status: f[9].parse().ok()?,
             error_code: opt(f[10]),
             bytes_sent: num(f[11])?,
@@ -243,7 +289,7 @@ impl Record {
             referer: opt(f[15]),
             user_agent: opt(f[16]),
             version_id: opt(f[17]),
-            host_id: f[18].to_owned(),
+            host_id: own(f[18]),
             signature_version: opt(f[19]),
             cipher_suite: opt(f[20]),
             auth_type: opt(f[21]),
@@ -303,7 +349,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
-    fn sample() -> Record {
+    fn sample() -> Record<'static> {
         Record {
             owner: "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be".into(),
             bucket: "logs-src".into(),
@@ -382,6 +428,21 @@ mod tests {
         assert_eq!(r.requester, None);
         assert!(Record::parse("not a record").is_none());
         assert!(Record::parse("").is_none());
+    }
+
+    #[test]
+    fn each_record_has_its_own_second() {
+        // the time text is remembered per thread for one second: a record
+        // of another second must not reuse it
+        let mut r = sample();
+        for (t, text) in [
+            (1_549_411_238, "[06/Feb/2019:00:00:38 +0000]"),
+            (1_549_411_239, "[06/Feb/2019:00:00:39 +0000]"),
+            (1_549_411_238, "[06/Feb/2019:00:00:38 +0000]"),
+        ] {
+            r.time = OffsetDateTime::from_unix_timestamp(t).ok();
+            assert!(r.line().contains(text), "{}", r.line());
+        }
     }
 
     #[test]

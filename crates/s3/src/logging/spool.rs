@@ -45,7 +45,7 @@ pub(super) struct Spooled {
 struct Head<'a> {
     src: std::borrow::Cow<'a, str>,
     src_account: std::borrow::Cow<'a, str>,
-    cfg: LogConfig,
+    cfg: std::borrow::Cow<'a, LogConfig>,
     ms: i64,
     /// CRC-32C of the record: a line torn or damaged by a crash is skipped.
     crc: u32,
@@ -82,7 +82,7 @@ impl Spooled {
         let head = Head {
             src: self.src.as_str().into(),
             src_account: self.src_account.as_str().into(),
-            cfg: self.cfg.clone(),
+            cfg: std::borrow::Cow::Borrowed(&self.cfg),
             ms: self.ms,
             crc: crc(&self.line),
             pending: self.pending.as_deref().map(Into::into),
@@ -106,7 +106,7 @@ impl Spooled {
         (crc(line) == h.crc).then(|| Spooled {
             src: h.src.into_owned(),
             src_account: h.src_account.into_owned(),
-            cfg: h.cfg,
+            cfg: h.cfg.into_owned(),
             ms: h.ms,
             line: line.to_owned(),
             pending: h.pending.map(std::borrow::Cow::into_owned),

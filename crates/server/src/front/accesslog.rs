@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Response, StatusCode};
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use strongroom_iam::{ConnInfo, Identities, OperationSlot, RequestFacts, RequestSlot};
 use strongroom_s3::logging::{self, Durability, record::Record};
 
@@ -23,23 +25,20 @@ use super::FrontDoor;
 use super::rewrite::{error_code, error_response};
 
 /// What the record needs of the request itself, taken before it is
-/// consumed.
-#[derive(Clone, Debug, Default)]
+/// consumed: cheap handles (the method, the URI and header values share
+/// the request's buffers), turned into text only when a record is made.
+#[derive(Clone, Debug)]
 pub(crate) struct Meta {
-    method: String,
-    target: String,
-    version: String,
-    user_agent: Option<String>,
-    referer: Option<String>,
-    host: Option<String>,
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    user_agent: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
+    host: Option<HeaderValue>,
     /// The object bytes a write carries (x-amz-decoded-content-length for
     /// aws-chunked bodies).
     pub(crate) request_len: Option<u64>,
-    remote_ip: String,
-}
-
-fn header(h: &HeaderMap, n: &str) -> Option<String> {
-    h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    remote_ip: std::net::IpAddr,
 }
 
 impl Meta {
@@ -51,31 +50,29 @@ impl Meta {
         info: &ConnInfo,
         trusted: &[std::net::IpAddr],
     ) -> Meta {
-        let n = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok());
+        let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+        let n = |n: &str| text(n).and_then(|s| s.parse::<u64>().ok());
         // behind a trusted proxy, the client it names
         let forwarded = trusted
             .contains(&info.peer.ip())
-            .then(|| header(h, "x-forwarded-for"))
+            .then(|| text("x-forwarded-for"))
             .flatten()
-            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
-            .filter(|s| s.parse::<std::net::IpAddr>().is_ok());
+            .and_then(|v| v.split(',').next())
+            .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok());
         Meta {
-            method: parts_method.as_str().to_owned(),
-            target: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
-            version: match version {
-                http::Version::HTTP_10 => "HTTP/1.0",
-                http::Version::HTTP_2 => "HTTP/2.0",
-                _ => "HTTP/1.1",
-            }
-            .to_owned(),
-            user_agent: header(h, "user-agent"),
-            referer: header(h, "referer"),
-            host: header(h, "host"),
-            request_len: n(header(h, "x-amz-decoded-content-length")).or(n(header(h, "content-length"))),
-            remote_ip: forwarded.unwrap_or_else(|| info.peer.ip().to_string()),
+            method: parts_method.clone(),
+            uri: uri.clone(),
+            version,
+            user_agent: h.get(http::header::USER_AGENT).cloned(),
+            referer: h.get(http::header::REFERER).cloned(),
+            host: h.get(http::header::HOST).cloned(),
+            request_len: n("x-amz-decoded-content-length").or(n("content-length")),
+            remote_ip: forwarded.unwrap_or_else(|| info.peer.ip()),
         }
+    }
+
+    fn method(&self) -> &str {
+        self.method.as_str()
     }
 }
 
@@ -127,9 +124,9 @@ impl FrontDoor {
         let (Some(src), Some(journal)) = (src, &self.access_log) else {
             return resp;
         };
-        let Some(cfg) = logging::config(src.logging.as_deref()) else {
+        if src.logging.is_none() {
             return resp;
-        };
+        }
         let status = resp.status();
         let h = resp.headers();
         let len = |n: &str| {
@@ -137,7 +134,7 @@ impl FrontDoor {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
         };
-        let head = meta.method == "HEAD";
+        let head = meta.method == http::Method::HEAD;
         let outcome = Outcome {
             status: status.as_u16(),
             error_code: if status.as_u16() >= 400 {
@@ -150,7 +147,7 @@ impl FrontDoor {
             } else {
                 len("content-length").filter(|n| *n > 0)
             },
-            object_size: match meta.method.as_str() {
+            object_size: match meta.method() {
                 "GET" | "HEAD" if status.is_success() => h
                     .get("content-range")
                     .and_then(|v| v.to_str().ok())
@@ -174,6 +171,9 @@ impl FrontDoor {
         if carried.is_some() && outcome == assumed(meta) {
             return resp;
         }
+        let Some(cfg) = logging::config(src.logging.as_deref()) else {
+            return resp;
+        };
         let rec = record(
             &self.identities,
             &src,
@@ -188,9 +188,7 @@ impl FrontDoor {
         );
         let durability = match carried {
             Some(c) => Durability::Rode(logging::pending_ref(&c.row, &c.name)),
-            None if !matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400 => {
-                Durability::Wait
-            }
+            None if !matches!(meta.method(), "GET" | "HEAD" | "OPTIONS") && status.as_u16() < 400 => Durability::Wait,
             None => Durability::Batched,
         };
         match logging::spool(journal, cfg, &src.bucket, &src.owner, rec.line(), durability).await {
@@ -219,7 +217,7 @@ impl FrontDoor {
         started: Instant,
     ) -> Option<Rider> {
         // reads commit nothing worth a record's row
-        if matches!(meta.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        if matches!(meta.method(), "GET" | "HEAD" | "OPTIONS") {
             return None;
         }
         let journal = self.access_log.clone()?;
@@ -245,8 +243,8 @@ impl FrontDoor {
                 logging: Some(logging),
             };
             let operation = op.0.get().map_or_else(
-                || format!("REST.{}.UNKNOWN", meta.method),
-                |n| logging::record::operation(n, &meta.method),
+                || format!("REST.{}.UNKNOWN", meta.method()),
+                |n| logging::record::operation(n, meta.method()),
             );
             let rec = record(
                 &identities,
@@ -284,10 +282,10 @@ pub(crate) struct Outcome {
 /// version id (200; 204 for a DELETE).
 fn assumed(meta: &Meta) -> Outcome {
     Outcome {
-        status: if meta.method == "DELETE" { 204 } else { 200 },
+        status: if meta.method == http::Method::DELETE { 204 } else { 200 },
         error_code: None,
         bytes_sent: None,
-        object_size: matches!(meta.method.as_str(), "PUT" | "POST")
+        object_size: matches!(meta.method(), "PUT" | "POST")
             .then_some(meta.request_len)
             .flatten(),
         version_id: None,
@@ -313,50 +311,56 @@ impl Drop for Rider {
     }
 }
 
-/// The record of one request.
+/// The record of one request, borrowing what it can.
 #[allow(clippy::too_many_arguments)]
-fn record(
+fn record<'a>(
     identities: &Identities,
-    src: &Source,
+    src: &'a Source,
     operation: String,
-    meta: &Meta,
-    facts: &RequestFacts,
+    meta: &'a Meta,
+    facts: &'a RequestFacts,
     signature: Option<(&'static str, &'static str)>,
-    info: &ConnInfo,
-    ids: (&str, &str),
+    info: &'a ConnInfo,
+    ids: (&'a str, &'a str),
     started: Instant,
     outcome: Outcome,
-) -> Record {
+) -> Record<'a> {
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let owner = identities
-        .account(&src.owner)
-        .map_or_else(|| src.owner.clone(), |a| a.canonical_id);
+        .canonical_id(&src.owner)
+        .map_or(Cow::Borrowed(src.owner.as_str()), Cow::Owned);
+    let text = |v: &'a Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(Cow::Borrowed);
+    let target = meta.uri.path_and_query().map_or(meta.uri.path(), |p| p.as_str());
     Record {
         owner,
-        bucket: src.bucket.clone(),
+        bucket: Cow::Borrowed(&src.bucket),
         time: Some(time::OffsetDateTime::now_utc()),
-        remote_ip: meta.remote_ip.clone(),
-        requester: facts.requester.clone(),
-        request_id: ids.0.to_owned(),
-        operation,
-        key: facts.key.clone(),
-        method: meta.method.clone(),
-        target: meta.target.clone(),
-        http_version: meta.version.clone(),
+        remote_ip: Cow::Owned(meta.remote_ip.to_string()),
+        requester: facts.requester.as_deref().map(Cow::Borrowed),
+        request_id: Cow::Borrowed(ids.0),
+        operation: Cow::Owned(operation),
+        key: facts.key.as_deref().map(Cow::Borrowed),
+        method: Cow::Borrowed(meta.method()),
+        target: Cow::Borrowed(target),
+        http_version: Cow::Borrowed(match meta.version {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP/1.1",
+        }),
         status: outcome.status,
-        error_code: outcome.error_code,
+        error_code: outcome.error_code.map(Cow::Owned),
         bytes_sent: outcome.bytes_sent,
         object_size: outcome.object_size,
         total_ms: ms,
         turnaround_ms: ms,
-        referer: meta.referer.clone(),
-        user_agent: meta.user_agent.clone(),
-        version_id: outcome.version_id,
-        host_id: ids.1.to_owned(),
-        signature_version: signature.map(|s| s.0.to_owned()),
-        cipher_suite: info.cipher_suite.map(str::to_owned),
-        auth_type: signature.map(|s| s.1.to_owned()),
-        host: meta.host.clone(),
-        tls_version: info.tls_version.clone(),
+        referer: text(&meta.referer),
+        user_agent: text(&meta.user_agent),
+        version_id: outcome.version_id.map(Cow::Owned),
+        host_id: Cow::Borrowed(ids.1),
+        signature_version: signature.map(|s| Cow::Borrowed(s.0)),
+        cipher_suite: info.cipher_suite.map(Cow::Borrowed),
+        auth_type: signature.map(|s| Cow::Borrowed(s.1)),
+        host: text(&meta.host),
+        tls_version: info.tls_version.as_deref().map(Cow::Borrowed),
     }
 }
