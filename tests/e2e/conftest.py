@@ -2,6 +2,7 @@
 real clients (boto3, the AWS CLI, requests) pointed at it."""
 import json
 import os
+import random
 import socket
 import subprocess
 import tempfile
@@ -36,7 +37,28 @@ def binary() -> str:
     return b
 
 
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port to listen on, below the kernel's ephemeral range: a port the
+    kernel hands out (bind to 0) can be taken by any outgoing connection
+    between this check and the server's bind (seen: "Address already in
+    use" at start-up); one below the range only by another listener."""
+    top = min(_ephemeral_floor(), 32768)
+    for _ in range(200):
+        p = random.randrange(10000, top)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
