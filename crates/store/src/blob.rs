@@ -222,11 +222,7 @@ impl SegmentReader {
                     .map(|s| b.slice_ref(s))
                     .ok_or_else(|| std::io::Error::other("inline segment shorter than recorded"))
             }
-            SegmentReader::File(f) => {
-                let mut data = vec![0u8; len];
-                f.read_exact_at(&mut data, offset)?;
-                Ok(Bytes::from(data))
-            }
+            SegmentReader::File(f) => Ok(Bytes::from(f.read_vec_at(offset, len)?)),
         }
     }
 
@@ -261,8 +257,7 @@ impl SegmentReader {
                 }
                 SegmentReader::File(f) => {
                     let (f, data) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-                        let mut data = vec![0u8; usize::try_from(n).map_err(std::io::Error::other)?];
-                        f.read_exact_at(&mut data, offset)?;
+                        let data = f.read_vec_at(offset, usize::try_from(n).map_err(std::io::Error::other)?)?;
                         Ok((f, data))
                     })
                     .await

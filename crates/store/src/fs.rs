@@ -16,6 +16,12 @@ pub trait BlobFile: Send + Sync {
     fn sync_data(&self) -> io::Result<()>;
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Reads exactly `len` bytes at `offset` into a new buffer.
+    fn read_vec_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut data = vec![0u8; len];
+        self.read_exact_at(&mut data, offset)?;
+        Ok(data)
+    }
 }
 
 /// The operations the store performs on blob files and their directories.
@@ -51,6 +57,21 @@ impl BlobFile for RealFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         std::os::unix::fs::FileExt::read_exact_at(&self.0, buf, offset)
     }
+
+    /// `pread` straight into the buffer's spare capacity: no zero-fill
+    /// first (a memset of every byte read).
+    fn read_vec_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut data = Vec::with_capacity(len);
+        while data.len() < len {
+            let at = offset + data.len() as u64;
+            if rustix::io::pread(&self.0, rustix::buffer::spare_capacity(&mut data), at)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        // the capacity may exceed `len`: what was read past it is not asked for
+        data.truncate(len);
+        Ok(data)
+    }
 }
 
 impl BlobFs for RealFs {
@@ -85,5 +106,29 @@ impl BlobFs for RealFs {
 
     fn len(&self, path: &Path) -> io::Result<u64> {
         Ok(std::fs::metadata(path)?.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn reads_at_an_offset_without_zero_filling_and_refuses_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut f = RealFs.create_new(&path).unwrap();
+        f.write_all(&data).unwrap();
+        f.sync_data().unwrap();
+        let r = RealFs.open(&path).unwrap();
+        for (off, len) in [(0, 0), (0, 1), (7, 4096), (1000, 200_000), (299_999, 1), (0, 300_000)] {
+            let got = r.read_vec_at(off as u64, len).unwrap();
+            assert_eq!(got, data[off..off + len], "at {off} for {len}");
+        }
+        // a piece the file does not hold whole: an error, not a short read
+        let e = r.read_vec_at(299_990, 20).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
