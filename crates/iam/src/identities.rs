@@ -222,24 +222,27 @@ impl Identities {
         self.secret_of(access_key).map(|s| f(&s))
     }
 
+    /// Runs `f` on the account with this id.
+    fn with_account_id<R>(&self, id: &str, f: impl FnOnce(&Account) -> R) -> Option<R> {
+        self.by_key
+            .read()
+            .ok()
+            .and_then(|m| m.values().find(|a| a.id == id).map(f))
+    }
+
     /// Public facts of the account with this id (no secret).
     pub fn account(&self, id: &str) -> Option<AccountInfo> {
-        self.by_key.read().ok().and_then(|m| {
-            m.values().find(|a| a.id == id).map(|a| AccountInfo {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                canonical_id: a.canonical_id.clone(),
-                access_key: a.access_key.clone(),
-            })
+        self.with_account_id(id, |a| AccountInfo {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            canonical_id: a.canonical_id.clone(),
+            access_key: a.access_key.clone(),
         })
     }
 
     /// The canonical id of account `id` (one copy, not the account's).
     pub fn canonical_id(&self, id: &str) -> Option<String> {
-        self.by_key
-            .read()
-            .ok()
-            .and_then(|m| m.values().find(|a| a.id == id).map(|a| a.canonical_id.clone()))
+        self.with_account_id(id, |a| a.canonical_id.clone())
     }
 
     /// The principal of an access key whose signature a verifier checked

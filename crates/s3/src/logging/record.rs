@@ -113,13 +113,6 @@ fn push_num(out: &mut String, v: Option<u64>) {
     }
 }
 
-/// The request target without its secret query parameters.
-pub fn redact(target: &str) -> String {
-    let mut out = String::with_capacity(target.len());
-    redact_into(&mut out, target, |o, v| o.push_str(v));
-    out
-}
-
 /// Whether a query parameter (`name[=value]`, as sent) is a secret: its
 /// name, percent-decoded, is one of [`SECRET_PARAMS`] without case.
 fn secret_param(p: &str) -> bool {
@@ -460,6 +453,13 @@ mod tests {
             Record::parse(&l).unwrap().user_agent.as_deref(),
             Some("evil%0D%0Aagent%09%22x%22")
         );
+    }
+
+    /// The request target without its secret query parameters.
+    fn redact(target: &str) -> String {
+        let mut out = String::with_capacity(target.len());
+        redact_into(&mut out, target, |o, v| o.push_str(v));
+        out
     }
 
     #[test]

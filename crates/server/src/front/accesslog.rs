@@ -11,11 +11,9 @@
 //! configuration from the record the decision read, or for answers given
 //! before a decision, from the bucket record read here.
 
-use std::time::Instant;
-
-use std::sync::Arc;
-
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use strongroom_iam::{ConnInfo, Identities, OperationSlot, RequestFacts, RequestSlot};
