@@ -32,14 +32,38 @@ impl Drop for Server {
     }
 }
 
+/// A port to listen on, below the kernel's ephemeral range (one bound to 0
+/// could be taken by an outgoing connection before the server binds it),
+/// never handed out twice by this process (tests run on parallel threads).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 10_000 + (std::process::id() % 2_000) * 10;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(base + n % 2_000).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn start() -> Server {
+    for _ in 0..3 {
+        if let Some(s) = try_start() {
+            return s;
+        }
+    }
+    panic!("server did not start in three tries");
+}
+
+/// One server, or None when it exited at start-up (a port taken by another
+/// listener between the check and its bind: the harness's fact, not the
+/// server's).
+fn try_start() -> Option<Server> {
     let dir = tempfile::tempdir().unwrap();
     let (http, https) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
         .args(["serve", "--admin", "off", "--website", "off", "--data-dir"])
         .arg(dir.path().join("data"))
         .args([
@@ -57,15 +81,18 @@ fn start() -> Server {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", https)).is_err() {
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server {
+    Some(Server {
         child,
         http,
         https,
         dir,
-    }
+    })
 }
 
 fn client(endpoint: String, http_client: Option<aws_sdk_s3::config::SharedHttpClient>) -> Client {

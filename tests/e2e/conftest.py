@@ -45,23 +45,34 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+_HANDED_OUT: set = set()
+_PORT_RNG = random.SystemRandom()
+
+
 def free_port() -> int:
     """A port to listen on, below the kernel's ephemeral range: a port the
     kernel hands out (bind to 0) can be taken by any outgoing connection
     between this check and the server's bind (seen: "Address already in
-    use" at start-up); one below the range only by another listener."""
+    use" at start-up); one below the range only by another listener. A port
+    is handed out once per test session, so the four ports of one server (or
+    of two servers made before either starts) never coincide."""
     top = min(_ephemeral_floor(), 32768)
     for _ in range(200):
-        p = random.randrange(10000, top)
+        p = _PORT_RNG.randrange(10000, top)
+        if p in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", p))
-                return p
             except OSError:
                 continue
+        _HANDED_OUT.add(p)
+        return p
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        p = s.getsockname()[1]
+    _HANDED_OUT.add(p)
+    return p
 
 
 class Server:
@@ -93,13 +104,14 @@ class Server:
     def ca(self):
         return os.path.join(self.data_dir, "tls", "cert.pem")
 
-    def start(self, env_extra=None):
+    def start(self, env_extra=None, attempt=1):
         env = dict(os.environ)
         env["STRONGROOM_ROOT_ACCESS_KEY"], env["STRONGROOM_ROOT_SECRET_KEY"] = ROOT
         env.setdefault("RUST_LOG", "info,s3s=off")
         if env_extra:
             env.update(env_extra)
         self.log = open(self.log_path, "ab")
+        log_from = self.log.tell()
         self.proc = subprocess.Popen(
             [binary(), "serve", "--data-dir", self.data_dir,
              "--http", f"127.0.0.1:{self.http_port}",
@@ -110,7 +122,20 @@ class Server:
             stdout=self.log, stderr=self.log, env=env)
         deadline = time.time() + 20
         while time.time() < deadline:
-            assert self.proc.poll() is None, f"server exited early; see {self.log_path}"
+            if self.proc.poll() is not None:
+                self.log.close()
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_from)
+                    said = f.read().decode("utf-8", "replace")
+                if "Address already in use" in said and attempt < 3:
+                    # Another listener took one of our ports between the
+                    # check and the bind: a fact of the harness, not of the
+                    # server under test. New ports, one more try.
+                    self.http_port, self.https_port = free_port(), free_port()
+                    self.admin_port, self.website_port = free_port(), free_port()
+                    return self.start(env_extra, attempt + 1)
+                raise AssertionError(f"server exited early ({self.proc.returncode}); "
+                                     f"{self.log_path} says:\n{said[:6000]}")
             try:
                 if requests.get(f"http://127.0.0.1:{self.admin_port}/health", timeout=1).ok:
                     return self
