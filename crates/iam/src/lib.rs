@@ -74,6 +74,11 @@ impl RequestSlot {
             f(&mut g);
         }
     }
+    /// What `f` makes of the facts, read in place (None: a poisoned lock).
+    pub fn with<R>(&self, f: impl FnOnce(&RequestFacts) -> R) -> Option<R> {
+        self.0.lock().ok().map(|g| f(&g))
+    }
+
     /// A copy of the facts.
     pub fn get(&self) -> RequestFacts {
         self.0.lock().map(|g| g.clone()).unwrap_or_default()

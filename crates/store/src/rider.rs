@@ -114,12 +114,15 @@ const PACKED: &[u8] = b"\0entries1\0";
 
 /// One row's value holding `entries`: the marker, then for each entry its
 /// name and value, each preceded by its length (u32, little-endian).
-pub fn pack(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let size: usize = entries.iter().map(|(n, v)| 8 + n.len() + v.len()).sum();
+pub fn pack<N: AsRef<str>, V: AsRef<[u8]>>(entries: &[(N, V)]) -> Vec<u8> {
+    let size: usize = entries
+        .iter()
+        .map(|(n, v)| 8 + n.as_ref().len() + v.as_ref().len())
+        .sum();
     let mut out = Vec::with_capacity(PACKED.len() + size);
     out.extend_from_slice(PACKED);
     for (n, v) in entries {
-        for part in [n.as_bytes(), v.as_slice()] {
+        for part in [n.as_ref().as_bytes(), v.as_ref()] {
             // entries are single rows' worth: far below 4 GiB
             out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
             out.extend_from_slice(part);
@@ -128,20 +131,20 @@ pub fn pack(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// The entries of a packed row; None when `value` is not one (or is
-/// damaged).
-pub fn unpack(value: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+/// The entries of a packed row, borrowed from it; None when `value` is not
+/// one (or is damaged).
+pub fn unpack(value: &[u8]) -> Option<Vec<(&str, &[u8])>> {
     let mut rest = value.strip_prefix(PACKED)?;
-    let take = |rest: &mut &[u8]| -> Option<Vec<u8>> {
+    fn take<'v>(rest: &mut &'v [u8]) -> Option<&'v [u8]> {
         let (len, tail) = rest.split_first_chunk::<4>()?;
         let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
         let (part, tail) = (tail.get(..len)?, tail.get(len..)?);
         *rest = tail;
-        Some(part.to_vec())
-    };
+        Some(part)
+    }
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let name = String::from_utf8(take(&mut rest)?).ok()?;
+        let name = std::str::from_utf8(take(&mut rest)?).ok()?;
         let v = take(&mut rest)?;
         out.push((name, v));
     }
@@ -157,12 +160,15 @@ mod tests {
     fn packed_rows_round_trip_and_damaged_ones_are_refused() {
         let entries = vec![("a/1".to_owned(), b"one".to_vec()), ("a/2".to_owned(), Vec::new())];
         let v = pack(&entries);
-        assert_eq!(unpack(&v).unwrap(), entries);
-        assert_eq!(unpack(&pack(&[])).unwrap(), Vec::new());
+        let owned = |e: Vec<(&str, &[u8])>| -> Vec<(String, Vec<u8>)> {
+            e.into_iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect()
+        };
+        assert_eq!(owned(unpack(&v).unwrap()), entries);
+        assert!(unpack(&pack::<&str, &[u8]>(&[])).unwrap().is_empty());
         // cut anywhere: refused, or (at an entry's end) the entries before;
         // a byte changed: never a panic
         for cut in 0..v.len() {
-            if let Some(got) = unpack(&v[..cut]) {
+            if let Some(got) = unpack(&v[..cut]).map(owned) {
                 assert!(got.len() < entries.len() && entries.starts_with(&got), "cut at {cut}");
             }
         }

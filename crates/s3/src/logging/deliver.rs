@@ -22,13 +22,14 @@ fn supersede(txn: &mut strongroom_store::Txn<'_>, refs: &[String]) -> Result<(),
         by_row.entry(row).or_default().extend(entry);
     }
     for (row, gone) in by_row {
-        let kept = txn
-            .system(row)?
-            .and_then(|v| strongroom_store::rider::unpack(&v))
+        let value = txn.system(row)?;
+        let kept = value
+            .as_deref()
+            .and_then(strongroom_store::rider::unpack)
             .map(|entries| {
                 entries
                     .into_iter()
-                    .filter(|(n, _)| !gone.contains(&n.as_str()))
+                    .filter(|(n, _)| !gone.contains(n))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
@@ -248,10 +249,9 @@ impl Strongroom {
     ) -> Result<Option<usize>, StoreError> {
         let mut groups: Vec<Group> = Vec::new();
         for s in records {
-            let g = (s.src.clone(), s.cfg.clone());
-            match groups.iter_mut().find(|(k, _)| *k == g) {
+            match groups.iter_mut().find(|((src, cfg), _)| *src == s.src && *cfg == s.cfg) {
                 Some((_, v)) => v.push(s),
-                None => groups.push((g, vec![s])),
+                None => groups.push(((s.src.clone(), s.cfg.clone()), vec![s])),
             }
         }
         let now = crate::now_ms();

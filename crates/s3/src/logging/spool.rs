@@ -65,34 +65,44 @@ fn crc(line: &str) -> u32 {
 /// format: one JSON object (`Spooled`).
 const SPOOL_V2: &str = "v2\t";
 
-impl Spooled {
-    /// The record `line` of a request to `src` made now.
-    fn now(cfg: LogConfig, src: &str, src_account: &str, line: String, pending: Option<String>) -> Spooled {
-        Spooled {
-            src: src.to_owned(),
-            src_account: src_account.to_owned(),
-            cfg,
-            ms: crate::now_ms(),
-            line,
-            pending,
-        }
-    }
+/// One spool line (or provisional row value) from borrowed parts: the
+/// record `line` of a request to `src` (owned by `src_account`) made at
+/// `ms`, superseding the provisional record `pending` if any.
+fn encode(
+    cfg: &LogConfig,
+    src: &str,
+    src_account: &str,
+    ms: i64,
+    line: &str,
+    pending: Option<&str>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let head = Head {
+        src: src.into(),
+        src_account: src_account.into(),
+        cfg: std::borrow::Cow::Borrowed(cfg),
+        ms,
+        crc: crc(line),
+        pending: pending.map(Into::into),
+    };
+    let mut out = Vec::with_capacity(SPOOL_V2.len() + 160 + line.len());
+    out.extend_from_slice(SPOOL_V2.as_bytes());
+    serde_json::to_writer(&mut out, &head)?;
+    out.push(b'\t');
+    out.extend_from_slice(line.as_bytes());
+    Ok(out)
+}
 
+impl Spooled {
+    #[cfg(test)]
     pub(super) fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let head = Head {
-            src: self.src.as_str().into(),
-            src_account: self.src_account.as_str().into(),
-            cfg: std::borrow::Cow::Borrowed(&self.cfg),
-            ms: self.ms,
-            crc: crc(&self.line),
-            pending: self.pending.as_deref().map(Into::into),
-        };
-        let mut out = Vec::with_capacity(SPOOL_V2.len() + 160 + self.line.len());
-        out.extend_from_slice(SPOOL_V2.as_bytes());
-        serde_json::to_writer(&mut out, &head)?;
-        out.push(b'\t');
-        out.extend_from_slice(self.line.as_bytes());
-        Ok(out)
+        encode(
+            &self.cfg,
+            &self.src,
+            &self.src_account,
+            self.ms,
+            &self.line,
+            self.pending.as_deref(),
+        )
     }
 
     /// A spool line (or provisional row) read back; None for a torn,
@@ -174,12 +184,12 @@ pub(super) fn split_ref(r: &str) -> (&str, Option<&str>) {
 /// named by the greatest entry name.
 pub fn provisional_row(
     journal: &journal::Journal,
-    cfg: LogConfig,
+    cfg: &LogConfig,
     src: &str,
     src_account: &str,
-    line: String,
+    line: &str,
 ) -> Option<(u64, (String, Vec<u8>))> {
-    let value = Spooled::now(cfg, src, src_account, line, None).encode().ok()?;
+    let value = encode(cfg, src, src_account, crate::now_ms(), line, None).ok()?;
     // names in increasing order: each commit's row lands at the end of the
     // table (one page touched), not at a random place in it
     let seq = journal.begin_provisional();
@@ -187,7 +197,16 @@ pub fn provisional_row(
 }
 
 fn row_name(run: &str, seq: u64) -> String {
-    format!("{PENDING}{run}/{seq:020}")
+    // `{PENDING}{run}/{seq:020}`, without the formatting machinery (one
+    // name a write)
+    let digits = seq.to_string();
+    let mut name = String::with_capacity(PENDING.len() + run.len() + 21);
+    name.push_str(PENDING);
+    name.push_str(run);
+    name.push('/');
+    name.extend(std::iter::repeat_n('0', 20usize.saturating_sub(digits.len())));
+    name.push_str(&digits);
+    name
 }
 
 /// The run and sequence of a provisional record's row.
@@ -211,8 +230,8 @@ pub async fn spool(
         Durability::Rode(row) => Some(row),
         _ => None,
     };
-    let s = Spooled::now(cfg, src, src_account, line, pending);
-    let end = journal.append(&s.encode().map_err(std::io::Error::other)?, wait)?;
+    let value = encode(&cfg, src, src_account, crate::now_ms(), &line, pending.as_deref());
+    let end = journal.append(&value.map_err(std::io::Error::other)?, wait)?;
     if wait {
         journal.durable(end).await?;
     }
@@ -271,6 +290,14 @@ pub(super) mod tests {
         s.pending = None;
         let old = serde_json::to_string(&s).unwrap().replace(",\"pending\":null", "");
         assert_eq!(Spooled::decode(&old).unwrap().line, s.line);
+    }
+
+    #[test]
+    fn row_names_sort_by_sequence() {
+        assert_eq!(row_name("r1", 42), format!("{PENDING}r1/{:020}", 42));
+        assert_eq!(row_name("r1", u64::MAX), format!("{PENDING}r1/{}", u64::MAX));
+        assert!(row_name("r", 9) < row_name("r", 10));
+        assert_eq!(row_of(&row_name("r", 7)), Some(("r", 7)));
     }
 
     #[test]

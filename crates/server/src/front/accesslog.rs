@@ -174,7 +174,7 @@ impl FrontDoor {
         };
         let rec = record(
             &self.identities,
-            &src,
+            (&src.bucket, &src.owner),
             operation,
             meta,
             facts,
@@ -226,37 +226,33 @@ impl FrontDoor {
         let made = seqs.clone();
         let j = journal.clone();
         let inner = strongroom_store::rider::Rider::new(Box::new(move || {
-            let facts = slot.get();
-            let (Some(bucket), Some(owner), Some(Some(logging))) = (
-                facts.bucket.clone(),
-                facts.decided_owner.clone(),
-                facts.decided_logging.clone(),
-            ) else {
-                return None;
-            };
-            let cfg = logging::config(Some(&logging))?;
-            let src = Source {
-                bucket,
-                owner,
-                logging: Some(logging),
-            };
-            let operation = op.0.get().map_or_else(
-                || format!("REST.{}.UNKNOWN", meta.method()),
-                |n| logging::record::operation(n, meta.method()),
-            );
-            let rec = record(
-                &identities,
-                &src,
-                operation,
-                &meta,
-                &facts,
-                facts.signature,
-                &info,
-                (&rid, &id2),
-                started,
-                assumed(&meta),
-            );
-            let (seq, row) = logging::provisional_row(&j, cfg, &src.bucket, &src.owner, rec.line())?;
+            let (seq, row) = slot.with(|facts| {
+                let (Some(bucket), Some(owner), Some(Some(logging))) = (
+                    facts.bucket.as_deref(),
+                    facts.decided_owner.as_deref(),
+                    facts.decided_logging.as_ref(),
+                ) else {
+                    return None;
+                };
+                let cfg = logging::config(Some(logging))?;
+                let operation = op.0.get().map_or_else(
+                    || format!("REST.{}.UNKNOWN", meta.method()),
+                    |n| logging::record::operation(n, meta.method()),
+                );
+                let rec = record(
+                    &identities,
+                    (bucket, owner),
+                    operation,
+                    &meta,
+                    facts,
+                    facts.signature,
+                    &info,
+                    (&rid, &id2),
+                    started,
+                    assumed(&meta),
+                );
+                logging::provisional_row(&j, &cfg, bucket, owner, &rec.line())
+            })??;
             if let Ok(mut m) = made.lock() {
                 m.push(seq);
             }
@@ -313,7 +309,7 @@ impl Drop for Rider {
 #[allow(clippy::too_many_arguments)]
 fn record<'a>(
     identities: &Identities,
-    src: &'a Source,
+    (bucket, owner): (&'a str, &'a str),
     operation: String,
     meta: &'a Meta,
     facts: &'a RequestFacts,
@@ -324,14 +320,12 @@ fn record<'a>(
     outcome: Outcome,
 ) -> Record<'a> {
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let owner = identities
-        .canonical_id(&src.owner)
-        .map_or(Cow::Borrowed(src.owner.as_str()), Cow::Owned);
+    let owner = identities.canonical_id(owner).map_or(Cow::Borrowed(owner), Cow::Owned);
     let text = |v: &'a Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(Cow::Borrowed);
     let target = meta.uri.path_and_query().map_or(meta.uri.path(), |p| p.as_str());
     Record {
         owner,
-        bucket: Cow::Borrowed(&src.bucket),
+        bucket: Cow::Borrowed(bucket),
         time: Some(time::OffsetDateTime::now_utc()),
         remote_ip: Cow::Owned(meta.remote_ip.to_string()),
         requester: facts.requester.as_deref().map(Cow::Borrowed),
