@@ -23,15 +23,10 @@ fn supersede(txn: &mut strongroom_store::Txn<'_>, refs: &[String]) -> Result<(),
     }
     for (row, gone) in by_row {
         let value = txn.system(row)?;
-        let kept = value
-            .as_deref()
-            .and_then(strongroom_store::rider::unpack)
-            .map(|entries| {
-                entries
-                    .into_iter()
-                    .filter(|(n, _)| !gone.contains(n))
-                    .collect::<Vec<_>>()
-            })
+        let entries = value.as_deref().and_then(strongroom_store::rider::unpack);
+        let kept: Vec<(&str, &[u8])> = entries
+            .as_ref()
+            .map(|e| e.iter().filter(|(n, _)| !gone.contains(n)).collect())
             .unwrap_or_default();
         if kept.is_empty() {
             txn.delete_system(row)?;
