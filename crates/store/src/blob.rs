@@ -67,10 +67,18 @@ pub struct BlobWriter {
     file: Option<Box<dyn BlobFile>>,
     inflight: Option<tokio::task::JoinHandle<std::io::Result<Box<dyn BlobFile>>>>,
     len: u64,
+    /// Bytes issued to the file so far.
+    issued: u64,
 }
 
 /// Bytes gathered before a write is issued.
 const WRITE_CHUNK: usize = 256 * 1024;
+
+/// Every this many bytes written, the disk is asked to start writing the
+/// window before the last one (see [`crate::fs::BlobFile::start_writeback`]):
+/// a large blob goes to the disk while the rest of it arrives, and its
+/// final sync waits for about one window, not for the whole blob.
+const WRITEBACK_WINDOW: u64 = 8 * 1024 * 1024;
 
 fn join_err(e: tokio::task::JoinError) -> StoreError {
     StoreError::Io(std::io::Error::other(e))
@@ -86,6 +94,7 @@ impl BlobWriter {
             file: None,
             inflight: None,
             len: 0,
+            issued: 0,
         }
     }
 
@@ -137,7 +146,19 @@ impl BlobWriter {
                 f
             }
         };
-        self.inflight = Some(tokio::task::spawn_blocking(move || f.write_all(&chunk).map(|()| f)));
+        // crossing a window's end: the window before this one is asked to
+        // go to the disk (the one just filled may still be in flight)
+        let (from, to) = (self.issued, self.issued + chunk.len() as u64);
+        self.issued = to;
+        let kick = (from / WRITEBACK_WINDOW != to / WRITEBACK_WINDOW && to >= 2 * WRITEBACK_WINDOW)
+            .then(|| (to / WRITEBACK_WINDOW - 2) * WRITEBACK_WINDOW);
+        self.inflight = Some(tokio::task::spawn_blocking(move || {
+            f.write_all(&chunk)?;
+            if let Some(at) = kick {
+                f.start_writeback(at, WRITEBACK_WINDOW);
+            }
+            Ok(f)
+        }));
         Ok(())
     }
 
@@ -269,5 +290,117 @@ impl SegmentReader {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::io;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::fs::RealFs;
+
+    /// Writebacks asked for: (offset, len, bytes written by then).
+    type Kicks = Arc<Mutex<Vec<(u64, u64, u64)>>>;
+
+    struct Watched {
+        inner: Box<dyn BlobFile>,
+        written: u64,
+        kicks: Kicks,
+    }
+
+    impl BlobFile for Watched {
+        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+            self.written += data.len() as u64;
+            self.inner.write_all(data)
+        }
+        fn sync_data(&self) -> io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+            self.inner.read_exact_at(buf, offset)
+        }
+        fn start_writeback(&self, offset: u64, len: u64) {
+            self.kicks.lock().unwrap().push((offset, len, self.written));
+            self.inner.start_writeback(offset, len);
+        }
+    }
+
+    struct WatchedFs(Kicks);
+
+    impl BlobFs for WatchedFs {
+        fn create_new(&self, path: &Path) -> io::Result<Box<dyn BlobFile>> {
+            Ok(Box::new(Watched {
+                inner: RealFs.create_new(path)?,
+                written: 0,
+                kicks: self.0.clone(),
+            }))
+        }
+        fn open(&self, path: &Path) -> io::Result<Box<dyn BlobFile>> {
+            RealFs.open(path)
+        }
+        fn remove_file(&self, path: &Path) -> io::Result<()> {
+            RealFs.remove_file(path)
+        }
+        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+            RealFs.sync_dir(dir)
+        }
+        fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+            RealFs.create_dir_all(dir)
+        }
+        fn list(&self, dir: &Path) -> io::Result<Vec<(PathBuf, bool)>> {
+            RealFs.list(dir)
+        }
+        fn len(&self, path: &Path) -> io::Result<u64> {
+            RealFs.len(path)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_blob_goes_to_the_disk_window_by_window_behind_the_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let kicks = Kicks::default();
+        let fs: Arc<dyn BlobFs> = Arc::new(WatchedFs(kicks.clone()));
+        prepare_dirs(fs.as_ref(), dir.path()).unwrap();
+        let mut w = BlobWriter::new(fs, dir.path().to_path_buf());
+        // 41 MiB in uneven chunks
+        let total = 41 * 1024 * 1024 + 12_345;
+        let chunk = Bytes::from(vec![7u8; 100_003]);
+        let mut sent = 0;
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            w.write(chunk.slice(..n)).await.unwrap();
+            sent += n;
+        }
+        let p = w.finish().await.unwrap();
+        assert_eq!(p.segment.len, total as u64);
+        let kicks = kicks.lock().unwrap().clone();
+        // every whole window but the last two: once, in order, each only
+        // once the writes were past the window after it
+        let windows: Vec<u64> = kicks.iter().map(|k| k.0).collect();
+        let want: Vec<u64> = (0..(total as u64 / WRITEBACK_WINDOW).saturating_sub(1))
+            .map(|i| i * WRITEBACK_WINDOW)
+            .collect();
+        assert_eq!(windows, want, "{kicks:?}");
+        for (offset, len, written) in kicks {
+            assert_eq!(len, WRITEBACK_WINDOW);
+            assert!(written >= offset + 2 * WRITEBACK_WINDOW, "{offset} asked at {written}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_blob_asks_for_no_writeback() {
+        let dir = tempfile::tempdir().unwrap();
+        let kicks = Kicks::default();
+        let fs: Arc<dyn BlobFs> = Arc::new(WatchedFs(kicks.clone()));
+        prepare_dirs(fs.as_ref(), dir.path()).unwrap();
+        let mut w = BlobWriter::new(fs, dir.path().to_path_buf());
+        w.write(Bytes::from(vec![1u8; 2 * WRITEBACK_WINDOW as usize - 1]))
+            .await
+            .unwrap();
+        w.finish().await.unwrap();
+        assert!(kicks.lock().unwrap().is_empty());
     }
 }

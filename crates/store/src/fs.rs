@@ -14,6 +14,10 @@ pub trait BlobFile: Send + Sync {
     fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
     /// Makes the file's data durable.
     fn sync_data(&self) -> io::Result<()>;
+    /// Asks the system to start writing `[offset, offset + len)` to the
+    /// disk now, without waiting: a hint, so the final `sync_data` of a
+    /// large file has only its tail left to write. Promises nothing.
+    fn start_writeback(&self, _offset: u64, _len: u64) {}
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Reads exactly `len` bytes at `offset` into a new buffer.
@@ -52,6 +56,19 @@ impl BlobFile for RealFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+
+    /// `posix_fadvise(DONTNEED)`: Linux starts writeback of the range's
+    /// dirty pages (not waiting for it) and drops the pages already clean
+    /// — written once, a blob's pages are not read back soon. Without it
+    /// the kernel holds a large upload in the page cache (below its dirty
+    /// thresholds) and writes all of it at the final sync: receiving and
+    /// writing would take turns instead of overlapping.
+    fn start_writeback(&self, offset: u64, len: u64) {
+        if let Some(len) = std::num::NonZeroU64::new(len) {
+            // a hint: a refusal leaves the final sync to do the writing
+            let _ = rustix::fs::fadvise(&self.0, offset, Some(len), rustix::fs::Advice::DontNeed);
+        }
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
