@@ -143,6 +143,25 @@ def test_integrity_checks_refuse_and_change_nothing(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="i")["Body"].read() == b"original"
 
 
+def test_a_large_body_has_its_etag_and_content_md5_checked_like_a_small_one(s3, bucket):
+    """AWS: the ETag of a single-part upload is the MD5 of its bytes, and a
+    Content-MD5 that does not match is 400 BadDigest with nothing stored.
+    Pinned above the size whose MD5 the server computes on a thread of its
+    own (16 MiB), with a body that is not one repeated byte."""
+    body = os.urandom(1 << 20) * 17 + b"tail"
+    s3.put_object(Bucket=bucket, Key="big", Body=b"before")
+    good = base64.b64encode(hashlib.md5(body).digest()).decode()
+    bad = base64.b64encode(hashlib.md5(body[:-1] + b"!").digest()).decode()
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="big", Body=body, ContentMD5=bad)
+    assert error_of(e) == (400, "BadDigest")
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == b"before"
+    r = s3.put_object(Bucket=bucket, Key="big", Body=body, ContentMD5=good)
+    assert r["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+    g = s3.get_object(Bucket=bucket, Key="big")
+    assert g["ETag"] == r["ETag"] and g["Body"].read() == body
+
+
 @pytest.mark.parametrize("algo", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
 def test_checksums_are_stored_and_returned_with_checksum_mode(s3, bucket, algo):
     r = s3.put_object(Bucket=bucket, Key=f"ck-{algo}", Body=b"abc" * 1000, ChecksumAlgorithm=algo)
