@@ -243,62 +243,98 @@ pub(crate) async fn ingest(
     })
 }
 
-/// Bodies at least this large have their MD5 computed on a thread of its
-/// own, alongside the checksum, sealing and writing: MD5 is the slowest
+/// Bodies at least this large have their MD5 computed on the blocking
+/// pool, alongside the checksum, sealing and writing: MD5 is the slowest
 /// stage of a large upload (one core's worth at ~650 MB/s), and inline it
 /// adds to the others instead of overlapping them.
-const MD5_THREAD_FROM: u64 = 16 * 1024 * 1024;
+const MD5_OFF_TASK_FROM: u64 = 16 * 1024 * 1024;
 
-/// Chunks in flight to the MD5 thread (memory stays bounded: the body
-/// waits when MD5 falls behind).
-const MD5_QUEUE: usize = 16;
+/// Body bytes gathered before they are handed to the pool as one job.
+const MD5_BATCH: usize = 1024 * 1024;
 
-/// Where a body's MD5 is computed.
+/// Where a body's MD5 is computed. Off the task, one job at a time holds a
+/// pool thread, and only while it hashes: an upload that trickles holds
+/// none while it waits (a thread held for a whole upload would let
+/// hundreds of slow uploads take the pool that blob writes need).
 enum Md5Lane {
     Inline(Md5),
-    Thread {
-        tx: tokio::sync::mpsc::Sender<Bytes>,
-        done: tokio::task::JoinHandle<[u8; 16]>,
+    Pool {
+        /// The digest so far, when no job holds it.
+        md5: Option<Md5>,
+        /// Chunks not yet handed to a job (at most [`MD5_BATCH`] bytes).
+        batch: Vec<Bytes>,
+        batched: usize,
+        /// The job in flight: it gives the digest back.
+        inflight: Option<tokio::task::JoinHandle<Md5>>,
     },
+}
+
+fn md5_lost() -> S3Error {
+    s3_error!(InternalError, "the MD5 of the body was not computed")
 }
 
 impl Md5Lane {
     fn for_body(declared_len: Option<u64>) -> Md5Lane {
-        if declared_len.is_none_or(|l| l < MD5_THREAD_FROM) {
+        if declared_len.is_none_or(|l| l < MD5_OFF_TASK_FROM) {
             return Md5Lane::Inline(Md5::new());
         }
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(MD5_QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut md5 = Md5::new();
-            while let Some(chunk) = rx.blocking_recv() {
-                md5.update(&chunk);
-            }
-            md5.finish()
-        });
-        Md5Lane::Thread { tx, done }
+        Md5Lane::Pool {
+            md5: Some(Md5::new()),
+            batch: Vec::new(),
+            batched: 0,
+            inflight: None,
+        }
     }
 
     async fn update(&mut self, chunk: &Bytes) -> S3Result<()> {
         match self {
-            Md5Lane::Inline(m) => {
-                m.update(chunk);
-                Ok(())
+            Md5Lane::Inline(m) => m.update(chunk),
+            Md5Lane::Pool { batch, batched, .. } => {
+                *batched += chunk.len();
+                batch.push(chunk.clone());
+                if *batched >= MD5_BATCH {
+                    self.hand_off().await?;
+                }
             }
-            Md5Lane::Thread { tx, .. } => tx
-                .send(chunk.clone())
-                .await
-                .map_err(|_| s3_error!(InternalError, "the MD5 of the body was not computed")),
         }
+        Ok(())
     }
 
-    async fn finish(self) -> S3Result<[u8; 16]> {
+    /// Hands the gathered chunks to a job, once the previous job is done
+    /// (the body waits for MD5 only when MD5 falls a batch behind).
+    async fn hand_off(&mut self) -> S3Result<()> {
+        let Md5Lane::Pool {
+            md5,
+            batch,
+            batched,
+            inflight,
+        } = self
+        else {
+            return Ok(());
+        };
+        if let Some(job) = inflight.take() {
+            *md5 = Some(job.await.map_err(|_| md5_lost())?);
+        }
+        let mut m = md5.take().ok_or_else(md5_lost)?;
+        let chunks = std::mem::take(batch);
+        *batched = 0;
+        *inflight = Some(tokio::task::spawn_blocking(move || {
+            for c in &chunks {
+                m.update(c);
+            }
+            m
+        }));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> S3Result<[u8; 16]> {
+        self.hand_off().await?;
         match self {
             Md5Lane::Inline(m) => Ok(m.finish()),
-            Md5Lane::Thread { tx, done } => {
-                drop(tx);
-                done.await
-                    .map_err(|_| s3_error!(InternalError, "the MD5 of the body was not computed"))
-            }
+            Md5Lane::Pool { inflight, md5, .. } => match inflight {
+                Some(job) => Ok(job.await.map_err(|_| md5_lost())?.finish()),
+                None => md5.map(Md5::finish).ok_or_else(md5_lost),
+            },
         }
     }
 }
