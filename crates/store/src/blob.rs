@@ -146,16 +146,15 @@ impl BlobWriter {
                 f
             }
         };
-        // crossing a window's end: the window before this one is asked to
-        // go to the disk (the one just filled may still be in flight)
+        // each window end k·W this write crosses: window k-2 is asked to go
+        // to the disk (k-1, just filled, may still be in flight)
         let (from, to) = (self.issued, self.issued + chunk.len() as u64);
         self.issued = to;
-        let kick = (from / WRITEBACK_WINDOW != to / WRITEBACK_WINDOW && to >= 2 * WRITEBACK_WINDOW)
-            .then(|| (to / WRITEBACK_WINDOW - 2) * WRITEBACK_WINDOW);
+        let crossed = (from / WRITEBACK_WINDOW + 1).max(2)..(to / WRITEBACK_WINDOW + 1);
         self.inflight = Some(tokio::task::spawn_blocking(move || {
             f.write_all(&chunk)?;
-            if let Some(at) = kick {
-                f.start_writeback(at, WRITEBACK_WINDOW);
+            for k in crossed {
+                f.start_writeback((k - 2) * WRITEBACK_WINDOW, WRITEBACK_WINDOW);
             }
             Ok(f)
         }));
@@ -388,6 +387,21 @@ mod tests {
             assert_eq!(len, WRITEBACK_WINDOW);
             assert!(written >= offset + 2 * WRITEBACK_WINDOW, "{offset} asked at {written}");
         }
+    }
+
+    #[tokio::test]
+    async fn one_write_crossing_several_windows_asks_for_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let kicks = Kicks::default();
+        let fs: Arc<dyn BlobFs> = Arc::new(WatchedFs(kicks.clone()));
+        prepare_dirs(fs.as_ref(), dir.path()).unwrap();
+        let mut w = BlobWriter::new(fs, dir.path().to_path_buf());
+        w.write(Bytes::from(vec![3u8; 5 * WRITEBACK_WINDOW as usize + 1]))
+            .await
+            .unwrap();
+        w.finish().await.unwrap();
+        let windows: Vec<u64> = kicks.lock().unwrap().iter().map(|k| k.0).collect();
+        assert_eq!(windows, [0, 1, 2, 3].map(|i| i * WRITEBACK_WINDOW));
     }
 
     #[tokio::test]

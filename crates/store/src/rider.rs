@@ -214,11 +214,12 @@ mod tests {
         let v = pack(&entries);
         assert_eq!(owned(&unpack(&v).unwrap()), entries);
         assert!(owned(&unpack(&pack::<&str, &[u8]>(&[])).unwrap()).is_empty());
-        // cut anywhere or a byte changed: refused, or entries that parse;
-        // never a panic, never an allocation the row cannot justify
+        // cut anywhere (a compressed block is whole or refused): refused
         for cut in 0..v.len() {
-            let _ = unpack(&v[..cut]).map(|e| owned(&e));
+            assert!(unpack(&v[..cut]).is_none(), "accepted a row cut at {cut}");
         }
+        // a byte changed: refused, or entries that parse; never a panic,
+        // never an allocation the row cannot justify
         for i in 0..v.len() {
             for bit in [0x01, 0x5a, 0xff] {
                 let mut w = v.clone();
@@ -229,6 +230,13 @@ mod tests {
         let mut huge = v.clone();
         huge[PACKED_LZ4.len()..PACKED_LZ4.len() + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(unpack(&huge).is_none());
+        // a stored length within bounds but not the entries' own: refused
+        let real = u32::from_le_bytes(v[PACKED_LZ4.len()..PACKED_LZ4.len() + 4].try_into().unwrap());
+        for wrong in [real - 1, real + 1, real * 2] {
+            let mut w = v.clone();
+            w[PACKED_LZ4.len()..PACKED_LZ4.len() + 4].copy_from_slice(&wrong.to_le_bytes());
+            assert!(unpack(&w).is_none(), "accepted length {wrong} for {real}");
+        }
         // a value that is not a packed row (a single record)
         assert!(unpack(b"v2\t{}\tline").is_none());
     }
