@@ -39,28 +39,31 @@ fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = 10_000 + (std::process::id() % 2_000) * 10;
-    loop {
+    for _ in 0..2_000 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = u16::try_from(base + n % 2_000).unwrap();
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free port in {base}..{}", base + 2_000);
 }
 
 fn start() -> Server {
     for _ in 0..3 {
-        if let Some(s) = try_start() {
-            return s;
+        match try_start() {
+            Ok(s) => return s,
+            // a port taken by another listener between the check and the
+            // bind: the harness's fact, not the server's; new ports
+            Err(said) if said.contains("Address already in use") => continue,
+            Err(said) => panic!("server exited at start-up:\n{said}"),
         }
     }
-    panic!("server did not start in three tries");
+    panic!("server did not start in three tries (its ports taken each time)");
 }
 
-/// One server, or None when it exited at start-up (a port taken by another
-/// listener between the check and its bind: the harness's fact, not the
-/// server's).
-fn try_start() -> Option<Server> {
+/// One server, or what it said when it exited at start-up.
+fn try_start() -> Result<Server, String> {
     let dir = tempfile::tempdir().unwrap();
     let (http, https) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
@@ -76,18 +79,18 @@ fn try_start() -> Option<Server> {
         .env("STRONGROOM_ROOT_SECRET_KEY", SK)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", https)).is_err() {
         if child.try_wait().unwrap().is_some() {
-            return None;
+            return Err(std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
         }
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(Server {
+    Ok(Server {
         child,
         http,
         https,

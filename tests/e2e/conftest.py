@@ -84,9 +84,16 @@ class Server:
         self.https_port = free_port()
         self.admin_port = free_port()
         self.website_port = free_port()
+        # ports this object chose, never yet listened on: the only ones a
+        # failed start may trade for others (a restart, or a test that set
+        # the ports itself, keeps them)
+        self._fresh = self._ports()
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.normpath(data_dir) + ".log"
+
+    def _ports(self):
+        return (self.http_port, self.https_port, self.admin_port, self.website_port)
 
     @property
     def http(self):
@@ -127,17 +134,19 @@ class Server:
                 with open(self.log_path, "rb") as f:
                     f.seek(log_from)
                     said = f.read().decode("utf-8", "replace")
-                if "Address already in use" in said and attempt < 3:
+                if "Address already in use" in said and attempt < 3 and self._ports() == self._fresh:
                     # Another listener took one of our ports between the
                     # check and the bind: a fact of the harness, not of the
                     # server under test. New ports, one more try.
                     self.http_port, self.https_port = free_port(), free_port()
                     self.admin_port, self.website_port = free_port(), free_port()
+                    self._fresh = self._ports()
                     return self.start(env_extra, attempt + 1)
                 raise AssertionError(f"server exited early ({self.proc.returncode}); "
                                      f"{self.log_path} says:\n{said[:6000]}")
             try:
                 if requests.get(f"http://127.0.0.1:{self.admin_port}/health", timeout=1).ok:
+                    self._fresh = None
                     return self
             except requests.RequestException:
                 pass
