@@ -357,13 +357,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_large_blob_goes_to_the_disk_window_by_window_behind_the_writes() {
+    /// A blob writer over a real directory whose writeback requests are
+    /// recorded.
+    fn watched_writer() -> (tempfile::TempDir, Kicks, BlobWriter) {
         let dir = tempfile::tempdir().unwrap();
         let kicks = Kicks::default();
         let fs: Arc<dyn BlobFs> = Arc::new(WatchedFs(kicks.clone()));
         prepare_dirs(fs.as_ref(), dir.path()).unwrap();
-        let mut w = BlobWriter::new(fs, dir.path().to_path_buf());
+        let w = BlobWriter::new(fs, dir.path().to_path_buf());
+        (dir, kicks, w)
+    }
+
+    #[tokio::test]
+    async fn a_large_blob_goes_to_the_disk_window_by_window_behind_the_writes() {
+        let (_dir, kicks, mut w) = watched_writer();
         // 41 MiB in uneven chunks
         let total = 41 * 1024 * 1024 + 12_345;
         let chunk = Bytes::from(vec![7u8; 100_003]);
@@ -391,11 +398,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_write_crossing_several_windows_asks_for_each() {
-        let dir = tempfile::tempdir().unwrap();
-        let kicks = Kicks::default();
-        let fs: Arc<dyn BlobFs> = Arc::new(WatchedFs(kicks.clone()));
-        prepare_dirs(fs.as_ref(), dir.path()).unwrap();
-        let mut w = BlobWriter::new(fs, dir.path().to_path_buf());
+        let (_dir, kicks, mut w) = watched_writer();
         w.write(Bytes::from(vec![3u8; 5 * WRITEBACK_WINDOW as usize + 1]))
             .await
             .unwrap();
@@ -406,11 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_blob_asks_for_no_writeback() {
-        let dir = tempfile::tempdir().unwrap();
-        let kicks = Kicks::default();
-        let fs: Arc<dyn BlobFs> = Arc::new(WatchedFs(kicks.clone()));
-        prepare_dirs(fs.as_ref(), dir.path()).unwrap();
-        let mut w = BlobWriter::new(fs, dir.path().to_path_buf());
+        let (_dir, kicks, mut w) = watched_writer();
         w.write(Bytes::from(vec![1u8; 2 * WRITEBACK_WINDOW as usize - 1]))
             .await
             .unwrap();

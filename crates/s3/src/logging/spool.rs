@@ -197,16 +197,7 @@ pub fn provisional_row(
 }
 
 fn row_name(run: &str, seq: u64) -> String {
-    // `{PENDING}{run}/{seq:020}`, without the formatting machinery (one
-    // name a write)
-    let digits = seq.to_string();
-    let mut name = String::with_capacity(PENDING.len() + run.len() + 21);
-    name.push_str(PENDING);
-    name.push_str(run);
-    name.push('/');
-    name.extend(std::iter::repeat_n('0', 20usize.saturating_sub(digits.len())));
-    name.push_str(&digits);
-    name
+    format!("{PENDING}{run}/{seq:020}")
 }
 
 /// The run and sequence of a provisional record's row.
