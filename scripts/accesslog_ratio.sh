@@ -44,10 +44,12 @@ cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 # delivery of that run's records done), so no run pays for the previous
 # run's delivery. CPU per op counts the run and its drain: the whole cost.
 drain() { local a b; a=$(cpu); while sleep 1; b=$(cpu); (( b - a > $(getconf CLK_TCK) / 50 )); do a=$b; done; }
-declare -A sum
+declare -A sum runs cpus
 for kind in PUT GET; do
   for r in $(seq "$ROUNDS"); do
-    for side in 0 1; do
+    # off-on in odd rounds, on-off in even ones: a drift in the machine's
+    # speed during a round falls on both sides alike
+    for side in $( (( r % 2 )) && echo 0 1 || echo 1 0); do
       name=$([[ $side == 0 ]] && echo off || echo on)
       drain
       c0=$(cpu)
@@ -66,9 +68,19 @@ for kind in PUT GET; do
       usd=$(python3 -c "print(round(($c2 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
       echo "round $r logging=$name $kind ops/s=$rps latency=$lat server_cpu_us/op=$us (with delivery: $usd)"
       sum[$name$kind]=$(python3 -c "print(${sum[$name$kind]:-0} + $rps)")
+      runs[$name$kind]+="$rps "; cpus[$name$kind]+="$usd "
     done
   done
 done
+# the ratio of the sums, and the median of the rounds' ratios (of ops/s,
+# and of server CPU per request: off/on, so that a cost is below 1 too)
 for kind in GET PUT; do
-  python3 -c "print('$kind on/off: %.2fx' % (${sum[on$kind]} / ${sum[off$kind]}))"
+  python3 - "${runs[on$kind]}" "${runs[off$kind]}" "${cpus[on$kind]}" "${cpus[off$kind]}" <<PY
+import statistics, sys
+on, off, con, coff = ([float(x) for x in a.split()] for a in sys.argv[1:])
+print("$kind on/off: %.2fx (median of rounds %.2fx; CPU per request off/on: median %.2fx)" % (
+    sum(on) / sum(off), statistics.median(a / b for a, b in zip(on, off)),
+    statistics.median(b / a for a, b in zip(con, coff))))
+PY
 done
+grep -E '^VmHWM' "/proc/$pid/status" | awk '{print "server peak RSS: " int($2 / 1024) " MiB"}'
