@@ -2,14 +2,15 @@
 # The cost of server access logging: 4 KiB pre-signed GET and PUT ops/s
 # with wrk (16 connections) against one fresh server, a logged and an
 # unlogged bucket, rounds interleaved; prints ops/s, latency and server CPU
-# per request for both (with and without the delivery that follows), and
-# the on/off ratios. A figure for notes, not a
-# test: no thresholds. Needs wrk and boto3.
+# per request for both (with and without the delivery that follows), the
+# on/off ratios (of the sums, and the medians of the rounds' ratios of
+# ops/s and of CPU per request including delivery) and the server's peak
+# RSS. A figure for notes, not a test: no thresholds. Needs wrk and boto3.
 #
-#   scripts/accesslog_ratio.sh [path/to/strongroom] (env ROUNDS=2 SECS=5 CONNS=16 PORT=9331)
+#   scripts/accesslog_ratio.sh [path/to/strongroom] (env ROUNDS=4 SECS=5 CONNS=16 PORT=9331)
 set -euo pipefail
 BIN=${1:-target/release/strongroom}
-ROUNDS=${ROUNDS:-2}; SECS=${SECS:-5}; CONNS=${CONNS:-16}; PORT=${PORT:-9331}
+ROUNDS=${ROUNDS:-4}; SECS=${SECS:-5}; CONNS=${CONNS:-16}; PORT=${PORT:-9331}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 D=$(mktemp -d /var/tmp/accesslog-ratio.XXXXXX)
 "$BIN" serve --data-dir "$D/data" --http "127.0.0.1:$PORT" --https off --admin off --website off \
@@ -44,7 +45,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 # delivery of that run's records done), so no run pays for the previous
 # run's delivery. CPU per op counts the run and its drain: the whole cost.
 drain() { local a b; a=$(cpu); while sleep 1; b=$(cpu); (( b - a > $(getconf CLK_TCK) / 50 )); do a=$b; done; }
-declare -A sum runs cpus
+declare -A runs cpus
 for kind in PUT GET; do
   for r in $(seq "$ROUNDS"); do
     # off-on in odd rounds, on-off in even ones: a drift in the machine's
@@ -67,7 +68,6 @@ for kind in PUT GET; do
       us=$(python3 -c "print(round(($c1 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
       usd=$(python3 -c "print(round(($c2 - $c0) * 1e6 / $(getconf CLK_TCK) / $n, 1))")
       echo "round $r logging=$name $kind ops/s=$rps latency=$lat server_cpu_us/op=$us (with delivery: $usd)"
-      sum[$name$kind]=$(python3 -c "print(${sum[$name$kind]:-0} + $rps)")
       runs[$name$kind]+="$rps "; cpus[$name$kind]+="$usd "
     done
   done
@@ -78,7 +78,7 @@ for kind in GET PUT; do
   python3 - "${runs[on$kind]}" "${runs[off$kind]}" "${cpus[on$kind]}" "${cpus[off$kind]}" <<PY
 import statistics, sys
 on, off, con, coff = ([float(x) for x in a.split()] for a in sys.argv[1:])
-print("$kind on/off: %.2fx (median of rounds %.2fx; CPU per request off/on: median %.2fx)" % (
+print("$kind on/off: %.2fx (median of rounds %.2fx; CPU per request incl. delivery, off/on: median %.2fx)" % (
     sum(on) / sum(off), statistics.median(a / b for a, b in zip(on, off)),
     statistics.median(b / a for a, b in zip(con, coff))))
 PY
