@@ -20,6 +20,9 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc: allocation was ~12 % of server CPU on
+/// small requests, and workers allocate what the commit thread frees (glibc
+/// pays an arena lock for such frees). Measured in the commit that chose it.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
