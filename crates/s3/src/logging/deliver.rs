@@ -319,13 +319,8 @@ impl Strongroom {
             );
             return Ok(None);
         };
-        let mut body = String::new();
-        for s in chunk {
-            body.push_str(&s.line);
-            body.push('\n');
-        }
         let key = object_key(first, &self.settings.region, now, &unique_suffix(unique));
-        self.write_blob(target, key, body.into_bytes())
+        self.write_blob(target, key, body(chunk))
             .await
             .map(Some)
             .map_err(|e| StoreError::Corrupt(e.0.message().unwrap_or("log object not written").to_owned()))
@@ -336,7 +331,7 @@ impl Strongroom {
         &self,
         target: BucketRecord,
         key: String,
-        body: Vec<u8>,
+        body: Vec<bytes::Bytes>,
     ) -> Result<Prepared, crate::error::Fail> {
         use crate::checksum::{Algo, hex};
         use crate::ingest::{BodyClaims, ChecksumRequest, ingest, stored};
@@ -359,11 +354,12 @@ impl Strongroom {
             .keys_for_write(&target, &key, &sse, true, &caller)
             .await
             .map_err(crate::error::Fail)?;
-        let len = body.len();
+        let len: usize = body.iter().map(bytes::Bytes::len).sum();
         let headers = http::HeaderMap::new();
+        let body = futures::stream::iter(body.into_iter().map(Ok::<_, std::io::Error>));
         let got = ingest(
             &self.store,
-            Some(StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(body)))),
+            Some(StreamingBlob::wrap(body)),
             BodyClaims {
                 content_length: i64::try_from(len).ok(),
                 content_md5: None,
@@ -406,6 +402,33 @@ impl Strongroom {
     }
 }
 
+/// The text of a log object: the records' lines, in pieces of about
+/// [`BODY_PIECE`] bytes, as a request body arrives. One buffer of the whole
+/// object (megabytes) would be grown by copying, and sealed as one piece
+/// into another buffer as large: fresh memory the kernel zeroes at every
+/// delivery.
+fn body(chunk: &[Spooled]) -> Vec<bytes::Bytes> {
+    let mut pieces = Vec::new();
+    let mut piece = Vec::with_capacity(BODY_PIECE);
+    for s in chunk {
+        if !piece.is_empty() && piece.len() + s.line.len() >= BODY_PIECE {
+            pieces.push(bytes::Bytes::from(std::mem::replace(
+                &mut piece,
+                Vec::with_capacity(BODY_PIECE),
+            )));
+        }
+        piece.extend_from_slice(s.line.as_bytes());
+        piece.push(b'\n');
+    }
+    if !piece.is_empty() {
+        pieces.push(bytes::Bytes::from(piece));
+    }
+    pieces
+}
+
+/// The size of a log object's body pieces.
+const BODY_PIECE: usize = 64 * 1024;
+
 /// A 16-character unique suffix for a log object's key, from the segment
 /// name and chunk index.
 fn unique_suffix(seed: &str) -> String {
@@ -436,5 +459,26 @@ mod tests {
             "access/111122223333/us-east-1/src/2019/02/07/2019-02-07-00-00-00-0123456789ABCDEF"
         );
         assert_eq!(unique_suffix("seg-00000000000000000001.log0").len(), 16);
+    }
+
+    #[test]
+    fn a_log_objects_body_is_its_lines_in_pieces() {
+        let records: Vec<Spooled> = (0..5000)
+            .map(|i| {
+                let mut s = spooled(None);
+                s.line = format!("record {i} {}", "x".repeat(i % 97));
+                s
+            })
+            .collect();
+        let pieces = body(&records);
+        assert!(pieces.len() > 1, "{} pieces", pieces.len());
+        assert!(
+            pieces.iter().all(|p| p.len() <= BODY_PIECE),
+            "a piece above {BODY_PIECE}"
+        );
+        let text: Vec<u8> = pieces.concat();
+        let want: String = records.iter().map(|s| format!("{}\n", s.line)).collect();
+        assert_eq!(text, want.into_bytes());
+        assert!(body(&[]).is_empty());
     }
 }
