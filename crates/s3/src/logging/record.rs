@@ -104,10 +104,10 @@ fn push_quoted(out: &mut String, v: Option<&str>) {
 }
 
 fn push_num(out: &mut String, v: Option<u64>) {
-    use std::fmt::Write;
     match v {
         Some(n) => {
-            let _ = write!(out, "{n} ");
+            out.push_str(itoa::Buffer::new().format(n));
+            out.push(' ');
         }
         None => out.push_str("- "),
     }

@@ -76,18 +76,44 @@ fn encode(
     line: &str,
     pending: Option<&str>,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    let head = Head {
-        src: src.into(),
-        src_account: src_account.into(),
-        cfg: std::borrow::Cow::Borrowed(cfg),
-        ms,
-        crc: crc(line),
-        pending: pending.map(Into::into),
-    };
-    let mut out = Vec::with_capacity(SPOOL_V2.len() + 160 + line.len());
+    // The head is `Head` as serde_json writes it: the fields in order, the
+    // first three (where the record goes) the same for every record of a
+    // bucket, so their text is made once per thread and reused.
+    /// The configuration, source and its account, and their head text.
+    type Where = Option<(LogConfig, String, String, Vec<u8>)>;
+    thread_local! {
+        static WHERE: std::cell::RefCell<Where> = const { std::cell::RefCell::new(None) };
+    }
+    let mut out = Vec::with_capacity(SPOOL_V2.len() + 200 + line.len());
     out.extend_from_slice(SPOOL_V2.as_bytes());
-    serde_json::to_writer(&mut out, &head)?;
-    out.push(b'\t');
+    WHERE.with_borrow_mut(|w| -> Result<(), serde_json::Error> {
+        let same = w
+            .as_ref()
+            .is_some_and(|(c, s, a, _)| c == cfg && s == src && a == src_account);
+        if !same {
+            let mut text = b"{\"src\":".to_vec();
+            serde_json::to_writer(&mut text, src)?;
+            text.extend_from_slice(b",\"src_account\":");
+            serde_json::to_writer(&mut text, src_account)?;
+            text.extend_from_slice(b",\"cfg\":");
+            serde_json::to_writer(&mut text, cfg)?;
+            *w = Some((cfg.clone(), src.to_owned(), src_account.to_owned(), text));
+        }
+        if let Some((.., text)) = w.as_ref() {
+            out.extend_from_slice(text);
+        }
+        Ok(())
+    })?;
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b",\"ms\":");
+    out.extend_from_slice(n.format(ms).as_bytes());
+    out.extend_from_slice(b",\"crc\":");
+    out.extend_from_slice(n.format(crc(line)).as_bytes());
+    if let Some(p) = pending {
+        out.extend_from_slice(b",\"pending\":");
+        serde_json::to_writer(&mut out, p)?;
+    }
+    out.extend_from_slice(b"}\t");
     out.extend_from_slice(line.as_bytes());
     Ok(out)
 }
@@ -197,7 +223,16 @@ pub fn provisional_row(
 }
 
 fn row_name(run: &str, seq: u64) -> String {
-    format!("{PENDING}{run}/{seq:020}")
+    let mut n = itoa::Buffer::new();
+    let digits = n.format(seq);
+    let mut name = String::with_capacity(PENDING.len() + run.len() + 21);
+    name.push_str(PENDING);
+    name.push_str(run);
+    name.push('/');
+    // zero-padded to 20 digits (u64::MAX has 20): names sort by sequence
+    name.extend(std::iter::repeat_n('0', 20usize.saturating_sub(digits.len())));
+    name.push_str(digits);
+    name
 }
 
 /// The run and sequence of a provisional record's row.
@@ -284,7 +319,45 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn heads_are_written_as_serde_json_writes_them() {
+        let mut cases = Vec::new();
+        for partitioned in [None, Some(super::super::DateSource::DeliveryTime)] {
+            for (src, account) in [("src", "111122223333"), ("odd\"\\\u{1}é", "222233334444")] {
+                for pending in [None, Some("access-log-pending/r/00000000000000000007#x\"y")] {
+                    for ms in [0, -1, 1_549_411_238_000, i64::MAX] {
+                        let mut cfg = spooled(partitioned).cfg;
+                        cfg.prefix = format!("{src}/");
+                        cases.push((cfg, src, account, ms, pending));
+                    }
+                }
+            }
+        }
+        // twice: the second pass reuses each thread's cached head, and
+        // alternating sources replace it
+        for _ in 0..2 {
+            for (cfg, src, account, ms, pending) in &cases {
+                let line = format!("a record of {src} at {ms}");
+                let head = Head {
+                    src: (*src).into(),
+                    src_account: (*account).into(),
+                    cfg: std::borrow::Cow::Borrowed(cfg),
+                    ms: *ms,
+                    crc: crc(&line),
+                    pending: pending.map(Into::into),
+                };
+                let mut want = SPOOL_V2.as_bytes().to_vec();
+                serde_json::to_writer(&mut want, &head).unwrap();
+                want.push(b'\t');
+                want.extend_from_slice(line.as_bytes());
+                let got = encode(cfg, src, account, *ms, &line, *pending).unwrap();
+                assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+            }
+        }
+    }
+
+    #[test]
     fn row_names_sort_by_sequence() {
+        assert_eq!(row_name("r1", 0), format!("{PENDING}r1/{:020}", 0));
         assert_eq!(row_name("r1", 42), format!("{PENDING}r1/{:020}", 42));
         assert_eq!(row_name("r1", u64::MAX), format!("{PENDING}r1/{}", u64::MAX));
         assert!(row_name("r", 9) < row_name("r", 10));
