@@ -135,6 +135,36 @@ def test_versions_in_multipart_copy_delete_objects_and_listing_pages(s3, vbucket
     assert "DeleteMarker" not in by_key["p/0"]
 
 
+def test_version_pages_resume_at_every_marker_including_null(s3, vbucket):
+    """ListObjectVersions resumes after (KeyMarker, VersionIdMarker) wherever
+    the marker falls: a version id is found by the sequence number it names
+    (one read, however many versions the key has), `null` by a scan; the
+    pages of one version each add up to the whole listing. A version id of
+    another key is not a marker of this one: 400 InvalidArgument, as AWS
+    answers an unknown VersionIdMarker."""
+    s3.put_bucket_versioning(Bucket=vbucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=vbucket, Key="n", Body=b"1")
+    s3.put_bucket_versioning(Bucket=vbucket, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=vbucket, Key="n", Body=b"null")
+    s3.put_bucket_versioning(Bucket=vbucket, VersioningConfiguration={"Status": "Enabled"})
+    for b in (b"3", b"4"):
+        s3.put_object(Bucket=vbucket, Key="n", Body=b)
+    other = [s3.put_object(Bucket=vbucket, Key="o", Body=b)["VersionId"] for b in (b"5", b"6")]
+    whole = [(v["Key"], v["VersionId"]) for v in s3.list_object_versions(Bucket=vbucket)["Versions"]]
+    assert [k for k, _ in whole] == ["n"] * 4 + ["o"] * 2 and whole[2] == ("n", "null")
+    seen, kw = [], {"MaxKeys": 1}
+    while True:
+        page = s3.list_object_versions(Bucket=vbucket, **kw)
+        seen += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
+        if not page["IsTruncated"]:
+            break
+        kw.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    assert seen == whole
+    with pytest.raises(ClientError) as e:
+        s3.list_object_versions(Bucket=vbucket, KeyMarker="n", VersionIdMarker=other[0])
+    assert error_of(e) == (400, "InvalidArgument")
+
+
 def test_random_sequences_match_a_model(s3, vbucket):
     """put / delete / delete-version / suspend / enable on one key, checked
     against a model of AWS's rules after every step."""

@@ -31,17 +31,28 @@ fn resume_point(
     let Some(vid) = vid.filter(|v| !v.is_empty()) else {
         return Ok(Some((key.to_owned(), None)));
     };
-    let mut seq = None;
-    store(s3.store.scan_versions(bucket, key, None, |k, s, r| {
-        if k != key {
-            return Visit::Stop;
+    // an id names its sequence number: one read, however many versions
+    // the key has (only `null` has none, and is found by a scan)
+    let seq = match versioning::seq_of(vid) {
+        Some(s) => store(s3.store.version(bucket, key, s))?
+            .filter(|r| r.version_id.as_deref() == Some(vid))
+            .map(|_| s),
+        None if vid == versioning::NULL => {
+            let mut seq = None;
+            store(s3.store.scan_versions(bucket, key, None, |k, s, r| {
+                if k != key {
+                    return Visit::Stop;
+                }
+                if r.version_id.as_deref() == Some(vid) {
+                    seq = Some(s);
+                    return Visit::Stop;
+                }
+                Visit::Continue
+            }))?;
+            seq
         }
-        if r.version_id.as_deref() == Some(vid) {
-            seq = Some(s);
-            return Visit::Stop;
-        }
-        Visit::Continue
-    }))?;
+        None => None,
+    };
     match seq {
         Some(s) => Ok(Some((key.to_owned(), Some(s)))),
         None => Err(s3_error!(InvalidArgument, "Invalid version id specified")),

@@ -69,7 +69,7 @@ fn new_version_id(seq: u64) -> Result<String, Fail> {
     Ok(format!("{seq:016x}{:016x}", u64::from_be_bytes(r)))
 }
 
-fn seq_of(vid: &str) -> Option<u64> {
+pub(crate) fn seq_of(vid: &str) -> Option<u64> {
     (vid.len() == 32 && vid.is_ascii())
         .then(|| u64::from_str_radix(&vid[..16], 16).ok())
         .flatten()
