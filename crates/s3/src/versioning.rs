@@ -91,10 +91,7 @@ pub(crate) fn find_version(
     vid: &str,
 ) -> Result<Option<(u64, ObjectRecord)>, Fail> {
     if vid == NULL {
-        return Ok(txn
-            .versions(bucket, key)?
-            .into_iter()
-            .find(|(_, r)| r.version_id.as_deref() == Some(NULL)));
+        return Ok(txn.find_version_by(bucket, key, |r| r.version_id.as_deref() == Some(NULL))?);
     }
     let seq = seq_of(vid).ok_or_else(|| Fail(invalid_version()))?;
     Ok(txn

@@ -30,6 +30,34 @@ impl Txn<'_> {
         Ok(out)
     }
 
+    /// The newest version of a key that `want` accepts, with its sequence
+    /// number: versions are read newest first and the scan stops at the
+    /// first match (the `null` version of a suspended bucket's key is its
+    /// newest, so finding it costs one read however many versions lie
+    /// below).
+    pub fn find_version_by(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut want: impl FnMut(&ObjectRecord) -> bool,
+    ) -> Result<Option<(u64, ObjectRecord)>, StoreError> {
+        let t = self.w.open_table(VERSIONS)?;
+        let prefix = tables::version_prefix(bucket, key);
+        for item in t.range(prefix.as_slice()..)? {
+            let (k, v) = item?;
+            let kb = k.value();
+            if !kb.starts_with(&prefix) || kb.len() != prefix.len() + 8 {
+                break;
+            }
+            let rec: ObjectRecord = records::decode(v.value())?;
+            if want(&rec) {
+                let (_, seq) = tables::version_of(bucket, kb)?;
+                return Ok(Some((seq, rec)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every current object of a bucket (for turning them into versions
     /// when versioning is first enabled, inside that commit).
     pub fn current_objects(&self, bucket: &str) -> Result<Vec<(String, ObjectRecord)>, StoreError> {

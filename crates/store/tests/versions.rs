@@ -128,6 +128,41 @@ async fn versions_list_newest_first_in_key_order_and_resume_after_markers() {
 }
 
 #[tokio::test]
+async fn find_version_by_reads_newest_first_and_stops_at_the_first_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    setup(&store).await;
+    for (vid, now) in [("v1", 1), ("null", 2), ("v3", 3), ("v4", 4)] {
+        put(&store, "k", vid, 10, now).await;
+    }
+    put(&store, "kk", "other", 10, 5).await; // another key sharing the prefix
+    let (found, asked) = store
+        .commit(|t| -> Result<_, StoreError> {
+            let mut asked = Vec::new();
+            let found = t.find_version_by("b", "k", |r| {
+                asked.push(r.version_id.clone().unwrap_or_default());
+                r.version_id.as_deref() == Some("null")
+            })?;
+            Ok((found, asked))
+        })
+        .await
+        .unwrap();
+    let (seq, rec) = found.unwrap();
+    assert_eq!(rec.version_id.as_deref(), Some("null"));
+    assert_eq!(
+        store.version("b", "k", seq).unwrap().unwrap().version_id.as_deref(),
+        Some("null")
+    );
+    assert_eq!(asked, ["v4", "v3", "null"], "newest first, no further than the match");
+    // no match: every version of the key is asked, none of another key's
+    let missing = store
+        .commit(|t| t.find_version_by("b", "k", |r| r.version_id.as_deref() == Some("other")))
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+}
+
+#[tokio::test]
 async fn version_data_lives_until_the_version_is_deleted_even_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     {
