@@ -181,6 +181,12 @@ impl Strongroom {
                         return Ok(got);
                     }
                     let Some(cfg) = load(&brec) else { return Ok(got) };
+                    // the versions of the key the last RemoveVersion read,
+                    // kept up to date with this commit's own removals: a
+                    // key's versions are read once a commit, not once an
+                    // action (a batch is mostly one key's versions: reading
+                    // them all again per action was quadratic in them)
+                    let mut key_versions: Option<(String, Vec<(u64, ObjectRecord)>)> = None;
                     for a in &batch {
                         match a {
                             Action::Expire(k) => {
@@ -197,15 +203,23 @@ impl Strongroom {
                                     continue;
                                 }
                                 crate::versioning::delete_current(txn, &brec, k, &brec.owner)?;
+                                // a delete marker may have been added
+                                key_versions = None;
                                 got.expired += 1;
                             }
                             Action::RemoveVersion(k, v) => {
                                 // still due now (a newer version deleted
                                 // meanwhile may have made it current)
-                                let mut vs = txn.versions(&name, k)?;
-                                vs.sort_by_key(|v| std::cmp::Reverse(v.0));
+                                let vs = match &mut key_versions {
+                                    Some((ck, vs)) if ck == k => vs,
+                                    slot => {
+                                        let mut vs = txn.versions(&name, k)?;
+                                        vs.sort_by_key(|v| std::cmp::Reverse(v.0));
+                                        &mut slot.insert((k.clone(), vs)).1
+                                    }
+                                };
                                 let mut due = Vec::new();
-                                versions_due(&cfg, k, &vs, now, day_ms, &mut due);
+                                versions_due(&cfg, k, vs, now, day_ms, &mut due);
                                 let still = due.iter().any(|d| matches!(d, Action::RemoveVersion(_, dv) if dv == v));
                                 let Some(rec) = vs
                                     .iter()
@@ -222,6 +236,7 @@ impl Strongroom {
                                     continue;
                                 }
                                 crate::versioning::delete_version(txn, &brec, k, v, false)?;
+                                vs.retain(|(_, r)| r.version_id.as_deref().unwrap_or("null") != v);
                                 got.removed += 1;
                             }
                             Action::Abort(k, u) => {
