@@ -153,6 +153,7 @@ async fn bare_hyper(duration: Duration) -> anyhow::Result<f64> {
         None,
         false,
         16,
+        1,
     )?);
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -88,6 +88,11 @@ pub struct LoadArgs {
     /// HTTP/2 (ALPN h2 over TLS; prior knowledge, h2c, over plain HTTP).
     #[arg(long)]
     pub http2: bool,
+    /// With --http2: connections the in-flight requests are spread over,
+    /// round robin (1, the default, multiplexes them all on one, as an
+    /// SDK's HTTP/2 client does).
+    #[arg(long, default_value_t = 1)]
+    pub h2_connections: usize,
     /// Keys a LIST asks for (max-keys).
     #[arg(long, default_value_t = 1000)]
     pub list_max_keys: u32,
@@ -231,7 +236,10 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Where requests go and how they are signed.
 pub(crate) struct Target {
-    client: Client<Https, Full<Bytes>>,
+    /// One client (one connection pool) per HTTP/2 connection wanted;
+    /// one for HTTP/1.1, whose pool opens a connection per request in flight.
+    clients: Vec<Client<Https, Full<Bytes>>>,
+    next: std::sync::atomic::AtomicUsize,
     /// scheme://authority
     base: String,
     host: String,
@@ -271,6 +279,7 @@ impl Target {
         ca_bundle: Option<&std::path::Path>,
         http2: bool,
         conns: usize,
+        h2_conns: usize,
     ) -> anyhow::Result<Target> {
         let base = base.trim_end_matches('/').to_owned();
         let uri: http::Uri = base.parse().with_context(|| format!("endpoint {base:?}"))?;
@@ -304,8 +313,10 @@ impl Target {
             ),
             None => (String::new(), Zeroizing::new(String::new()), None),
         };
+        let n = if http2 { h2_conns.max(1) } else { 1 };
         Ok(Target {
-            client: cb.build(https),
+            clients: (0..n).map(|_| cb.build(https.clone())).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
             base,
             host,
             region: region.to_owned(),
@@ -391,7 +402,9 @@ impl Target {
                 );
         }
         let req = req.body(Full::new(body))?;
-        let resp = self.client.request(req).await?;
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.clients.len();
+        let client = self.clients.get(i).context("no client")?;
+        let resp = client.request(req).await?;
         let status = resp.status().as_u16();
         let etag = resp
             .headers()
@@ -871,6 +884,7 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
         settings.ca_bundle.as_deref(),
         a.http2,
         a.concurrency,
+        a.h2_connections,
     )?;
     if a.sse == SseMode::C && !settings.s3_endpoint.starts_with("https://") {
         eprintln!("note: SSE-C over plain HTTP is refused by S3 (and by Strongroom); use an https:// endpoint");
@@ -983,7 +997,11 @@ pub async fn run(workload: Op, mixed: bool, a: &LoadArgs) -> anyhow::Result<()> 
     let report = Report {
         workload: name.to_ascii_lowercase(),
         endpoint: settings.s3_endpoint.clone(),
-        http: if a.http2 { "HTTP/2" } else { "HTTP/1.1" }.into(),
+        http: match (a.http2, a.h2_connections) {
+            (false, _) => "HTTP/1.1".into(),
+            (true, 0 | 1) => "HTTP/2".into(),
+            (true, n) => format!("HTTP/2 over {n} connections"),
+        },
         concurrency: a.concurrency,
         size: a.size.clone(),
         sse: a.sse,

@@ -7,6 +7,8 @@ Figures belong in notes, measured with the same tool."""
 import json
 import os
 import subprocess
+import time
+import urllib.parse
 
 import pytest
 
@@ -118,6 +120,32 @@ def test_https_http2_sse_and_checksums(server, s3, tmp_path):
     key = keys_in(s3, "bench-kms", "bench/")[0][0]
     head = s3.head_object(Bucket="bench-kms", Key=key)
     assert head["ServerSideEncryption"] == "aws:kms" and head["BucketKeyEnabled"] is True
+
+
+def server_connections_during(server, *args):
+    """The most connections the server's HTTPS port had established at once
+    while `strongroom bench` ran with these arguments (polled every 50 ms)."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=MAIN[0], AWS_SECRET_ACCESS_KEY=MAIN[1], AWS_REGION="us-east-1")
+    port = urllib.parse.urlsplit(server.https).port
+    p = subprocess.Popen([binary(), "bench", *args, "--endpoint-url", server.https, "--ca-bundle", server.ca],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    most = 0
+    while p.poll() is None:
+        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True).stdout
+        most = max(most, len(out.splitlines()))
+        time.sleep(0.05)
+    assert p.wait(timeout=60) == 0, p.stdout.read()
+    return most
+
+
+@pytest.mark.parametrize("conns", [1, 3])
+def test_http2_spreads_requests_over_the_connections_asked_for(server, conns):
+    """--h2-connections N: N HTTP/2 connections carry the in-flight
+    requests (1, the default, multiplexes them all on one, as an SDK does);
+    HTTP/1.1 opens one a request in flight."""
+    assert server_connections_during(server, "get", "--bucket", f"bench-h2-{conns}", "--keys", "4", "--ops", "10000",
+                                     "-c", "6", "--http2", "--h2-connections", str(conns)) == conns
 
 
 def test_list_and_compare(server, tmp_path):
