@@ -27,11 +27,17 @@ where
     let jobs = pieces.into_iter().enumerate().map(move |(i, (off, len))| {
         let (r, f) = (reader.clone(), finish.clone());
         async move {
-            let job = move || -> std::io::Result<Vec<Bytes>> { f(i, r.read_at(off, len)?) };
             if inline {
-                job()
+                f(i, r.read_at(off, len)?)
             } else {
-                tokio::task::spawn_blocking(job).await.map_err(std::io::Error::other)?
+                // allocated here, on the runtime thread that frees it once
+                // sent: with mimalloc, buffers allocated on blocking-pool
+                // threads stayed cached there (1 MiB GETs at 16 in flight:
+                // peak RSS 261 -> see the commit)
+                let buf = vec![0u8; len];
+                tokio::task::spawn_blocking(move || f(i, r.read_into(off, buf)?))
+                    .await
+                    .map_err(std::io::Error::other)?
             }
         }
     });

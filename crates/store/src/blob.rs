@@ -246,6 +246,22 @@ impl SegmentReader {
         }
     }
 
+    /// As [`read_at`](Self::read_at), into `buf` (its length is the length
+    /// read; an inline segment ignores it). The caller allocates: a reader
+    /// on the blocking pool given a buffer from the task that will free
+    /// it keeps the memory with the threads that allocate all the time
+    /// (an allocator's per-thread caches otherwise hold freed read
+    /// buffers on idle blocking threads).
+    pub fn read_into(&self, offset: u64, mut buf: Vec<u8>) -> std::io::Result<Bytes> {
+        match self {
+            SegmentReader::Inline(_) => self.read_at(offset, buf.len()),
+            SegmentReader::File(f) => {
+                f.read_exact_at(&mut buf, offset)?;
+                Ok(Bytes::from(buf))
+            }
+        }
+    }
+
     /// True when reads need no I/O.
     pub fn is_inline(&self) -> bool {
         matches!(self, SegmentReader::Inline(_))
