@@ -2,7 +2,8 @@
 # The performance issue's table, measured in one run: this machine's limits
 # (`strongroom bench limits`), then `strongroom bench` against one fresh
 # Strongroom (SSE-S3 by default, fsync on every write) over HTTP, HTTPS
-# HTTP/1.1 and HTTPS HTTP/2, and, when a Garage binary is given, against a
+# HTTP/1.1, HTTPS HTTP/2 (all requests on one connection: https2; spread
+# over four: https2x4) and, when a Garage binary is given, against a
 # fresh single-node Garage over HTTP, rounds interleaved (every workload
 # on every target in round 1, then round 2, ...). Prints the median of the
 # rounds for each cell, the HTTPS/HTTP and Strongroom/Garage ratios, and
@@ -37,8 +38,9 @@ declare -A EP KEY SECRET REGION
 EP[http]="--endpoint-url http://127.0.0.1:$HP"
 EP[https1]="--endpoint-url https://127.0.0.1:$SP --ca-bundle $CA"
 EP[https2]="--endpoint-url https://127.0.0.1:$SP --ca-bundle $CA --http2"
-for t in http https1 https2; do KEY[$t]=$SR_KEY; SECRET[$t]=$SR_SECRET; REGION[$t]=us-east-1; done
-TARGETS="http https1 https2"
+EP[https2x4]="--endpoint-url https://127.0.0.1:$SP --ca-bundle $CA --http2 --h2-connections 4"
+for t in http https1 https2 https2x4; do KEY[$t]=$SR_KEY; SECRET[$t]=$SR_SECRET; REGION[$t]=us-east-1; done
+TARGETS="http https1 https2 https2x4"
 
 if [[ -n $GARAGE ]]; then
   GP=$(port); GRPC=$(port); GADM=$(port)
