@@ -246,19 +246,27 @@ impl SegmentReader {
         }
     }
 
-    /// As [`read_at`](Self::read_at), into `buf` (its length is the length
-    /// read; an inline segment ignores it). The caller allocates: a reader
+    /// As [`read_at`](Self::read_at), into `buf`'s memory (an inline
+    /// segment ignores it). The caller allocates: a reader
     /// on the blocking pool given a buffer from the task that will free
     /// it keeps the memory with the threads that allocate all the time
     /// (an allocator's per-thread caches otherwise hold freed read
     /// buffers on idle blocking threads).
-    pub fn read_into(&self, offset: u64, mut buf: Vec<u8>) -> std::io::Result<Bytes> {
+    pub fn read_into(&self, offset: u64, len: usize, buf: Vec<u8>) -> std::io::Result<Bytes> {
         match self {
-            SegmentReader::Inline(_) => self.read_at(offset, buf.len()),
-            SegmentReader::File(f) => {
-                f.read_exact_at(&mut buf, offset)?;
-                Ok(Bytes::from(buf))
-            }
+            SegmentReader::Inline(_) => self.read_at(offset, len),
+            SegmentReader::File(f) => Ok(Bytes::from(f.read_vec_into(offset, len, buf)?)),
+        }
+    }
+
+    /// As [`read_into`](Self::read_into) when the bytes are in memory
+    /// already (inline, or in the page cache: no wait for the disk, so it
+    /// may run on the async runtime); `Ok(Err(buf))` when the disk would
+    /// be needed: read on the blocking pool then.
+    pub fn read_cached(&self, offset: u64, len: usize, buf: Vec<u8>) -> std::io::Result<Result<Bytes, Vec<u8>>> {
+        match self {
+            SegmentReader::Inline(_) => self.read_at(offset, len).map(Ok),
+            SegmentReader::File(f) => Ok(f.read_cached_into(offset, len, buf)?.map(Bytes::from)),
         }
     }
 

@@ -22,7 +22,21 @@ pub trait BlobFile: Send + Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Reads exactly `len` bytes at `offset` into a new buffer.
     fn read_vec_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut data = vec![0u8; len];
+        self.read_vec_into(offset, len, Vec::new())
+    }
+    /// Reads exactly `len` bytes at `offset` into `data` when they are all
+    /// in memory already (the page cache), without waiting for the disk:
+    /// `Ok(Err(data))` gives the buffer back when they are not (or when
+    /// the filesystem cannot tell; the default), and the caller reads on
+    /// the blocking pool instead.
+    fn read_cached_into(&self, _offset: u64, _len: usize, data: Vec<u8>) -> io::Result<Result<Vec<u8>, Vec<u8>>> {
+        Ok(Err(data))
+    }
+    /// Reads exactly `len` bytes at `offset` into `data` (emptied first;
+    /// its capacity is used, so the caller chooses where it is allocated).
+    fn read_vec_into(&self, offset: u64, len: usize, mut data: Vec<u8>) -> io::Result<Vec<u8>> {
+        data.clear();
+        data.resize(len, 0);
         self.read_exact_at(&mut data, offset)?;
         Ok(data)
     }
@@ -75,10 +89,30 @@ impl BlobFile for RealFile {
         std::os::unix::fs::FileExt::read_exact_at(&self.0, buf, offset)
     }
 
+    /// `preadv2(RWF_NOWAIT)`: Linux answers from the page cache or says
+    /// EAGAIN (or reads short) rather than wait for the disk.
+    fn read_cached_into(&self, offset: u64, len: usize, mut data: Vec<u8>) -> io::Result<Result<Vec<u8>, Vec<u8>>> {
+        // preadv2 takes initialized memory: a zero-fill, cheaper than the
+        // trip through the blocking pool it saves
+        data.clear();
+        data.resize(len, 0);
+        match rustix::io::preadv2(
+            &self.0,
+            &mut [io::IoSliceMut::new(&mut data)],
+            offset,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(n) if n == len => Ok(Ok(data)),
+            // short (a part is not cached), not cached, or not supported
+            Ok(_) | Err(_) => Ok(Err(data)),
+        }
+    }
+
     /// `pread` straight into the buffer's spare capacity: no zero-fill
     /// first (a memset of every byte read).
-    fn read_vec_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut data = Vec::with_capacity(len);
+    fn read_vec_into(&self, offset: u64, len: usize, mut data: Vec<u8>) -> io::Result<Vec<u8>> {
+        data.clear();
+        data.reserve(len);
         while data.len() < len {
             let at = offset + data.len() as u64;
             if rustix::io::pread(&self.0, rustix::buffer::spare_capacity(&mut data), at)? == 0 {
