@@ -22,6 +22,18 @@ def versions(s3, bucket, **kw):
     return out.get("Versions", []), out.get("DeleteMarkers", [])
 
 
+def paged_versions(s3, bucket, **kw):
+    """(key, version id) of every version, page by page, each page resumed
+    at the last one's NextKeyMarker / NextVersionIdMarker."""
+    seen = []
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, **kw)
+        seen += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
+        if not page["IsTruncated"]:
+            return seen
+        kw.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+
+
 def test_enable_put_get_delete_marker_and_permanent_delete(s3, vbucket):
     assert "Status" not in s3.get_bucket_versioning(Bucket=vbucket)
     s3.put_object(Bucket=vbucket, Key="k", Body=b"before")  # becomes the null version
@@ -115,13 +127,7 @@ def test_versions_in_multipart_copy_delete_objects_and_listing_pages(s3, vbucket
     assert s3.get_object(Bucket=vbucket, Key="src")["Body"].read() == b"second"
     for i in range(5):
         s3.put_object(Bucket=vbucket, Key=f"p/{i % 2}", Body=str(i).encode())
-    seen, kw = [], {"Prefix": "p/", "MaxKeys": 2}
-    while True:
-        page = s3.list_object_versions(Bucket=vbucket, **kw)
-        seen += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
-        if not page["IsTruncated"]:
-            break
-        kw.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    seen = paged_versions(s3, vbucket, Prefix="p/", MaxKeys=2)
     assert len(seen) == 5 and len(set(seen)) == 5
     assert [k for k, _ in seen] == sorted(k for k, _ in seen)
     folded = s3.list_object_versions(Bucket=vbucket, Delimiter="/")
@@ -152,13 +158,7 @@ def test_version_pages_resume_at_every_marker_including_null(s3, vbucket):
     other = [s3.put_object(Bucket=vbucket, Key="o", Body=b)["VersionId"] for b in (b"5", b"6")]
     whole = [(v["Key"], v["VersionId"]) for v in s3.list_object_versions(Bucket=vbucket)["Versions"]]
     assert [k for k, _ in whole] == ["n"] * 4 + ["o"] * 2 and whole[2] == ("n", "null")
-    seen, kw = [], {"MaxKeys": 1}
-    while True:
-        page = s3.list_object_versions(Bucket=vbucket, **kw)
-        seen += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
-        if not page["IsTruncated"]:
-            break
-        kw.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    seen = paged_versions(s3, vbucket, MaxKeys=1)
     assert seen == whole
     with pytest.raises(ClientError) as e:
         s3.list_object_versions(Bucket=vbucket, KeyMarker="n", VersionIdMarker=other[0])

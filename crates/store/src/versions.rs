@@ -77,17 +77,7 @@ impl Txn<'_> {
 
     /// The newest version of a key (one read, however many versions).
     pub fn newest_version(&self, bucket: &str, key: &str) -> Result<Option<(u64, ObjectRecord)>, StoreError> {
-        let t = self.w.open_table(VERSIONS)?;
-        let prefix = tables::version_prefix(bucket, key);
-        if let Some(item) = t.range(prefix.as_slice()..)?.next() {
-            let (k, v) = item?;
-            let kb = k.value();
-            if kb.starts_with(&prefix) && kb.len() == prefix.len() + 8 {
-                let (_, seq) = tables::version_of(bucket, kb)?;
-                return Ok(Some((seq, records::decode(v.value())?)));
-            }
-        }
-        Ok(None)
+        self.find_version_by(bucket, key, |_| true)
     }
 
     /// One version of a key by sequence number.
