@@ -14,6 +14,7 @@ mod bench_load_report;
 mod config;
 mod cse;
 mod keys;
+mod log_sink;
 mod logs;
 mod presign;
 mod serve;

@@ -30,8 +30,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn,hyper=warn"));
     // whatever RUST_LOG says, those events never reach the log
     let secrets = tracing_subscriber::filter::filter_fn(|m| !may_leak_secrets(m));
+    // written last, when `run` returns: after the runtime has stopped
+    let (writer, _flusher) = crate::log_sink::batched_stderr();
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(secrets)
         .with_filter(env);

@@ -159,6 +159,14 @@ class Server:
             self.proc.wait(timeout=30)
         self.log.close()
 
+    def log_bytes(self) -> bytes:
+        """The server's log so far. Lines reach it in batches at most 5 ms
+        apart (src/log_sink.rs): wait past that, so the last request's
+        lines are in."""
+        time.sleep(0.05)
+        with open(self.log_path, "rb") as f:
+            return f.read()
+
     def kill9(self):
         self.proc.kill()
         self.proc.wait(timeout=10)

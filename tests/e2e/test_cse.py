@@ -242,7 +242,7 @@ def test_the_server_never_sees_plaintext(w, tmp_path):
         for f in files:
             with open(os.path.join(root, f), "rb") as fh:
                 assert MARKER not in fh.read(), f
-    assert MARKER not in open(w.server.log_path, "rb").read()
+    assert MARKER not in w.server.log_bytes()
 
 
 # --- tampering: each refused, clearly, with no plaintext out -----------------
