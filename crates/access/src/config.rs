@@ -121,7 +121,7 @@ pub fn bucket_pab(b: &BucketRecord) -> PublicAccessBlock {
 
 /// The account's Block Public Access; unreadable counts as all on.
 pub fn account_pab(store: &Store, account: &str) -> PublicAccessBlock {
-    match store.system(&account_pab_record(account)) {
+    match store.system_shared(&account_pab_record(account)) {
         Ok(None) => PublicAccessBlock::default(),
         Ok(Some(v)) => serde_json::from_slice(&v).unwrap_or_else(|e| {
             tracing::error!(account, error = %e, "unreadable account Block Public Access record: counted as all on");

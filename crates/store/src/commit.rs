@@ -8,6 +8,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cache::Cache;
 use crate::lease::Leases;
 use crate::records::{self, BlobId, BucketRecord, ObjectRecord, PartRecord, Segment, UploadRecord};
 use crate::tables::{self, BUCKETS, INLINE, OBJECTS, PARTS, SYSTEM, UPLOADS};
@@ -36,7 +37,7 @@ impl Drop for Committer {
 }
 
 impl Committer {
-    pub(crate) fn start(db: Arc<Database>, leases: Leases) -> Committer {
+    pub(crate) fn start(db: Arc<Database>, leases: Leases, cache: Arc<Cache>) -> Committer {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("strongroom-commit".into())
@@ -49,7 +50,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&db, &leases, jobs);
+                    run_batch(&db, &leases, &cache, jobs);
                 }
             })
             .map_err(|e| tracing::error!(error = %e, "cannot start the commit thread"))
@@ -112,7 +113,7 @@ fn clone_err(e: &StoreError) -> StoreError {
     }
 }
 
-fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
+fn run_batch(db: &Database, leases: &Leases, cache: &Cache, jobs: Vec<Job>) {
     let wtx = match db.begin_write() {
         Ok(w) => w,
         Err(e) => {
@@ -129,6 +130,8 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
         garbage: Vec::new(),
         riders: Vec::new(),
         rider_row: Arc::new(std::sync::OnceLock::new()),
+        wrote_buckets: Vec::new(),
+        wrote_system: Vec::new(),
     };
     let mut finishers = Vec::with_capacity(jobs.len());
     let mut poisoned = false;
@@ -152,6 +155,8 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
             }
         }
     }
+    let wrote_buckets = std::mem::take(&mut txn.wrote_buckets);
+    let wrote_system = std::mem::take(&mut txn.wrote_system);
     let outcome = if poisoned {
         let _ = wtx.abort();
         Err(StoreError::Aborted)
@@ -161,6 +166,8 @@ fn run_batch(db: &Database, leases: &Leases, jobs: Vec<Job>) {
     if let Err(e) = &outcome {
         tracing::error!(error = %e, "group commit failed");
     }
+    // before anyone hears back: no acknowledged write is served stale
+    cache.forget(&wrote_buckets, &wrote_system);
     // released data goes before the writers hear back, so a caller that
     // saw its overwrite acknowledged never sees the old file linger
     if outcome.is_ok() {
@@ -182,6 +189,10 @@ pub struct Txn<'a> {
     riders: Vec<(String, Vec<u8>)>,
     /// The name of the row holding them, once inserted.
     rider_row: Arc<std::sync::OnceLock<String>>,
+    /// Bucket and system records written, dropped from the cache after
+    /// the commit.
+    wrote_buckets: Vec<String>,
+    wrote_system: Vec<String>,
 }
 
 impl Txn<'_> {
@@ -192,6 +203,7 @@ impl Txn<'_> {
 
     pub fn put_bucket(&mut self, rec: &BucketRecord) -> Result<(), StoreError> {
         self.writes += 1;
+        self.wrote_buckets.push(rec.name.clone());
         let v = records::encode(rec)?;
         self.w.open_table(BUCKETS)?.insert(rec.name.as_str(), v.as_slice())?;
         Ok(())
@@ -201,6 +213,7 @@ impl Txn<'_> {
     /// aborted with it (as AWS does).
     pub fn delete_bucket(&mut self, name: &str) -> Result<(), StoreError> {
         self.writes += 1;
+        self.wrote_buckets.push(name.to_owned());
         let p = tables::bucket_prefix(name);
         let mut uploads: Vec<UploadRecord> = Vec::new();
         {
@@ -363,6 +376,7 @@ impl Txn<'_> {
 
     pub fn put_system(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         self.writes += 1;
+        self.wrote_system.push(name.to_owned());
         self.w.open_table(SYSTEM)?.insert(name, value)?;
         Ok(())
     }
@@ -375,6 +389,7 @@ impl Txn<'_> {
     /// Removes named system records, the table opened once.
     pub fn delete_system_rows<S: AsRef<str>>(&mut self, names: &[S]) -> Result<(), StoreError> {
         self.writes += names.len();
+        self.wrote_system.extend(names.iter().map(|n| n.as_ref().to_owned()));
         let mut t = self.w.open_table(SYSTEM)?;
         for name in names {
             t.remove(name.as_ref())?;

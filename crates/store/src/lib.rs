@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod cache;
 mod commit;
 mod error;
 pub mod fs;
@@ -71,6 +72,7 @@ struct Inner {
     fs: Arc<dyn fs::BlobFs>,
     blob_dir: PathBuf,
     leases: lease::Leases,
+    cache: Arc<cache::Cache>,
     committer: commit::Committer,
 }
 
@@ -118,13 +120,15 @@ impl Store {
             w.commit()?;
         }
         let leases = lease::Leases::new(blobs.clone(), blob_dir.clone());
-        let committer = commit::Committer::start(db.clone(), leases.clone());
+        let cache = Arc::new(cache::Cache::default());
+        let committer = commit::Committer::start(db.clone(), leases.clone(), cache.clone());
         let store = Store {
             inner: Arc::new(Inner {
                 db,
                 fs: blobs,
                 blob_dir,
                 leases,
+                cache,
                 committer,
             }),
         };
@@ -188,11 +192,29 @@ impl Store {
         }
     }
 
-    /// Reads a bucket record.
+    /// Reads a bucket record (decoded once, then kept until a commit
+    /// writes it: see `cache.rs`).
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
-        let r = self.inner.db.begin_read()?;
-        let t = r.open_table(BUCKETS)?;
-        t.get(name)?.map(|v| records::decode(v.value())).transpose()
+        Ok(self.bucket_shared(name)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// [`Store::bucket`] without copying the record.
+    pub fn bucket_shared(&self, name: &str) -> Result<Option<Arc<BucketRecord>>, StoreError> {
+        let cache = &self.inner.cache;
+        if let Some(hit) = cache.bucket(name) {
+            return Ok(hit);
+        }
+        let since = cache.generation();
+        let rec = {
+            let r = self.inner.db.begin_read()?;
+            let t = r.open_table(BUCKETS)?;
+            t.get(name)?
+                .map(|v| records::decode::<BucketRecord>(v.value()))
+                .transpose()?
+                .map(Arc::new)
+        };
+        cache.put_bucket(since, name, rec.clone());
+        Ok(rec)
     }
 
     /// All buckets, ordered by name.
@@ -323,6 +345,25 @@ impl Store {
         let r = self.inner.db.begin_read()?;
         let t = r.open_table(SYSTEM)?;
         Ok(t.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    /// A small system record that many requests read and that holds no
+    /// secret (an account's Block Public Access), kept in memory until a
+    /// commit writes it (see `cache.rs`). Records holding key material are
+    /// read with [`Store::system`] and never kept.
+    pub fn system_shared(&self, name: &str) -> Result<Option<Arc<[u8]>>, StoreError> {
+        let cache = &self.inner.cache;
+        if let Some(hit) = cache.system(name) {
+            return Ok(hit);
+        }
+        let since = cache.generation();
+        let v = {
+            let r = self.inner.db.begin_read()?;
+            let t = r.open_table(SYSTEM)?;
+            t.get(name)?.map(|v| Arc::<[u8]>::from(v.value()))
+        };
+        cache.put_system(since, name, v.clone());
+        Ok(v)
     }
 
     /// System records whose name starts with `prefix`.
