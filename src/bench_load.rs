@@ -249,6 +249,8 @@ pub(crate) struct Target {
     token: Option<Zeroizing<String>>,
     /// Whether requests carry SigV4 (false: the bare ceiling's unsigned GETs).
     signed: bool,
+    /// The day's signing key, derived once a day instead of every request.
+    day_key: std::sync::Mutex<Option<(String, ring::hmac::Key)>>,
 }
 
 /// What an answer was: status, body bytes read, AWS error code, the ETag.
@@ -324,7 +326,21 @@ impl Target {
             secret_key,
             token,
             signed: creds.is_some(),
+            day_key: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The signing key of `date` (`YYYYMMDD`).
+    fn day_key(&self, date: &str) -> ring::hmac::Key {
+        let mut k = self.day_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*k {
+            Some((d, key)) if d == date => key.clone(),
+            _ => {
+                let key = strongroom_iam::sigv4::signing_key(&self.secret_key, date, &self.region, "s3");
+                *k = Some((date.to_owned(), key.clone()));
+                key
+            }
+        }
     }
 
     /// Sends one request: `path` is `/bucket/key` of URL-safe characters,
@@ -375,7 +391,8 @@ impl Target {
                 n.sort_unstable();
                 n.join(";")
             };
-            let sig = strongroom_iam::sigv4::signature(
+            let key = self.day_key(&amz_date[..8]);
+            let sig = strongroom_iam::sigv4::signature_with(
                 &strongroom_iam::sigv4::SigningInput {
                     method: method.as_str(),
                     path,
@@ -386,7 +403,7 @@ impl Target {
                     region: &self.region,
                     service: "s3",
                 },
-                &self.secret_key,
+                &key,
             );
             req = req
                 .header("x-amz-content-sha256", payload)

@@ -48,6 +48,23 @@ pub struct SigningInput<'a> {
 
 /// The hex signature of `input` under `secret`.
 pub fn signature(input: &SigningInput<'_>, secret: &str) -> String {
+    let date = input.amz_date.get(..8).unwrap_or_default();
+    signature_with(input, &signing_key(secret, date, input.region, input.service))
+}
+
+/// The key a day's signatures in one region and service are made with
+/// (`kSigning`), for a client that signs many requests.
+pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+    let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let k_region = hmac_sha256(k_date.as_ref(), region.as_bytes());
+    let k_service = hmac_sha256(k_region.as_ref(), service.as_bytes());
+    let k_signing = hmac_sha256(k_service.as_ref(), b"aws4_request");
+    hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
+}
+
+/// The hex signature of `input` under a [`signing_key`] of its date,
+/// region and service.
+pub fn signature_with(input: &SigningInput<'_>, key: &hmac::Key) -> String {
     let mut query: Vec<(String, String)> = input
         .query
         .iter()
@@ -79,11 +96,7 @@ pub fn signature(input: &SigningInput<'_>, secret: &str) -> String {
         input.amz_date,
         sha256_hex(canonical_request.as_bytes())
     );
-    let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac_sha256(k_date.as_ref(), input.region.as_bytes());
-    let k_service = hmac_sha256(k_region.as_ref(), input.service.as_bytes());
-    let k_signing = hmac_sha256(k_service.as_ref(), b"aws4_request");
-    hex(hmac_sha256(k_signing.as_ref(), string_to_sign.as_bytes()).as_ref())
+    hex(hmac::sign(key, string_to_sign.as_bytes()).as_ref())
 }
 
 /// A pre-signed URL request.
