@@ -14,38 +14,74 @@
 //! before or after it, as they would reading the database.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::records::BucketRecord;
 
-/// Most entries a map keeps (absent names count: a flood of requests for
-/// buckets that do not exist must not grow memory). Past it, the map is
-/// emptied.
-const MAX_ENTRIES: usize = 10_000;
+/// Bytes a map holds at most, counting each entry as its name, its
+/// encoded record and [`ENTRY_OVERHEAD`]; past it the map is emptied. A
+/// bucket record carries every configuration of its bucket (up to 4 MiB
+/// each), so a count alone would let one account make the server keep
+/// gigabytes; absent names count too (a flood of requests for buckets
+/// that do not exist).
+const MAX_BYTES: usize = 16 << 20;
+/// Records encoded larger than this are read from the database each time.
+pub(crate) const MAX_RECORD: usize = 64 << 10;
+/// What an entry costs beyond its name and record, roughly.
+const ENTRY_OVERHEAD: usize = 256;
+
+struct Map<V> {
+    entries: HashMap<String, V>,
+    bytes: usize,
+}
+
+impl<V> Default for Map<V> {
+    fn default() -> Self {
+        Map {
+            entries: HashMap::new(),
+            bytes: 0,
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Cache {
     generation: AtomicU64,
-    buckets: Mutex<HashMap<String, Option<Arc<BucketRecord>>>>,
-    system: Mutex<HashMap<String, Option<Arc<[u8]>>>>,
+    buckets: Mutex<Map<(Option<Arc<BucketRecord>>, usize)>>,
+    system: Mutex<Map<(Option<Arc<[u8]>>, usize)>>,
 }
 
-fn lock<K, V>(m: &Mutex<HashMap<K, V>>) -> MutexGuard<'_, HashMap<K, V>> {
+fn lock<V>(m: &Mutex<Map<V>>) -> MutexGuard<'_, Map<V>> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn put<K: Eq + Hash, V>(c: &Cache, m: &Mutex<HashMap<K, V>>, since: u64, k: K, v: V) {
+/// Puts `v`, `encoded` bytes in the database, unless a batch forgot
+/// anything since `since` or the record is too large to keep.
+fn put<T>(c: &Cache, m: &Mutex<Map<(Option<T>, usize)>>, since: u64, k: &str, v: Option<T>, encoded: usize) {
+    if encoded > MAX_RECORD {
+        return;
+    }
+    let cost = k.len() + encoded + ENTRY_OVERHEAD;
     let mut m = lock(m);
     // read under the map's lock: `forget` bumps it holding both locks
     if c.generation.load(Ordering::Acquire) != since {
         return;
     }
-    if m.len() >= MAX_ENTRIES {
-        m.clear();
+    if m.bytes + cost > MAX_BYTES {
+        m.entries.clear();
+        m.bytes = 0;
     }
-    m.insert(k, v);
+    if let Some((_, old)) = m.entries.insert(k.to_owned(), (v, cost)) {
+        m.bytes = m.bytes.saturating_sub(old);
+    }
+    m.bytes += cost;
+}
+
+fn remove<T>(m: &mut Map<(T, usize)>, k: &str) {
+    if let Some((_, cost)) = m.entries.remove(k) {
+        m.bytes = m.bytes.saturating_sub(cost);
+    }
 }
 
 impl Cache {
@@ -55,19 +91,21 @@ impl Cache {
     }
 
     pub(crate) fn bucket(&self, name: &str) -> Option<Option<Arc<BucketRecord>>> {
-        lock(&self.buckets).get(name).cloned()
+        lock(&self.buckets).entries.get(name).map(|(v, _)| v.clone())
     }
 
-    pub(crate) fn put_bucket(&self, since: u64, name: &str, rec: Option<Arc<BucketRecord>>) {
-        put(self, &self.buckets, since, name.to_owned(), rec);
+    /// `encoded`: the record's length in the database (0 when absent).
+    pub(crate) fn put_bucket(&self, since: u64, name: &str, rec: Option<Arc<BucketRecord>>, encoded: usize) {
+        put(self, &self.buckets, since, name, rec, encoded);
     }
 
     pub(crate) fn system(&self, name: &str) -> Option<Option<Arc<[u8]>>> {
-        lock(&self.system).get(name).cloned()
+        lock(&self.system).entries.get(name).map(|(v, _)| v.clone())
     }
 
     pub(crate) fn put_system(&self, since: u64, name: &str, v: Option<Arc<[u8]>>) {
-        put(self, &self.system, since, name.to_owned(), v);
+        let encoded = v.as_ref().map_or(0, |v| v.len());
+        put(self, &self.system, since, name, v, encoded);
     }
 
     /// Called by the commit thread after a batch that wrote these records
@@ -80,10 +118,15 @@ impl Cache {
         let mut s = lock(&self.system);
         self.generation.fetch_add(1, Ordering::AcqRel);
         for n in buckets {
-            b.remove(n);
+            remove(&mut b, n);
         }
         for n in system {
-            s.remove(n);
+            remove(&mut s, n);
         }
+    }
+
+    /// Bytes the bucket and system maps account for (for tests).
+    pub(crate) fn bytes(&self) -> (usize, usize) {
+        (lock(&self.buckets).bytes, lock(&self.system).bytes)
     }
 }

@@ -205,15 +205,18 @@ impl Store {
             return Ok(hit);
         }
         let since = cache.generation();
-        let rec = {
+        let (rec, encoded) = {
             let r = self.inner.db.begin_read()?;
             let t = r.open_table(BUCKETS)?;
-            t.get(name)?
-                .map(|v| records::decode::<BucketRecord>(v.value()))
-                .transpose()?
-                .map(Arc::new)
+            match t.get(name)? {
+                None => (None, 0),
+                Some(v) => (
+                    Some(Arc::new(records::decode::<BucketRecord>(v.value())?)),
+                    v.value().len(),
+                ),
+            }
         };
-        cache.put_bucket(since, name, rec.clone());
+        cache.put_bucket(since, name, rec.clone(), encoded);
         Ok(rec)
     }
 
@@ -404,6 +407,13 @@ impl Store {
             out.push((k.value().to_owned(), v.value().to_vec()));
         }
         Ok(out)
+    }
+
+    /// Bytes the record cache accounts for: (bucket records, system
+    /// records). For tests of its bound.
+    #[doc(hidden)]
+    pub fn cached_bytes(&self) -> (usize, usize) {
+        self.inner.cache.bytes()
     }
 
     /// Removes blob files that no object or part references. Runs at start-up,

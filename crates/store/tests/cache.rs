@@ -107,3 +107,47 @@ async fn a_failed_commit_leaves_the_record_as_it_was() {
     assert!(r.is_err());
     assert_eq!(generation_of(&store.bucket("b").unwrap().unwrap()), 1);
 }
+
+#[tokio::test]
+async fn the_cache_holds_bytes_not_just_names() {
+    // one account's many buckets with large configurations must not make
+    // the server keep them all (a bucket record carries every
+    // configuration of its bucket)
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let config = "x".repeat(40 << 10);
+    let names: Vec<String> = (0..600).map(|i| format!("big-{i:04}")).collect();
+    let (n, c) = (names.clone(), config.clone());
+    store
+        .commit(move |t| {
+            for name in &n {
+                let mut rec = bucket(name, 1);
+                rec.configs.insert("lifecycle".into(), c.clone());
+                t.put_bucket(&rec)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    for name in &names {
+        let r = store.bucket(name).unwrap().expect("created");
+        assert_eq!(r.configs.get("lifecycle").map(String::len), Some(40 << 10));
+    }
+    let (held, _) = store.cached_bytes();
+    assert!(held > 0, "records under the size limit are kept");
+    assert!(held <= 16 << 20, "600 × 40 KiB held as {held} bytes");
+    // a record past 64 KiB is read each time, never kept
+    let mut huge = bucket("huge", 1);
+    huge.configs.insert("lifecycle".into(), "y".repeat(1 << 20));
+    store.commit(move |t| t.put_bucket(&huge)).await.unwrap();
+    let before = store.cached_bytes().0;
+    for _ in 0..3 {
+        assert_eq!(store.bucket("huge").unwrap().unwrap().configs["lifecycle"].len(), 1 << 20);
+    }
+    assert!(store.cached_bytes().0 <= before + 1024);
+    // names of buckets that do not exist count as well
+    for i in 0..100_000 {
+        assert!(store.bucket(&format!("absent-{i}-{}", "z".repeat(200))).unwrap().is_none());
+    }
+    assert!(store.cached_bytes().0 <= 16 << 20);
+}
