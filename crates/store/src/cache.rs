@@ -31,8 +31,10 @@ pub(crate) const MAX_RECORD: usize = 64 << 10;
 /// What an entry costs beyond its name and record, roughly.
 const ENTRY_OVERHEAD: usize = 256;
 
+/// Names to what the database holds for them (None: nothing) and what
+/// the entry costs.
 struct Map<V> {
-    entries: HashMap<String, V>,
+    entries: HashMap<String, (Option<V>, usize)>,
     bytes: usize,
 }
 
@@ -48,8 +50,8 @@ impl<V> Default for Map<V> {
 #[derive(Default)]
 pub(crate) struct Cache {
     generation: AtomicU64,
-    buckets: Mutex<Map<(Option<Arc<BucketRecord>>, usize)>>,
-    system: Mutex<Map<(Option<Arc<[u8]>>, usize)>>,
+    buckets: Mutex<Map<Arc<BucketRecord>>>,
+    system: Mutex<Map<Arc<[u8]>>>,
 }
 
 fn lock<V>(m: &Mutex<Map<V>>) -> MutexGuard<'_, Map<V>> {
@@ -58,7 +60,7 @@ fn lock<V>(m: &Mutex<Map<V>>) -> MutexGuard<'_, Map<V>> {
 
 /// Puts `v`, `encoded` bytes in the database, unless a batch forgot
 /// anything since `since` or the record is too large to keep.
-fn put<T>(c: &Cache, m: &Mutex<Map<(Option<T>, usize)>>, since: u64, k: &str, v: Option<T>, encoded: usize) {
+fn put<V>(c: &Cache, m: &Mutex<Map<V>>, since: u64, k: &str, v: Option<V>, encoded: usize) {
     if encoded > MAX_RECORD {
         return;
     }
@@ -78,7 +80,7 @@ fn put<T>(c: &Cache, m: &Mutex<Map<(Option<T>, usize)>>, since: u64, k: &str, v:
     m.bytes += cost;
 }
 
-fn remove<T>(m: &mut Map<(T, usize)>, k: &str) {
+fn remove<V>(m: &mut Map<V>, k: &str) {
     if let Some((_, cost)) = m.entries.remove(k) {
         m.bytes = m.bytes.saturating_sub(cost);
     }

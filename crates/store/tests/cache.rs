@@ -142,12 +142,20 @@ async fn the_cache_holds_bytes_not_just_names() {
     store.commit(move |t| t.put_bucket(&huge)).await.unwrap();
     let before = store.cached_bytes().0;
     for _ in 0..3 {
-        assert_eq!(store.bucket("huge").unwrap().unwrap().configs["lifecycle"].len(), 1 << 20);
+        assert_eq!(
+            store.bucket("huge").unwrap().unwrap().configs["lifecycle"].len(),
+            1 << 20
+        );
     }
     assert!(store.cached_bytes().0 <= before + 1024);
     // names of buckets that do not exist count as well
     for i in 0..100_000 {
-        assert!(store.bucket(&format!("absent-{i}-{}", "z".repeat(200))).unwrap().is_none());
+        assert!(
+            store
+                .bucket(&format!("absent-{i}-{}", "z".repeat(200)))
+                .unwrap()
+                .is_none()
+        );
     }
     assert!(store.cached_bytes().0 <= 16 << 20);
 }
