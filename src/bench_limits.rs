@@ -1,7 +1,9 @@
 //! `strongroom bench limits`: this machine's physical limits, measured in
 //! the same run as the figures they bound — fsync'd sequential write and
 //! fsync latency of the disk under `--dir`, AES-256-GCM per core, loopback
-//! TCP, and a bare hyper server answering the same 4 KiB body (the HTTP
+//! TCP, one loopback stream fed through AES-256-GCM from the page cache
+//! (what a single-stream GET of an encrypted object cannot do without),
+//! and a bare hyper server answering the same 4 KiB body (the HTTP
 //! framework's ceiling, driven by the load generator's own client).
 
 use std::io::Write;
@@ -31,6 +33,11 @@ pub struct Limits {
     pub aes_gcm_mb_s_per_core: f64,
     /// One loopback TCP stream, 10^6 bytes/s.
     pub loopback_tcp_mb_s: f64,
+    /// One loopback stream whose sender reads 256 KiB pieces of a file in
+    /// the page cache and runs each through AES-256-GCM before sending,
+    /// 10^6 bytes/s (0 in files written before it was measured).
+    #[serde(default)]
+    pub decrypting_stream_mb_s: f64,
     /// A bare hyper server's 4 KiB GETs a second (16 in flight, same
     /// client as the load generator, both in this process).
     pub bare_hyper_4k_get_per_s: f64,
@@ -94,7 +101,9 @@ fn aes_gcm_per_core() -> anyhow::Result<f64> {
     Ok(mb_s(done, t.elapsed()))
 }
 
-async fn loopback_tcp(total: u64) -> anyhow::Result<f64> {
+/// A loopback listener that reads one connection to its end; the task
+/// answers the bytes it read.
+async fn sink() -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<u64>>)> {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = l.local_addr()?;
     let reader = tokio::spawn(async move {
@@ -109,6 +118,11 @@ async fn loopback_tcp(total: u64) -> anyhow::Result<f64> {
             n += r as u64;
         }
     });
+    Ok((addr, reader))
+}
+
+async fn loopback_tcp(total: u64) -> anyhow::Result<f64> {
+    let (addr, reader) = sink().await?;
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let chunk = vec![1u8; 1 << 20];
     let t = Instant::now();
@@ -121,6 +135,53 @@ async fn loopback_tcp(total: u64) -> anyhow::Result<f64> {
     s.shutdown().await?;
     let got = reader.await??;
     Ok(mb_s(got, t.elapsed()))
+}
+
+/// The single-stream GET's floor under SSE-S3: one task reads 256 KiB
+/// pieces of a file the page cache holds, seals each with AES-256-GCM (the
+/// cost of opening it) and writes it to one loopback stream.
+async fn decrypting_stream(dir: &std::path::Path, total: u64) -> anyhow::Result<f64> {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    use std::os::unix::fs::FileExt;
+    const FILE: u64 = 256 << 20;
+    const PIECE: usize = 256 << 10;
+    let path = dir.join("strongroom-limits-read.tmp");
+    {
+        let mut f = std::fs::File::create(&path).with_context(|| format!("{}", path.display()))?;
+        let chunk = vec![0x3cu8; 8 << 20];
+        for _ in 0..FILE / chunk.len() as u64 {
+            f.write_all(&chunk)?;
+        }
+    }
+    let f = std::fs::File::open(&path)?;
+    let mut buf = vec![0u8; PIECE];
+    // in the page cache before the clock starts
+    for at in (0..FILE).step_by(PIECE) {
+        f.read_exact_at(&mut buf, at)?;
+    }
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[9u8; 32]).map_err(|_| anyhow::anyhow!("aes key"))?);
+    let (addr, reader) = sink().await?;
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let t = Instant::now();
+    let mut sent = 0u64;
+    let mut i = 0u64;
+    while sent < total {
+        f.read_exact_at(&mut buf, sent % FILE)?;
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&i.to_le_bytes());
+        i += 1;
+        let _tag = key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
+            .map_err(|_| anyhow::anyhow!("seal"))?;
+        s.write_all(&buf).await?;
+        sent += PIECE as u64;
+    }
+    s.shutdown().await?;
+    let got = reader.await??;
+    let d = t.elapsed();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(mb_s(got, d))
 }
 
 /// A hyper server answering every request with the same 4 KiB body.
@@ -191,6 +252,7 @@ pub async fn run(dir: &std::path::Path, write_bytes: u64, json: Option<&str>) ->
     let (fsync_p50_ms, fsync_p99_ms) = fsync_latency(dir, 200)?;
     let aes = aes_gcm_per_core()?;
     let tcp = loopback_tcp(2 << 30).await?;
+    let decrypting = decrypting_stream(dir, 2 << 30).await?;
     let hyper = bare_hyper(Duration::from_secs(3)).await?;
     let l = Limits {
         fsync_write_mb_s,
@@ -199,6 +261,7 @@ pub async fn run(dir: &std::path::Path, write_bytes: u64, json: Option<&str>) ->
         fsync_p99_ms,
         aes_gcm_mb_s_per_core: aes,
         loopback_tcp_mb_s: tcp,
+        decrypting_stream_mb_s: decrypting,
         bare_hyper_4k_get_per_s: hyper,
     };
     println!("{:<44} {:>12}", "limit", "value");
@@ -211,6 +274,10 @@ pub async fn run(dir: &std::path::Path, write_bytes: u64, json: Option<&str>) ->
     println!("{:<44} {:>9.2} ms", "4 KiB write + fdatasync, p99", l.fsync_p99_ms);
     println!("{:<44} {:>9.0} MB/s", "AES-256-GCM, one core", l.aes_gcm_mb_s_per_core);
     println!("{:<44} {:>9.0} MB/s", "loopback TCP, one stream", l.loopback_tcp_mb_s);
+    println!(
+        "{:<44} {:>9.0} MB/s",
+        "loopback stream via page cache + AES-GCM", l.decrypting_stream_mb_s
+    );
     println!(
         "{:<44} {:>9.0} /s",
         "bare hyper 4 KiB GET, 16 in flight", l.bare_hyper_4k_get_per_s

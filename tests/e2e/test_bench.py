@@ -170,3 +170,24 @@ def test_list_pages_start_anywhere_in_a_kept_data_set(server, s3, tmp_path):
     # neither rewritten nor removed
     assert {size for _, size in keys_in(s3, "bench-reuse", "bench/")} == {1}
     assert len(keys_in(s3, "bench-reuse", "bench/")) == 50
+
+
+def test_limits_measure_each_ceiling_and_runs_report_fractions_of_them(server, tmp_path):
+    lim = tmp_path / "limits.json"
+    r = subprocess.run([binary(), "bench", "limits", "--dir", str(tmp_path), "--write-size", "16MiB",
+                        "--json", str(lim)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    got = json.loads(lim.read_text())
+    for k in ("fsync_write_mb_s", "fsync_p50_ms", "aes_gcm_mb_s_per_core", "loopback_tcp_mb_s",
+              "decrypting_stream_mb_s", "bare_hyper_4k_get_per_s"):
+        assert got[k] > 0, (k, got)
+    # the stream fed from the page cache through AES-GCM does strictly more
+    # work a byte than the bare stream, and the files it used are gone
+    assert got["decrypting_stream_mb_s"] < got["loopback_tcp_mb_s"], got
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["limits.json"]
+    # a large GET is given as a fraction of both stream limits
+    r = bench(server, "get", "--bucket", "bench-limits", "--keys", "1", "--ops", "4", "--size", "8MiB",
+              "--concurrency", "1", "--limits", str(lim))
+    lines = [line for line in r.stdout.splitlines() if line.strip().startswith("GET") and "% of" in line]
+    assert any("loopback TCP" in line for line in lines), r.stdout
+    assert any("page cache + AES-GCM" in line for line in lines), r.stdout
