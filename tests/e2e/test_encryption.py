@@ -57,6 +57,20 @@ def srv(request):
                 moto.wait(timeout=10)
 
 
+def test_external_kms_over_plain_http_off_this_machine_is_refused_at_start(tmp_path):
+    """GenerateDataKey answers with plaintext data keys: an external KMS
+    reached by plain http:// anywhere but a loopback address would carry
+    them over the network in the clear, so the server will not start."""
+    env = dict(os.environ, STRONGROOM_KMS_ACCESS_KEY="k", STRONGROOM_KMS_SECRET_KEY="s")
+    for endpoint in ("http://10.0.0.5:5000", "http://kms.example.com"):
+        r = subprocess.run([binary(), "serve", "--data-dir", str(tmp_path / "data"),
+                            "--http", f"127.0.0.1:{free_port()}", "--https", f"127.0.0.1:{free_port()}",
+                            "--admin", "off", "--website", "off", "--kms-endpoint", endpoint],
+                           capture_output=True, text=True, timeout=30, env=env)
+        assert r.returncode != 0
+        assert "would carry data keys in the clear" in r.stderr, r.stderr[-2000:]
+
+
 def wait_http(url):
     import time
     deadline = time.time() + 20

@@ -52,12 +52,39 @@ fn map_error(code: &str, msg: String) -> KmsError {
     }
 }
 
+/// Refuses (at start-up, as a `Validation` error whose text reaches the
+/// operator) an endpoint that would carry data keys in the clear off this
+/// machine: GenerateDataKey and Decrypt answer with plaintext keys, so
+/// plain `http://` is only for a KMS on a loopback address (a test
+/// double, or a local proxy that adds TLS).
+fn check_endpoint(uri: &http::Uri) -> Result<(), KmsError> {
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") => {
+            let host = uri.host().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(KmsError::Validation(format!(
+                    "KMS endpoint {uri}: plain http:// would carry data keys in the clear; use https:// \
+                     (http:// is accepted only for a loopback address)"
+                )))
+            }
+        }
+        _ => Err(KmsError::Validation(format!("KMS endpoint {uri}: needs https://"))),
+    }
+}
+
 impl RemoteKms {
     pub fn new(s: RemoteSettings, ledger: Ledger) -> Result<RemoteKms, KmsError> {
         let uri: http::Uri = s
             .endpoint
             .parse()
-            .map_err(|e| KmsError::Internal(format!("KMS endpoint {}: {e}", s.endpoint)))?;
+            .map_err(|e| KmsError::Validation(format!("KMS endpoint {}: {e}", s.endpoint)))?;
+        check_endpoint(&uri)?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| KmsError::Internal(format!("loading root certificates: {e}")))?
@@ -250,5 +277,36 @@ impl KeyService for RemoteKms {
             )));
         }
         self.resolve(caller, Some(key_arn)).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::check_endpoint;
+
+    #[test]
+    fn data_keys_never_cross_the_network_in_the_clear() {
+        for ok in [
+            "https://kms.eu-west-1.amazonaws.com",
+            "https://10.0.0.5:8443",
+            "http://127.0.0.1:5000",
+            "http://127.8.9.10:5000",
+            "http://[::1]:5000",
+            "http://localhost:5000",
+        ] {
+            assert!(check_endpoint(&ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.5:5000",
+            "http://kms.example.com",
+            "http://localhost.example.com:5000",
+            "http://[::ffff:10.0.0.5]:5000",
+            "http://0.0.0.0:5000",
+            "ftp://127.0.0.1/",
+            "127.0.0.1:5000",
+        ] {
+            assert!(check_endpoint(&bad.parse().unwrap()).is_err(), "{bad}");
+        }
     }
 }
