@@ -82,20 +82,38 @@ fn fsync_latency(dir: &std::path::Path, n: usize) -> anyhow::Result<(f64, f64)> 
     Ok((quantile_ms(&lat, 0.5), quantile_ms(&lat, 0.99)))
 }
 
+/// A fixed AES-256-GCM key, and sealing under it with the i-th nonce: the
+/// cipher's cost, for the limits that include it.
+struct Sealer(ring::aead::LessSafeKey);
+
+impl Sealer {
+    fn new() -> anyhow::Result<Sealer> {
+        use ring::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
+        let key = UnboundKey::new(&AES_256_GCM, &[7u8; 32]).map_err(|_| anyhow::anyhow!("aes key"))?;
+        Ok(Sealer(LessSafeKey::new(key)))
+    }
+
+    fn seal(&self, i: u64, buf: &mut [u8]) -> anyhow::Result<()> {
+        use ring::aead::{Aad, Nonce};
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&i.to_le_bytes());
+        let _tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), buf)
+            .map_err(|_| anyhow::anyhow!("seal"))?;
+        Ok(())
+    }
+}
+
 fn aes_gcm_per_core() -> anyhow::Result<f64> {
-    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).map_err(|_| anyhow::anyhow!("aes key"))?);
+    let key = Sealer::new()?;
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0u64;
     let t = Instant::now();
     let mut i = 0u64;
     while t.elapsed() < Duration::from_millis(700) {
-        let mut nonce = [0u8; 12];
-        nonce[..8].copy_from_slice(&i.to_le_bytes());
+        key.seal(i, &mut buf)?;
         i += 1;
-        let _tag = key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
-            .map_err(|_| anyhow::anyhow!("seal"))?;
         done += buf.len() as u64;
     }
     Ok(mb_s(done, t.elapsed()))
@@ -141,7 +159,6 @@ async fn loopback_tcp(total: u64) -> anyhow::Result<f64> {
 /// pieces of a file the page cache holds, seals each with AES-256-GCM (the
 /// cost of opening it) and writes it to one loopback stream.
 async fn decrypting_stream(dir: &std::path::Path, total: u64) -> anyhow::Result<f64> {
-    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
     use std::os::unix::fs::FileExt;
     const FILE: u64 = 256 << 20;
     const PIECE: usize = 256 << 10;
@@ -159,7 +176,7 @@ async fn decrypting_stream(dir: &std::path::Path, total: u64) -> anyhow::Result<
     for at in (0..FILE).step_by(PIECE) {
         f.read_exact_at(&mut buf, at)?;
     }
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[9u8; 32]).map_err(|_| anyhow::anyhow!("aes key"))?);
+    let key = Sealer::new()?;
     let (addr, reader) = sink().await?;
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let t = Instant::now();
@@ -167,12 +184,8 @@ async fn decrypting_stream(dir: &std::path::Path, total: u64) -> anyhow::Result<
     let mut i = 0u64;
     while sent < total {
         f.read_exact_at(&mut buf, sent % FILE)?;
-        let mut nonce = [0u8; 12];
-        nonce[..8].copy_from_slice(&i.to_le_bytes());
+        key.seal(i, &mut buf)?;
         i += 1;
-        let _tag = key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
-            .map_err(|_| anyhow::anyhow!("seal"))?;
         s.write_all(&buf).await?;
         sent += PIECE as u64;
     }

@@ -5,22 +5,18 @@
 //! next request, as the authorization layer relies on).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use strongroom_store::{BucketRecord, Store, StoreError};
 
+mod common;
+
+/// A bucket record whose policy generation is `generation`.
 fn bucket(name: &str, generation: u64) -> BucketRecord {
-    BucketRecord {
-        name: name.into(),
-        id: String::new(),
-        owner: "000000000001".into(),
-        created_ms: 0,
-        location: None,
-        tags: None,
-        configs: BTreeMap::from([("policy".to_owned(), generation.to_string())]),
-    }
+    let mut b = common::bucket(name);
+    b.configs.insert("policy".to_owned(), generation.to_string());
+    b
 }
 
 fn generation_of(r: &BucketRecord) -> u64 {

@@ -29,7 +29,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use redb::StorageBackend;
 use strongroom_store::fs::{BlobFile, BlobFs};
-use strongroom_store::{BucketRecord, ObjectHeaders, ObjectRecord, Segment, Store, StoreError};
+use strongroom_store::{ObjectHeaders, ObjectRecord, Segment, Store, StoreError};
+
+mod common;
+use common::bucket;
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -698,18 +701,6 @@ fn case(seed: u64, dir: &Path) {
     // and it goes on working
     rt.block_on(run(&store, &Step::Put("obj0".into(), vec![5; 70_000])))
         .unwrap_or_else(|e| panic!("seed {seed}: no write after the restart: {e}"));
-}
-
-fn bucket(name: &str) -> BucketRecord {
-    BucketRecord {
-        name: name.into(),
-        id: String::new(),
-        owner: "000000000001".into(),
-        created_ms: 0,
-        location: None,
-        tags: None,
-        configs: BTreeMap::new(),
-    }
 }
 
 #[test]

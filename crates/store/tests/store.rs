@@ -2,22 +2,11 @@
 //! visible only through a commit, and unreferenced blobs do not survive a
 //! restart.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
-use strongroom_store::{BucketRecord, INLINE_MAX, ObjectHeaders, ObjectRecord, Store, StoreError, Visit};
+use strongroom_store::{INLINE_MAX, ObjectHeaders, ObjectRecord, Store, StoreError, Visit};
 
-fn bucket(name: &str) -> BucketRecord {
-    BucketRecord {
-        name: name.into(),
-        id: String::new(),
-        owner: "000000000001".into(),
-        created_ms: 0,
-        location: None,
-        tags: None,
-        configs: BTreeMap::new(),
-    }
-}
+mod common;
+use common::bucket;
 
 fn object(seg: strongroom_store::Segment) -> ObjectRecord {
     ObjectRecord {
